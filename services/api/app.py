@@ -1,0 +1,54 @@
+"""Composition root of the API gateway."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.api import kpis, roster
+from services.api.auth import KeyRing
+from services.api.kpi_queries import KpiQueries
+from services.api.roster_store import RosterStore
+from shared.db.engine import create_engine, create_schema
+from shared.health import health_router
+from shared.observability import HttpMetricsMiddleware
+from shared.problems import install_problem_handlers
+from shared.settings import Settings
+
+
+def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI:
+    """The API app; pass ``engine`` to share one (dev mode) — its owner disposes of it."""
+    owns_engine = engine is None
+    db = engine if engine is not None else create_engine(settings.database_url, pool_pre_ping=True)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await create_schema(db)
+        yield
+        if owns_engine:
+            await db.dispose()
+
+    app = FastAPI(title="SalesPulse API", version="1", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.keyring = KeyRing(settings.parsed_api_keys())
+    app.state.roster = RosterStore(db)
+    app.state.kpi_queries = KpiQueries(db, settings.tz)
+    install_problem_handlers(app)
+    app.add_middleware(HttpMetricsMiddleware, service="api")
+    app.include_router(roster.router)
+    app.include_router(kpis.router)
+
+    async def readiness() -> dict[str, bool]:
+        try:
+            async with db.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return {"database": False}
+        return {"database": True}
+
+    app.include_router(health_router(readiness))
+    return app

@@ -1,0 +1,55 @@
+"""Bucket sums for a window: the window is tiled by the coarsest buckets, then summed in SQL."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.buckets import tile
+from shared.db.models import KpiBucket
+from shared.windows import Window
+
+_buckets = KpiBucket.__table__  # type: ignore[attr-defined]
+
+Sums = dict[str, dict[str, int]]  # subject id -> base counter -> sum
+
+
+class KpiQueries:
+    def __init__(self, engine: AsyncEngine, tz: ZoneInfo) -> None:
+        self._db = engine
+        self._tz = tz
+
+    async def sums(
+        self,
+        scope: str,
+        window: Window,
+        counters: Iterable[str],
+        subjects: list[str] | None = None,
+    ) -> Sums:
+        """Per subject of ``scope`` (all, or the listed), the window's sum of each counter."""
+        ranges = tile(window.start_ts, window.end_ts, self._tz)
+        counters = sorted(set(counters))
+        if not ranges or not counters or subjects == []:
+            return {}
+        in_window = or_(*(
+            and_(_buckets.c.grain == r.grain, _buckets.c.bucket_start >= r.lo,
+                 _buckets.c.bucket_start < r.hi)
+            for r in ranges
+        ))
+        query = (
+            select(_buckets.c.subject_id, _buckets.c.metric, func.sum(_buckets.c.value))
+            .where(_buckets.c.scope == scope, _buckets.c.metric.in_(counters), in_window)
+            .group_by(_buckets.c.subject_id, _buckets.c.metric)
+        )
+        if subjects is not None:
+            query = query.where(_buckets.c.subject_id.in_(subjects))
+        async with self._db.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        sums: Sums = defaultdict(dict)
+        for subject, metric, total in rows:
+            sums[subject][metric] = int(total)
+        return sums

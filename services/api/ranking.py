@@ -1,0 +1,30 @@
+"""Standard competition ranking (1, 2, 2, 4); ties shown in name order, unranked values last."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    key: str
+    name: str
+    value: float | int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    entry: Entry
+    rank: int | None
+
+
+def rank(entries: Sequence[Entry]) -> list[Ranked]:
+    ranked = sorted((e for e in entries if e.value is not None),
+                    key=lambda e: (-float(e.value), e.name, e.key))  # type: ignore[arg-type]
+    unranked = sorted((e for e in entries if e.value is None), key=lambda e: (e.name, e.key))
+    result: list[Ranked] = []
+    for position, entry in enumerate(ranked, start=1):
+        tied = result and result[-1].entry.value == entry.value
+        result.append(Ranked(entry, result[-1].rank if tied else position))
+    return result + [Ranked(e, None) for e in unranked]

@@ -1,0 +1,83 @@
+"""Request and response models of the API (the shapes of ``interfaces.md``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+Identifier = str
+
+
+class TeamIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class TeamOut(BaseModel):
+    id: str
+    name: str
+    members: list[str]
+
+
+class IdentityModel(BaseModel):
+    provider: str = Field(min_length=1, max_length=64)
+    external_id: str = Field(min_length=1, max_length=256)
+
+
+class RepIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    team_id: str | None = Field(default=None, max_length=64)
+    identities: list[IdentityModel] = Field(default_factory=list, max_length=50)
+    effective_from: AwareDatetime | None = None
+
+
+class Membership(BaseModel):
+    team_id: str
+    effective_from: datetime
+
+
+class RepOut(BaseModel):
+    id: str
+    name: str
+    team_id: str | None
+    identities: list[IdentityModel]
+    teams: list[Membership]
+
+
+MetricValue = float | int | None
+
+
+class KpisOut(BaseModel):
+    window: str
+    from_: datetime = Field(serialization_alias="from")
+    to: datetime
+    as_of: datetime
+    metrics: dict[str, MetricValue]
+
+
+class RepKpisOut(KpisOut):
+    rep_id: str
+    team_id: str | None
+
+
+class TeamKpisOut(KpisOut):
+    team_id: str
+
+
+class LeaderboardRow(BaseModel):
+    rank: int | None
+    previous_rank: int | None = None
+    movement: int | None = None
+    rep_id: str | None = None
+    name: str
+    team_id: str | None
+    value: MetricValue
+
+
+class LeaderboardOut(BaseModel):
+    metric: str
+    window: str
+    from_: datetime = Field(serialization_alias="from")
+    to: datetime
+    as_of: datetime
+    rows: list[LeaderboardRow]

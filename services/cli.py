@@ -1,0 +1,105 @@
+"""The ``salespulse`` command: one service each (production), or everything at once (dev)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Annotated
+
+import typer
+import uvloop
+
+from shared.observability import configure_logging
+from shared.settings import Settings
+
+app = typer.Typer(help="SalesPulse: real-time sales KPIs.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+log = logging.getLogger("salespulse")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return settings
+
+
+@app.command()
+def ingest() -> None:
+    """Run the ingest service (webhooks -> Kafka)."""
+    from services.ingest.app import create_app
+    from services.runner import run_all, serve
+
+    settings = _settings()
+    web = create_app(settings)
+    uvloop.run(run_all(lambda stop: serve(web, settings.ingest_host, settings.ingest_port, stop)))
+
+
+@app.command()
+def kpi() -> None:
+    """Run the KPI service (consumer group -> aggregates), with /healthz and /metrics."""
+    from services.kpi.app import build_kpi_service, create_health_app
+    from services.runner import run_all, serve
+    from shared.bus import build_bus
+    from shared.db.engine import create_engine
+
+    settings = _settings()
+
+    async def main() -> None:
+        bus = build_bus(settings, client_id="salespulse-kpi")
+        db = create_engine(settings.database_url, pool_pre_ping=True)
+        await bus.start()
+        service = build_kpi_service(settings, bus, db)
+        health = create_health_app(bus, db)
+        try:
+            await run_all(service.run, lambda stop: serve(
+                health, settings.kpi_host, settings.kpi_metrics_port, stop))
+        finally:
+            await bus.stop()
+            await db.dispose()
+
+    uvloop.run(main())
+
+
+@app.command()
+def api() -> None:
+    """Run the API gateway (queries, leaderboards, roster admin, /metrics)."""
+    from services.api.app import create_app
+    from services.runner import run_all, serve
+
+    settings = _settings()
+    web = create_app(settings)
+    uvloop.run(run_all(lambda stop: serve(web, settings.api_host, settings.api_port, stop)))
+
+
+@app.command()
+def dev() -> None:
+    """Everything in one process: in-memory bus, SQLite, demo secrets, simulator (make run)."""
+    from services.dev import run_dev
+
+    uvloop.run(run_dev(_settings()))
+
+
+@app.command()
+def simulate(
+    ingest_url: Annotated[str, typer.Option(help="ingest base URL")] = "http://127.0.0.1:8001",
+    api_url: Annotated[str | None, typer.Option(help="API base URL, to set up the roster")] = None,
+    rate: Annotated[float, typer.Option(help="events per second")] = 2.0,
+    count: Annotated[int | None, typer.Option(help="stop after this many events")] = None,
+) -> None:
+    """Post signed demo traffic to an ingest service (secret: SALESPULSE_WEBHOOK_SECRET)."""
+    from services.runner import run_all
+    from services.simulate import Simulator
+
+    settings = _settings()
+    if settings.webhook_secret is None:
+        raise typer.BadParameter("set SALESPULSE_WEBHOOK_SECRET to the ingest's webhook secret")
+    admin = os.environ.get("SALESPULSE_ADMIN_KEY")
+    simulator = Simulator(ingest_url, settings.webhook_secret.get_secret_value(), api_url, admin,
+                          rate)
+
+    async def job(stop: asyncio.Event) -> None:
+        sent = await simulator.run(stop, count)
+        log.info("simulator done", extra={"sent": sent})
+
+    uvloop.run(run_all(job))

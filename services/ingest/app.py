@@ -1,0 +1,56 @@
+"""Composition root of the ingest service: stateless verify -> normalise -> produce."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.ingest.endpoints import router
+from services.ingest.publisher import EventPublisher
+from services.ingest.standard_webhooks import StandardWebhookVerifier
+from shared.bus import Bus, build_bus
+from shared.health import health_router
+from shared.observability import HttpMetricsMiddleware
+from shared.problems import install_problem_handlers
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, bus: Bus | None = None) -> FastAPI:
+    """The ingest app; pass ``bus`` to share one (dev mode, tests) — its owner starts it."""
+    owns_bus = bus is None
+    the_bus = bus if bus is not None else build_bus(settings, client_id="salespulse-ingest")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if owns_bus:
+            await the_bus.start()
+            try:
+                await the_bus.ensure_topics([settings.activity_topic, settings.deadletter_topic])
+            except Exception as exc:  # the broker may come later; publishes answer 503 till then
+                log.warning("could not ensure topics at start", extra={"error": repr(exc)})
+        yield
+        if owns_bus:
+            await the_bus.stop()
+
+    app = FastAPI(title="SalesPulse ingest", version="1", lifespan=lifespan)
+    app.state.max_body_bytes = settings.max_body_bytes
+    app.state.topic = settings.activity_topic
+    app.state.publisher = EventPublisher(the_bus, settings.activity_topic)
+    secret = settings.webhook_secret
+    app.state.standard_webhooks = (
+        StandardWebhookVerifier(secret.get_secret_value()) if secret else None
+    )
+    install_problem_handlers(app)
+    app.add_middleware(HttpMetricsMiddleware, service="ingest")
+    app.include_router(router)
+
+    async def readiness() -> dict[str, bool]:
+        return {"bus": await the_bus.ready()}
+
+    app.include_router(health_router(readiness))
+    return app

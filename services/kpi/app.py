@@ -1,0 +1,59 @@
+"""Composition root of the KPI service: consumer loop + a small health/metrics endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.kpi.consumer import KpiConsumer
+from services.kpi.engine import Engine
+from services.kpi.store import KpiStore
+from shared.bus import Bus
+from shared.db.engine import create_schema
+from shared.health import health_router
+from shared.settings import Settings
+
+
+@dataclass
+class KpiService:
+    consumer: KpiConsumer
+    db: AsyncEngine
+    bus: Bus
+    topics: tuple[str, ...]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await create_schema(self.db)
+        await self.bus.ensure_topics(self.topics)
+        await self.consumer.run(stop)
+
+
+def build_kpi_service(settings: Settings, bus: Bus, db: AsyncEngine) -> KpiService:
+    engine = Engine(settings.tz, settings.currency)
+    store = KpiStore(db, engine, settings.kpi_group, settings.activity_topic)
+    consumer = KpiConsumer(
+        bus, store, engine,
+        topic=settings.activity_topic, group=settings.kpi_group,
+        deadletter_topic=settings.deadletter_topic,
+        batch_size=settings.kpi_batch_size, poll_timeout_ms=settings.kpi_poll_timeout_ms,
+    )
+    return KpiService(consumer, db, bus, (settings.activity_topic, settings.deadletter_topic))
+
+
+def create_health_app(bus: Bus, db: AsyncEngine) -> FastAPI:
+    app = FastAPI(title="SalesPulse KPI", version="1", docs_url=None, redoc_url=None)
+
+    async def readiness() -> dict[str, bool]:
+        try:
+            async with db.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            database = True
+        except Exception:
+            database = False
+        return {"database": database, "bus": await bus.ready()}
+
+    app.include_router(health_router(readiness))
+    return app

@@ -1,0 +1,196 @@
+"""Persistence of the KPI service: the exactly-once flush (architecture decision 4).
+
+All SQL of the KPI service lives here. One batch = one database transaction holding the new
+aggregate rows, the ids of the events applied and the next offset of every partition, so a crash
+at any instant neither loses nor double-counts an event.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.kpi.engine import Deltas, Engine
+from services.kpi.roster import Roster
+from shared import events as ev
+from shared.bus import Record
+from shared.db.models import (
+    AppliedEvent,
+    ConsumerOffset,
+    Identity,
+    KpiBucket,
+    RepTeam,
+    RosterVersion,
+)
+
+log = logging.getLogger(__name__)
+
+_buckets = KpiBucket.__table__  # type: ignore[attr-defined]
+_applied = AppliedEvent.__table__  # type: ignore[attr-defined]
+_offsets = ConsumerOffset.__table__  # type: ignore[attr-defined]
+_DEADLOCK_RETRIES = 3
+
+
+class OffsetsWentBackwards(AssertionError):
+    """The flush was about to store an offset lower than one this process already stored."""
+
+
+@dataclass(slots=True)
+class Booking:
+    """What one batch carries into the transaction: decoded events with their counters."""
+
+    records: Sequence[Record]
+    booked: list[tuple[ev.Event, dict[str, int]]]
+
+
+@dataclass(slots=True)
+class FlushResult:
+    applied: list[ev.Event] = field(default_factory=list)
+    duplicates: int = 0
+    unassigned: int = 0
+    next_offsets: dict[int, int] = field(default_factory=dict)
+
+
+class KpiStore:
+    def __init__(self, engine: AsyncEngine, kpi: Engine, group: str, topic: str) -> None:
+        self._db = engine
+        self._kpi = kpi
+        self._group = group
+        self._topic = topic
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._greatest = func.greatest if engine.dialect.name == "postgresql" else func.max
+        self._roster = Roster()
+        self._stored: dict[int, int] = {}  # partition -> next offset this process last stored
+
+    async def load_offsets(self, topic: str, partitions: list[int]) -> dict[int, int]:
+        """Where to resume each partition: the offsets stored with the aggregates."""
+        query = select(_offsets.c.partition, _offsets.c.next_offset).where(
+            _offsets.c.consumer_group == self._group,
+            _offsets.c.topic == topic,
+            _offsets.c.partition.in_(partitions),
+        )
+        async with self._db.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        stored = {int(p): int(o) for p, o in rows}
+        self._stored.update(stored)
+        return stored
+
+    async def flush(self, booking: Booking) -> FlushResult:
+        """Apply one batch exactly once; retried whole on a deadlock between instances."""
+        for attempt in range(1, _DEADLOCK_RETRIES + 1):
+            try:
+                return await self._flush_once(booking)
+            except DBAPIError as exc:
+                if attempt == _DEADLOCK_RETRIES or not _is_retryable(exc):
+                    raise
+                log.warning("flush retried", extra={"attempt": attempt, "error": str(exc.orig)})
+        raise AssertionError("unreachable")
+
+    async def _flush_once(self, booking: Booking) -> FlushResult:
+        """The ordered steps; each is marked in the body.
+
+        1. refresh the roster snapshot if its version moved (one single-row read)
+        2. claim the batch's event ids; a conflicting id is a duplicate and is skipped
+        3. apply the engine to the newly claimed events only -> aggregate deltas
+        4. upsert the deltas, keys sorted so concurrent instances lock rows in one order
+        5. record the next offset of every partition in the batch (only ever forward)
+        6. commit; only after this may the caller acknowledge anything
+        """
+        result = FlushResult(next_offsets=_next_offsets(booking.records))
+        self._check_forward(result.next_offsets)
+        async with self._db.begin() as conn:
+            await self._refresh_roster(conn)  # 1
+            fresh = await self._claim(conn, booking.booked)  # 2
+            result.applied = [event for event, _ in fresh]
+            result.duplicates = len(booking.booked) - len(fresh)
+            deltas = self._kpi.apply(fresh, self._roster)  # 3
+            result.unassigned = sum(1 for e, c in fresh if c and not self._roster.knows(e.actor))
+            await self._upsert(conn, deltas)  # 4
+            await self._record_offsets(conn, result.next_offsets)  # 5
+        self._stored.update(result.next_offsets)  # 6 (the `begin()` block committed)
+        return result
+
+    def _check_forward(self, next_offsets: dict[int, int]) -> None:
+        # Paranoid check: a lower offset than one already stored would mean the consumer was
+        # positioned behind the database, i.e. the seek-to-stored-offsets contract is broken.
+        for partition, offset in next_offsets.items():
+            if offset < self._stored.get(partition, 0):
+                raise OffsetsWentBackwards(
+                    f"partition {partition}: {offset} < stored {self._stored[partition]}"
+                )
+
+    async def _refresh_roster(self, conn: AsyncConnection) -> None:
+        version = (await conn.execute(select(RosterVersion.version))).scalar() or 0  # type: ignore[call-overload]
+        if version == self._roster.version:
+            return
+        identities = await conn.execute(select(Identity.provider, Identity.external_id, Identity.rep_id))  # type: ignore[call-overload]
+        teams = await conn.execute(select(RepTeam.rep_id, RepTeam.effective_from, RepTeam.team_id))  # type: ignore[call-overload]
+        self._roster = Roster.build(int(version), identities.all(), teams.all())
+        log.info("roster loaded", extra={"version": version, "identities": len(self._roster.identities)})
+
+    async def _claim(
+        self, conn: AsyncConnection, booked: list[tuple[ev.Event, dict[str, int]]]
+    ) -> list[tuple[ev.Event, dict[str, int]]]:
+        unique: dict[tuple[str, str], tuple[ev.Event, dict[str, int]]] = {}
+        for event, counters in booked:
+            unique.setdefault((event.source, event.id), (event, counters))
+        if not unique:
+            return []
+        now = int(time.time())
+        statement = (
+            self._insert(_applied)
+            .on_conflict_do_nothing(index_elements=["source", "id"])
+            .returning(_applied.c.source, _applied.c.id)
+        )
+        rows = [{"source": s, "id": i, "applied_at": now} for s, i in unique]
+        claimed = {(r.source, r.id) for r in await conn.execute(statement, rows)}
+        return [item for key, item in unique.items() if key in claimed]
+
+    async def _upsert(self, conn: AsyncConnection, deltas: Deltas) -> None:
+        if not deltas:
+            return
+        statement = self._insert(_buckets)
+        statement = statement.on_conflict_do_update(
+            index_elements=["scope", "metric", "grain", "bucket_start", "subject_id"],
+            set_={"value": _buckets.c.value + statement.excluded.value},
+        )
+        rows: list[dict[str, Any]] = [
+            {**key._asdict(), "value": value} for key, value in sorted(deltas.items()) if value
+        ]
+        await conn.execute(statement, rows)
+
+    async def _record_offsets(self, conn: AsyncConnection, next_offsets: dict[int, int]) -> None:
+        if not next_offsets:
+            return
+        statement = self._insert(_offsets)
+        statement = statement.on_conflict_do_update(
+            index_elements=["consumer_group", "topic", "partition"],
+            set_={"next_offset": self._greatest(_offsets.c.next_offset, statement.excluded.next_offset)},
+        )
+        await conn.execute(
+            statement,
+            [
+                {"consumer_group": self._group, "topic": self._topic, "partition": p, "next_offset": o}
+                for p, o in sorted(next_offsets.items())
+            ],
+        )
+
+
+def _next_offsets(records: Sequence[Record]) -> dict[int, int]:
+    offsets: dict[int, int] = {}
+    for record in records:
+        offsets[record.partition] = max(offsets.get(record.partition, 0), record.offset + 1)
+    return offsets
+
+
+def _is_retryable(exc: DBAPIError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code in {"40P01", "40001"} or "database is locked" in str(exc.orig)

@@ -1,0 +1,78 @@
+"""Time buckets at three grains, and the tiling of a window by the coarsest buckets that fit.
+
+Minute and hour buckets start on UTC minute/hour boundaries; day buckets start at local midnight
+in the organisation's time zone (so a day bucket is 23, 24 or 25 hours long around DST changes and
+tiles the calendar days that windows are cut in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+Grain = Literal["minute", "hour", "day"]
+GRAINS: tuple[Grain, ...] = ("minute", "hour", "day")
+MINUTE, HOUR = 60, 3600
+
+
+@dataclass(frozen=True, slots=True)
+class BucketRange:
+    """Buckets of one grain whose start lies in [lo, hi)."""
+
+    grain: Grain
+    lo: int
+    hi: int
+
+
+def local_midnight(ts: int, tz: ZoneInfo) -> int:
+    """Epoch seconds of the local midnight that starts the day holding ``ts``."""
+    return _midnight_of_hour(ts - ts % HOUR, tz)
+
+
+@lru_cache(maxsize=4096)
+def _midnight_of_hour(hour_start: int, tz: ZoneInfo) -> int:
+    local = datetime.fromtimestamp(hour_start, tz)
+    return int(local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
+
+
+def next_local_midnight(midnight: int, tz: ZoneInfo) -> int:
+    """The midnight after ``midnight`` (itself a local midnight), DST-aware."""
+    local = datetime.fromtimestamp(midnight, tz).date() + timedelta(days=1)
+    return int(datetime(local.year, local.month, local.day, tzinfo=tz).timestamp())
+
+
+def bucket_starts(ts: int, tz: ZoneInfo) -> tuple[tuple[Grain, int], ...]:
+    """The start of the minute, hour and day bucket that hold the instant ``ts``."""
+    return (("minute", ts - ts % MINUTE), ("hour", ts - ts % HOUR), ("day", local_midnight(ts, tz)))
+
+
+def _ceil(ts: int, step: int) -> int:
+    return -(-ts // step) * step
+
+
+def tile(start: int, end: int, tz: ZoneInfo) -> list[BucketRange]:
+    """Cover [start, end) with day buckets where whole local days fit, hours at the edges, then
+    minutes. ``start`` is rounded down and ``end`` up to whole minutes (a bucket is indivisible)."""
+    start, end = start - start % MINUTE, _ceil(end, MINUTE)
+    if start >= end:
+        return []
+    first_day = local_midnight(start, tz)
+    if first_day < start:
+        first_day = next_local_midnight(first_day, tz)
+    last_day = local_midnight(end, tz)
+    if first_day >= last_day:
+        return _tile_hours(start, end)
+    return [*_tile_hours(start, first_day), BucketRange("day", first_day, last_day),
+            *_tile_hours(last_day, end)]
+
+
+def _tile_hours(start: int, end: int) -> list[BucketRange]:
+    first_hour, last_hour = _ceil(start, HOUR), end - end % HOUR
+    if first_hour >= last_hour:
+        return [BucketRange("minute", start, end)] if start < end else []
+    ranges = [BucketRange("minute", start, first_hour), BucketRange("hour", first_hour, last_hour),
+              BucketRange("minute", last_hour, end)]
+    return [r for r in ranges if r.lo < r.hi]

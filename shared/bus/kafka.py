@@ -1,0 +1,199 @@
+"""Kafka bus via aiokafka: acks=all, idempotent batching producer; consumer group whose
+positions come from the database (architecture decision 4), not from Kafka's committed offsets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+from shared.bus.base import BusUnavailable, Consumer, OffsetsLoader, OutgoingRecord, Record
+
+log = logging.getLogger(__name__)
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+class KafkaBus:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        partitions: int = 6,
+        replication_factor: int = 1,
+        client_id: str = "salespulse",
+        publish_timeout_s: float = 10.0,
+    ) -> None:
+        self._servers = bootstrap_servers
+        self._partitions = partitions
+        self._replication = replication_factor
+        self._client_id = client_id
+        self._publish_timeout_s = publish_timeout_s
+        self._producer: AIOKafkaProducer | None = None
+        self._starting = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Connect the producer if the broker answers; if not, ``publish`` retries later."""
+        try:
+            await self._producer_ready()
+        except BusUnavailable as exc:
+            log.warning("kafka not reachable at start; will retry on demand", extra={"error": str(exc)})
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def ready(self) -> bool:
+        try:
+            producer = await self._producer_ready()
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), 2.0)
+        except (BusUnavailable, KafkaError, TimeoutError):
+            return False
+        return True
+
+    async def _producer_ready(self) -> AIOKafkaProducer:
+        async with self._starting:
+            if self._producer is not None:
+                return self._producer
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self._servers,
+                client_id=self._client_id,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=2,
+                max_batch_size=256 * 1024,
+                request_timeout_ms=int(self._publish_timeout_s * 1000),
+            )
+            try:
+                await producer.start()
+            except (KafkaError, OSError) as exc:
+                await producer.stop()
+                raise BusUnavailable(f"kafka at {self._servers} unreachable: {exc}") from exc
+            self._producer = producer
+            return producer
+
+    async def ensure_topics(self, topics: Sequence[str]) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._servers, client_id=self._client_id)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            missing = [t for t in topics if t not in existing]
+            if not missing:
+                return
+            response = await admin.create_topics(
+                [NewTopic(t, self._partitions, self._replication) for t in missing]
+            )
+            for topic, code, *_ in response.topic_errors:
+                if code not in (0, TOPIC_ALREADY_EXISTS):
+                    raise BusUnavailable(f"could not create topic {topic}: error code {code}")
+            log.info("topics created", extra={"topics": missing, "partitions": self._partitions})
+        finally:
+            await admin.close()
+
+    async def publish(self, topic: str, records: Sequence[OutgoingRecord]) -> None:
+        producer = await self._producer_ready()
+        try:
+            pending = [
+                await producer.send(topic, r.value, key=r.key, headers=list(r.headers))
+                for r in records
+            ]
+            await asyncio.wait_for(asyncio.gather(*pending), self._publish_timeout_s)
+        except (KafkaError, TimeoutError) as exc:
+            raise BusUnavailable(f"kafka did not acknowledge: {exc!r}") from exc
+
+    def consumer(self, topic: str, group: str, load_offsets: OffsetsLoader) -> Consumer:
+        return KafkaConsumer(self._servers, topic, group, load_offsets, self._client_id)
+
+
+class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On every assignment, position each partition at the offset stored with the aggregates."""
+
+    def __init__(self, owner: KafkaConsumer) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self._owner.seek_to_stored(assigned)
+
+
+class KafkaConsumer:
+    def __init__(
+        self, servers: str, topic: str, group: str, load_offsets: OffsetsLoader, client_id: str
+    ) -> None:
+        self._topic = topic
+        self._load_offsets = load_offsets
+        self._positions: dict[int, int] = {}  # partition -> next offset handed out
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=servers,
+            group_id=group,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_max_wait_ms=100,
+        )
+
+    async def start(self) -> None:
+        self._consumer.subscribe([self._topic], listener=_SeekToStoredOffsets(self))
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def seek_to_stored(self, assigned: list[TopicPartition]) -> None:
+        mine = [tp for tp in assigned if tp.topic == self._topic]
+        stored = await self._load_offsets(self._topic, [tp.partition for tp in mine])
+        unknown = []
+        for tp in mine:
+            if tp.partition in stored:
+                self._consumer.seek(tp, stored[tp.partition])
+                self._positions[tp.partition] = stored[tp.partition]
+            else:
+                unknown.append(tp)
+        if unknown:
+            await self._consumer.seek_to_beginning(*unknown)
+        log.info(
+            "partitions assigned",
+            extra={"topic": self._topic, "partitions": sorted(tp.partition for tp in mine),
+                   "stored_offsets": stored},
+        )
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> list[Record]:
+        batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        records = [
+            Record(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp, tuple(m.headers))
+            for messages in batches.values()
+            for m in messages
+        ]
+        for tp, messages in batches.items():
+            if messages:
+                self._positions[tp.partition] = messages[-1].offset + 1
+        return records
+
+    async def acknowledge(self, next_offsets: dict[int, int]) -> None:
+        assigned = {tp.partition for tp in self._consumer.assignment()}
+        offsets = {
+            TopicPartition(self._topic, p): o for p, o in next_offsets.items() if p in assigned
+        }
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError as exc:  # a rebalance in between; the database holds the truth anyway
+            log.debug("offset commit to kafka skipped", extra={"error": repr(exc)})
+
+    def lag(self) -> dict[int, int]:
+        lags: dict[int, int] = {}
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            position = self._positions.get(tp.partition)
+            if high is not None and position is not None:
+                lags[tp.partition] = max(high - position, 0)
+        return lags

@@ -1,0 +1,116 @@
+"""The metric catalogue: what the KPI service counts (base counters) and what the API derives.
+
+Base counters are integers summed in buckets (counts, seconds, cents). Every published metric is
+a function of summed base counters, so a ratio is always computed from its summed parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["count", "sum", "ratio"]
+
+# Base counters, as stored in kpi_buckets.metric.
+BASE_COUNTERS: tuple[str, ...] = (
+    "calls_placed", "calls_connected", "calls_received", "calls_missed", "talk_seconds",
+    "leads_created", "meetings_booked", "meetings_held", "emails_sent", "conversations_logged",
+    "proposals_sent", "proposals_accepted", "deals_won", "deals_lost", "revenue_cents",
+    "churned_customers", "complaints", "nps_promoters", "nps_detractors", "nps_answers",
+    "csat_sum", "csat_answers",
+)
+
+Sums = Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    name: str
+    kind: Kind
+    unit: str
+    definition: str
+    needs: tuple[str, ...]
+    compute: Callable[[Sums], float | int | None]
+
+    def value(self, sums: Sums) -> float | int | None:
+        return self.compute(sums)
+
+
+def _ratio(numerator: float, denominator: float, scale: float = 1.0) -> float | None:
+    return None if denominator == 0 else round(numerator / denominator * scale, 6)
+
+
+def _count(base: str, definition: str, unit: str = "count") -> Metric:
+    return Metric(base, "count", unit, definition, (base,), lambda s: s.get(base, 0))
+
+
+def _money(cents: int) -> float:
+    return round(cents / 100, 2)
+
+
+def _g(s: Sums, *names: str) -> int:
+    return sum(s.get(n, 0) for n in names)
+
+
+_METRICS: list[Metric] = [
+    _count("calls_placed", "count of call.placed"),
+    _count("calls_connected", "placed calls with outcome connected"),
+    _count("calls_received", "count of call.received"),
+    _count("calls_missed", "count of call.missed"),
+    Metric("calls_total", "count", "count", "placed + received",
+           ("calls_placed", "calls_received"), lambda s: _g(s, "calls_placed", "calls_received")),
+    Metric("answer_rate", "ratio", "ratio", "received / (received + missed)",
+           ("calls_received", "calls_missed"),
+           lambda s: _ratio(_g(s, "calls_received"), _g(s, "calls_received", "calls_missed"))),
+    Metric("connect_rate", "ratio", "ratio", "connected / placed",
+           ("calls_connected", "calls_placed"),
+           lambda s: _ratio(_g(s, "calls_connected"), _g(s, "calls_placed"))),
+    Metric("talk_seconds", "sum", "seconds", "sum of talk time, in and out", ("talk_seconds",),
+           lambda s: _g(s, "talk_seconds")),
+    Metric("avg_call_seconds", "ratio", "seconds", "talk_seconds / (connected + received)",
+           ("talk_seconds", "calls_connected", "calls_received"),
+           lambda s: _ratio(_g(s, "talk_seconds"), _g(s, "calls_connected", "calls_received"))),
+    _count("leads_created", "count of lead.created"),
+    _count("meetings_booked", "count of meeting.booked"),
+    _count("meetings_held", "count of meeting.held"),
+    Metric("touches", "count", "count", "calls_total + meetings_held + emails + conversations",
+           ("calls_placed", "calls_received", "meetings_held", "emails_sent",
+            "conversations_logged"),
+           lambda s: _g(s, "calls_placed", "calls_received", "meetings_held", "emails_sent",
+                        "conversations_logged")),
+    _count("proposals_sent", "count of proposal.sent"),
+    _count("proposals_accepted", "count of proposal.accepted"),
+    Metric("proposal_acceptance_rate", "ratio", "ratio", "accepted / sent",
+           ("proposals_accepted", "proposals_sent"),
+           lambda s: _ratio(_g(s, "proposals_accepted"), _g(s, "proposals_sent"))),
+    _count("deals_won", "deals entering status won"),
+    _count("deals_lost", "deals entering status lost"),
+    Metric("win_rate", "ratio", "ratio", "won / (won + lost)", ("deals_won", "deals_lost"),
+           lambda s: _ratio(_g(s, "deals_won"), _g(s, "deals_won", "deals_lost"))),
+    Metric("revenue", "sum", "currency", "sum of amounts of won deals", ("revenue_cents",),
+           lambda s: _money(_g(s, "revenue_cents"))),
+    Metric("avg_deal_size", "ratio", "currency", "revenue / deals_won",
+           ("revenue_cents", "deals_won"),
+           lambda s: _ratio(_g(s, "revenue_cents"), _g(s, "deals_won"), 0.01)),
+    _count("churned_customers", "count of customer.churned"),
+    Metric("nps", "ratio", "score", "% promoters (9-10) - % detractors (0-6) among answers",
+           ("nps_promoters", "nps_detractors", "nps_answers"),
+           lambda s: _ratio(_g(s, "nps_promoters") - _g(s, "nps_detractors"),
+                            _g(s, "nps_answers"), 100)),
+    Metric("csat", "ratio", "score", "mean satisfaction score (1-5)",
+           ("csat_sum", "csat_answers"),
+           lambda s: _ratio(_g(s, "csat_sum"), _g(s, "csat_answers"))),
+    _count("complaints", "count of complaint.logged"),
+]
+
+CATALOGUE: dict[str, Metric] = {m.name: m for m in _METRICS}
+
+
+def evaluate(sums: Sums, names: list[str] | None = None) -> dict[str, float | int | None]:
+    """Every (or the listed) metric from one subject's summed base counters."""
+    return {n: CATALOGUE[n].value(sums) for n in (names or list(CATALOGUE))}
+
+
+def needed_counters(names: list[str]) -> set[str]:
+    return {base for n in names for base in CATALOGUE[n].needs}

@@ -1,0 +1,87 @@
+"""Database tables shared by the KPI service (writer) and the API (reader, roster admin).
+
+Times used in queries are epoch seconds (BIGINT): the same on SQLite and PostgreSQL, cheap to
+compare, and free of driver time-zone surprises. Aggregate values are integers in the metric's
+storage unit (counts, seconds, cents), so sums are exact.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Integer, String
+from sqlmodel import Field, SQLModel
+
+
+class Team(SQLModel, table=True):
+    __tablename__ = "teams"
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+
+
+class Rep(SQLModel, table=True):
+    __tablename__ = "reps"
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+
+
+class RepTeam(SQLModel, table=True):
+    """Team membership history: the rep is in ``team_id`` from ``effective_from`` on."""
+
+    __tablename__ = "rep_teams"
+    rep_id: str = Field(primary_key=True, max_length=64)
+    effective_from: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    team_id: str = Field(max_length=64)
+
+
+class Identity(SQLModel, table=True):
+    """A provider's name for a rep (``{provider, external_id}`` of the events' actor)."""
+
+    __tablename__ = "identities"
+    provider: str = Field(primary_key=True, max_length=64)
+    external_id: str = Field(primary_key=True, max_length=256)
+    rep_id: str = Field(index=True, max_length=64)
+
+
+class RosterVersion(SQLModel, table=True):
+    """One row, bumped with every roster change, so the KPI service reloads only when needed."""
+
+    __tablename__ = "roster_version"
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class KpiBucket(SQLModel, table=True):
+    """One base metric of one subject in one time bucket.
+
+    scope: ``rep`` | ``team`` | ``unassigned``; subject_id: rep id, team id, or the actor key
+    ``provider:external_id`` of activity nobody on the roster owns yet. grain: ``minute`` |
+    ``hour`` | ``day``; bucket_start: epoch seconds (day buckets start at the local midnight of
+    the organisation's time zone, so they tile its calendar days).
+    """
+
+    __tablename__ = "kpi_buckets"
+    __table_args__ = (Index("ix_kpi_buckets_subject", "scope", "subject_id", "grain", "bucket_start"),)
+    scope: str = Field(sa_column=Column(String(16), primary_key=True))
+    metric: str = Field(sa_column=Column(String(48), primary_key=True))
+    grain: str = Field(sa_column=Column(String(8), primary_key=True))
+    bucket_start: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    subject_id: str = Field(sa_column=Column(String(330), primary_key=True))
+    value: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class AppliedEvent(SQLModel, table=True):
+    """Ids of events already applied: the unique key that makes a duplicate a no-op."""
+
+    __tablename__ = "applied_events"
+    source: str = Field(sa_column=Column(String(256), primary_key=True))
+    id: str = Field(sa_column=Column(String(256), primary_key=True))
+    applied_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ConsumerOffset(SQLModel, table=True):
+    """The next offset to read per partition, written in the same transaction as the aggregates."""
+
+    __tablename__ = "consumer_offsets"
+    consumer_group: str = Field(sa_column=Column(String(200), primary_key=True))
+    topic: str = Field(sa_column=Column(String(200), primary_key=True))
+    partition: int = Field(sa_column=Column(Integer, primary_key=True))
+    next_offset: int = Field(sa_column=Column(BigInteger, nullable=False))

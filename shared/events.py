@@ -1,0 +1,296 @@
+"""The canonical event: a CloudEvents 1.0 envelope whose ``data`` is typed by ``type``.
+
+Every source becomes one of these (architecture decision 1). On Kafka it travels in structured
+mode: the whole event as JSON in the record value, keyed by the actor's identity.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+
+NonEmpty = Annotated[str, Field(min_length=1, max_length=256)]
+Seconds = Annotated[int, Field(ge=0, le=7 * 24 * 3600)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class Actor(BaseModel):
+    """Who did it, as the source names them; the KPI service maps it to a rep and team."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    provider: NonEmpty
+    external_id: NonEmpty
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}:{self.external_id}"
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CallPlacedData(_Data):
+    call_id: NonEmpty
+    actor: Actor
+    counterpart: str | None = None
+    started_at: AwareDatetime | None = None
+    outcome: Literal["connected", "no_answer", "busy", "failed", "voicemail"]
+    talk_seconds: Seconds = 0
+
+
+class CallReceivedData(_Data):
+    call_id: NonEmpty
+    actor: Actor
+    counterpart: str | None = None
+    talk_seconds: Seconds = 0
+    wait_seconds: Seconds = 0
+
+
+class CallMissedData(_Data):
+    call_id: NonEmpty
+    actor: Actor | None = None
+    queue: str | None = None
+    counterpart: str | None = None
+    reason: Literal["no_answer", "busy", "abandoned", "out_of_hours", "voicemail", "other"] = (
+        "no_answer"
+    )
+
+    @model_validator(mode="after")
+    def _actor_or_queue(self) -> CallMissedData:
+        if self.actor is None and not self.queue:
+            raise ValueError("a missed call names an actor or a queue")
+        return self
+
+
+class LeadCreatedData(_Data):
+    lead_id: NonEmpty
+    actor: Actor
+    source: str | None = None
+
+
+class MeetingData(_Data):
+    meeting_id: NonEmpty
+    actor: Actor
+    deal_id: str | None = None
+
+
+class TouchData(_Data):
+    id: NonEmpty
+    actor: Actor
+    deal_id: str | None = None
+
+
+class ProposalData(_Data):
+    proposal_id: NonEmpty
+    actor: Actor
+    deal_id: str | None = None
+    amount: Money | None = None
+    currency: Currency | None = None
+
+
+class DealUpdatedData(_Data):
+    """Any change of a deal; only the fields that changed need be present."""
+
+    deal_id: NonEmpty
+    actor: Actor | None = None
+    account_id: str | None = None
+    stage: str | None = None
+    status: Literal["open", "won", "lost"] | None = None
+    amount: Money | None = None
+    currency: Currency | None = None
+    margin: Annotated[Decimal, Field(max_digits=18, decimal_places=4)] | None = None
+    discount: Annotated[Decimal, Field(ge=0, le=1)] | None = None
+    created_at: AwareDatetime | None = None
+
+
+class AccountData(_Data):
+    account_id: NonEmpty
+    actor: Actor
+
+
+class SurveyAnsweredData(_Data):
+    account_id: NonEmpty
+    actor: Actor
+    nps: Annotated[int, Field(ge=0, le=10)] | None = None
+    csat: Annotated[int, Field(ge=1, le=5)] | None = None
+
+    @model_validator(mode="after")
+    def _one_score(self) -> SurveyAnsweredData:
+        if (self.nps is None) == (self.csat is None):
+            raise ValueError("a survey answer carries exactly one of nps (0-10) or csat (1-5)")
+        return self
+
+
+class _Envelope(BaseModel):
+    """CloudEvents 1.0 context attributes; extension attributes are kept as they come."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    specversion: Literal["1.0"]
+    id: NonEmpty
+    source: NonEmpty
+    time: AwareDatetime
+    subject: str | None = None
+    datacontenttype: Literal["application/json"] | None = None
+
+    data: _Data
+
+    @property
+    def actor(self) -> Actor | None:
+        return getattr(self.data, "actor", None)
+
+    @property
+    def partition_key(self) -> str:
+        """Kafka key: the actor identity, so one rep's events stay ordered (decision 3).
+
+        Events without an actor (a HubSpot stage change, a queue's missed call) are keyed by
+        the thing they describe, so that thing's events stay ordered instead.
+        """
+        if self.actor is not None:
+            return self.actor.key
+        for name in ("deal_id", "queue", "call_id"):
+            value = getattr(self.data, name, None)
+            if value:
+                return f"{name}:{value}"
+        return self.source
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+class CallPlaced(_Envelope):
+    type: Literal["call.placed"]
+    data: CallPlacedData
+
+
+class CallReceived(_Envelope):
+    type: Literal["call.received"]
+    data: CallReceivedData
+
+
+class CallMissed(_Envelope):
+    type: Literal["call.missed"]
+    data: CallMissedData
+
+
+class LeadCreated(_Envelope):
+    type: Literal["lead.created"]
+    data: LeadCreatedData
+
+
+class MeetingBooked(_Envelope):
+    type: Literal["meeting.booked"]
+    data: MeetingData
+
+
+class MeetingHeld(_Envelope):
+    type: Literal["meeting.held"]
+    data: MeetingData
+
+
+class EmailSent(_Envelope):
+    type: Literal["email.sent"]
+    data: TouchData
+
+
+class ConversationLogged(_Envelope):
+    type: Literal["conversation.logged"]
+    data: TouchData
+
+
+class ProposalSent(_Envelope):
+    type: Literal["proposal.sent"]
+    data: ProposalData
+
+
+class ProposalAccepted(_Envelope):
+    type: Literal["proposal.accepted"]
+    data: ProposalData
+
+
+class DealUpdated(_Envelope):
+    type: Literal["deal.updated"]
+    data: DealUpdatedData
+
+
+class CustomerChurned(_Envelope):
+    type: Literal["customer.churned"]
+    data: AccountData
+
+
+class SurveyAnswered(_Envelope):
+    type: Literal["survey.answered"]
+    data: SurveyAnsweredData
+
+
+class ComplaintLogged(_Envelope):
+    type: Literal["complaint.logged"]
+    data: AccountData
+
+
+Event = Annotated[
+    CallPlaced
+    | CallReceived
+    | CallMissed
+    | LeadCreated
+    | MeetingBooked
+    | MeetingHeld
+    | EmailSent
+    | ConversationLogged
+    | ProposalSent
+    | ProposalAccepted
+    | DealUpdated
+    | CustomerChurned
+    | SurveyAnswered
+    | ComplaintLogged,
+    Field(discriminator="type"),
+]
+
+EVENT_TYPES: tuple[str, ...] = (
+    "call.placed",
+    "call.received",
+    "call.missed",
+    "lead.created",
+    "meeting.booked",
+    "meeting.held",
+    "email.sent",
+    "conversation.logged",
+    "proposal.sent",
+    "proposal.accepted",
+    "deal.updated",
+    "customer.churned",
+    "survey.answered",
+    "complaint.logged",
+)
+
+_event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
+_events_adapter: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
+
+
+def parse_event(raw: bytes | str) -> Event:
+    """Parse one structured-mode CloudEvent; raises ``pydantic.ValidationError``."""
+    return _event_adapter.validate_json(raw)
+
+
+def parse_events(payload: Any) -> list[Event]:
+    """Validate an already-decoded body: one event object or a JSON array of them."""
+    if isinstance(payload, list):
+        return _events_adapter.validate_python(payload)
+    return [_event_adapter.validate_python(payload)]
+
+
+__all__ = ["CONTENT_TYPE", "EVENT_TYPES", "Actor", "Event", "ValidationError", "parse_event",
+           "parse_events"]

@@ -1,0 +1,127 @@
+"""Settings from the environment (prefix ``SALESPULSE_``), one typed class for all services.
+
+Secrets are ``SecretStr`` so they never show in logs or reprs. Outside dev mode an unset secret
+turns its route off; nothing here ever means "accept unsigned".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from functools import cached_property
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WeekStart(str, Enum):
+    monday = "monday"
+    tuesday = "tuesday"
+    wednesday = "wednesday"
+    thursday = "thursday"
+    friday = "friday"
+    saturday = "saturday"
+    sunday = "sunday"
+
+    @property
+    def weekday(self) -> int:
+        """Python's weekday number (Monday = 0)."""
+        return list(WeekStart).index(self)
+
+
+class Scope(str, Enum):
+    read = "read"
+    admin = "admin"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key: SecretStr
+    scopes: frozenset[Scope]
+
+
+def parse_api_keys(spec: str) -> list[ApiKey]:
+    """Parse ``key:scope[+scope],...`` (e.g. ``k1:read+admin,k2:read``)."""
+    keys: list[ApiKey] = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        key, sep, scopes = item.rpartition(":")
+        if not sep or not key:
+            raise ValueError(f"API key entry must be key:scope[+scope], got {item.split(':')[0]!r}...")
+        try:
+            parsed = frozenset(Scope(s) for s in scopes.split("+"))
+        except ValueError:
+            raise ValueError(f"unknown scope in {scopes!r}; scopes are read and admin") from None
+        keys.append(ApiKey(SecretStr(key), parsed))
+    return keys
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SALESPULSE_", extra="ignore")
+
+    kafka_bootstrap_servers: str | None = None
+    kafka_partitions: int = Field(default=6, ge=1)
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    database_url: str = "sqlite:///./salespulse.db"
+    topic_prefix: str = ""
+    timezone: str = "Europe/Paris"
+    week_start: WeekStart = WeekStart.monday
+    currency: str = "EUR"
+
+    webhook_secret: SecretStr | None = None
+    twilio_auth_token: SecretStr | None = None
+    public_base_url: str | None = None
+    aircall_token: SecretStr | None = None
+    hubspot_client_secret: SecretStr | None = None
+    pipedrive_user: str | None = None
+    pipedrive_password: SecretStr | None = None
+    api_keys: SecretStr | None = None
+
+    simulate: bool = True
+    dev_mode: bool = False
+
+    ingest_host: str = "127.0.0.1"
+    ingest_port: int = 8001
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    kpi_host: str = "127.0.0.1"
+    kpi_metrics_port: int = 8002
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    kpi_batch_size: int = Field(default=2000, ge=1)
+    kpi_poll_timeout_ms: int = Field(default=200, ge=1)
+    log_level: str = "INFO"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _valid_api_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_api_keys(value.get_secret_value())
+        return value
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def activity_topic(self) -> str:
+        return f"{self.topic_prefix}sales.activity.v1"
+
+    @property
+    def deadletter_topic(self) -> str:
+        return f"{self.topic_prefix}sales.deadletter.v1"
+
+    @property
+    def kpi_group(self) -> str:
+        return f"{self.topic_prefix}salespulse-kpi"
+
+    def parsed_api_keys(self) -> list[ApiKey]:
+        return parse_api_keys(self.api_keys.get_secret_value()) if self.api_keys else []

@@ -1,0 +1,102 @@
+"""Named windows (calendar, rolling) and custom ranges, cut in the organisation's time zone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+ROLLING: dict[str, timedelta] = {
+    "last_15m": timedelta(minutes=15),
+    "last_1h": timedelta(hours=1),
+    "last_24h": timedelta(hours=24),
+    "last_7d": timedelta(days=7),
+    "last_30d": timedelta(days=30),
+    "last_90d": timedelta(days=90),
+}
+CALENDAR = ("today", "yesterday", "this_week", "last_week", "this_month", "last_month",
+            "this_quarter", "last_quarter", "this_year")
+WINDOWS: tuple[str, ...] = (*CALENDAR, *ROLLING)
+
+
+class WindowError(ValueError):
+    """A window name or range that cannot be measured."""
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    name: str
+    start: datetime  # inclusive, aware
+    end: datetime  # exclusive, aware
+
+    @property
+    def start_ts(self) -> int:
+        return int(self.start.timestamp())
+
+    @property
+    def end_ts(self) -> int:
+        return int(self.end.timestamp())
+
+
+def _midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=tz)
+
+
+def _month_start(day: date, months_back: int = 0) -> date:
+    index = day.year * 12 + day.month - 1 - months_back
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _quarter_start(day: date, quarters_back: int = 0) -> date:
+    first = date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
+    return _month_start(first, 3 * quarters_back)
+
+
+def _calendar_days(name: str, today: date, week_start: int) -> tuple[date, date]:
+    week_begin = today - timedelta(days=(today.weekday() - week_start) % 7)
+    spans: dict[str, Callable[[], tuple[date, date]]] = {
+        "today": lambda: (today, today + timedelta(days=1)),
+        "yesterday": lambda: (today - timedelta(days=1), today),
+        "this_week": lambda: (week_begin, week_begin + timedelta(days=7)),
+        "last_week": lambda: (week_begin - timedelta(days=7), week_begin),
+        "this_month": lambda: (_month_start(today), _month_start(today, -1)),
+        "last_month": lambda: (_month_start(today, 1), _month_start(today)),
+        "this_quarter": lambda: (_quarter_start(today), _quarter_start(today, -1)),
+        "last_quarter": lambda: (_quarter_start(today, 1), _quarter_start(today)),
+        "this_year": lambda: (date(today.year, 1, 1), date(today.year + 1, 1, 1)),
+    }
+    return spans[name]()
+
+
+def resolve_window(
+    name: str | None,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    week_start: int = 0,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Window:
+    """A named window, or the custom range ``start``..``end`` (which wins when given)."""
+    if start is not None or end is not None:
+        return _custom(start, end, now, tz)
+    name = name or "today"
+    if name in ROLLING:
+        return Window(name, now - ROLLING[name], now)
+    if name in CALENDAR:
+        first, after = _calendar_days(name, now.astimezone(tz).date(), week_start)
+        return Window(name, _midnight(first, tz), _midnight(after, tz))
+    raise WindowError(f"unknown window {name!r}; one of {', '.join(WINDOWS)} or from/to")
+
+
+def _custom(start: datetime | None, end: datetime | None, now: datetime, tz: ZoneInfo) -> Window:
+    if start is None:
+        raise WindowError("a custom window needs 'from' (ISO 8601)")
+    start = start if start.tzinfo else start.replace(tzinfo=tz)
+    end = (end if end.tzinfo else end.replace(tzinfo=tz)) if end is not None else now
+    if end <= start:
+        raise WindowError("'to' must be after 'from'")
+    if end - start > timedelta(days=3660):
+        raise WindowError("a custom window spans at most ten years")
+    return Window("custom", start, end)
