@@ -13,8 +13,9 @@ import uvloop
 from shared.observability import configure_logging
 from shared.settings import Settings
 
-app = typer.Typer(help="SalesPulse: real-time sales KPIs.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="SalesPulse: real-time sales KPIs.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 log = logging.getLogger("salespulse")
 
 
@@ -52,8 +53,10 @@ def kpi() -> None:
         service = build_kpi_service(settings, bus, db)
         health = create_health_app(bus, db)
         try:
-            await run_all(service.run, lambda stop: serve(
-                health, settings.kpi_host, settings.kpi_metrics_port, stop))
+            await run_all(
+                service.run,
+                lambda stop: serve(health, settings.kpi_host, settings.kpi_metrics_port, stop),
+            )
         finally:
             await bus.stop()
             await db.dispose()
@@ -95,8 +98,9 @@ def simulate(
     if settings.webhook_secret is None:
         raise typer.BadParameter("set SALESPULSE_WEBHOOK_SECRET to the ingest's webhook secret")
     admin = os.environ.get("SALESPULSE_ADMIN_KEY")
-    simulator = Simulator(ingest_url, settings.webhook_secret.get_secret_value(), api_url, admin,
-                          rate)
+    simulator = Simulator(
+        ingest_url, settings.webhook_secret.get_secret_value(), api_url, admin, rate
+    )
 
     async def job(stop: asyncio.Event) -> None:
         sent = await simulator.run(stop, count)

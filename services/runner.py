@@ -20,8 +20,9 @@ class _Server(uvicorn.Server):
 
 
 async def serve(app: FastAPI, host: str, port: int, stop: asyncio.Event) -> None:
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                            lifespan="on", loop="none")
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="on", loop="none"
+    )
     server = _Server(config)
 
     async def stop_when_asked() -> None:
@@ -45,7 +46,7 @@ def stop_on_signals(stop: asyncio.Event) -> None:
 
 
 async def run_all(*jobs: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run every job until one ends or a signal arrives; then stop them all, raising the first error."""
+    """Run the jobs until one ends or a signal comes; then stop them all (first error raised)."""
     stop = asyncio.Event()
     stop_on_signals(stop)
     tasks = [asyncio.create_task(_until_stopped(job, stop)) for job in jobs]
@@ -59,7 +60,9 @@ async def run_all(*jobs: Callable[[asyncio.Event], Awaitable[None]]) -> None:
                 task.cancel()
 
 
-async def _until_stopped(job: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event) -> None:
+async def _until_stopped(
+    job: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event
+) -> None:
     try:
         await job(stop)
     finally:

@@ -24,10 +24,14 @@ log = logging.getLogger(__name__)
 
 TEAMS = {"north": "North Stars", "south": "Southern Cross"}
 REPS = [
-    ("alice", "Alice Martin", "north"), ("bruno", "Bruno Petit", "north"),
-    ("chloe", "Chloé Durand", "north"), ("david", "David Leroy", "north"),
-    ("emma", "Emma Moreau", "south"), ("farid", "Farid Haddad", "south"),
-    ("gina", "Gina Rossi", "south"), ("hugo", "Hugo Bernard", "south"),
+    ("alice", "Alice Martin", "north"),
+    ("bruno", "Bruno Petit", "north"),
+    ("chloe", "Chloé Durand", "north"),
+    ("david", "David Leroy", "north"),
+    ("emma", "Emma Moreau", "south"),
+    ("farid", "Farid Haddad", "south"),
+    ("gina", "Gina Rossi", "south"),
+    ("hugo", "Hugo Bernard", "south"),
 ]
 PROVIDER = "sim"
 
@@ -37,8 +41,12 @@ def signed_headers(secret: str, body: bytes, msg_id: str | None = None) -> dict[
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
     now = datetime.now(UTC)
     signature = Webhook(secret).sign(msg_id, now, body.decode())
-    return {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": signature, "content-type": "application/json"}
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature,
+        "content-type": "application/json",
+    }
 
 
 @dataclass
@@ -58,13 +66,17 @@ class Simulator:
             return
         auth = {"authorization": f"Bearer {self.admin_key}"}
         for team_id, name in TEAMS.items():
-            response = await client.put(f"{self.api_url}/v1/teams/{team_id}", json={"name": name},
-                                        headers=auth)
+            response = await client.put(
+                f"{self.api_url}/v1/teams/{team_id}", json={"name": name}, headers=auth
+            )
             response.raise_for_status()
         for rep_id, name, team_id in REPS:
-            body = {"name": name, "team_id": team_id,
-                    "identities": [{"provider": PROVIDER, "external_id": rep_id}],
-                    "effective_from": "2020-01-01T00:00:00Z"}
+            body = {
+                "name": name,
+                "team_id": team_id,
+                "identities": [{"provider": PROVIDER, "external_id": rep_id}],
+                "effective_from": "2020-01-01T00:00:00Z",
+            }
             response = await client.put(f"{self.api_url}/v1/reps/{rep_id}", json=body, headers=auth)
             response.raise_for_status()
 
@@ -75,32 +87,58 @@ class Simulator:
             [self._placed, self._received, self._missed, self._won, self._lost, self._meeting],
             weights=[50, 20, 10, 6, 4, 10],
         )[0](actor)
-        return {"specversion": "1.0", "id": f"sim-{uuid.uuid4().hex}", "source": "sim://floor",
-                "type": kind, "time": datetime.now(UTC).isoformat(), "data": data}
+        return {
+            "specversion": "1.0",
+            "id": f"sim-{uuid.uuid4().hex}",
+            "source": "sim://floor",
+            "type": kind,
+            "time": datetime.now(UTC).isoformat(),
+            "data": data,
+        }
 
     def _placed(self, actor: dict[str, str]) -> tuple[str, dict[str, Any]]:
         outcome = self._random.choice(["connected", "connected", "no_answer", "busy", "voicemail"])
         talk = self._random.randint(30, 900) if outcome == "connected" else 0
-        return "call.placed", {"call_id": uuid.uuid4().hex, "actor": actor, "outcome": outcome,
-                               "talk_seconds": talk, "counterpart": self._number()}
+        return "call.placed", {
+            "call_id": uuid.uuid4().hex,
+            "actor": actor,
+            "outcome": outcome,
+            "talk_seconds": talk,
+            "counterpart": self._number(),
+        }
 
     def _received(self, actor: dict[str, str]) -> tuple[str, dict[str, Any]]:
-        return "call.received", {"call_id": uuid.uuid4().hex, "actor": actor,
-                                 "talk_seconds": self._random.randint(20, 600),
-                                 "counterpart": self._number()}
+        return "call.received", {
+            "call_id": uuid.uuid4().hex,
+            "actor": actor,
+            "talk_seconds": self._random.randint(20, 600),
+            "counterpart": self._number(),
+        }
 
     def _missed(self, actor: dict[str, str]) -> tuple[str, dict[str, Any]]:
-        return "call.missed", {"call_id": uuid.uuid4().hex, "actor": actor,
-                               "counterpart": self._number(), "reason": "no_answer"}
+        return "call.missed", {
+            "call_id": uuid.uuid4().hex,
+            "actor": actor,
+            "counterpart": self._number(),
+            "reason": "no_answer",
+        }
 
     def _won(self, actor: dict[str, str]) -> tuple[str, dict[str, Any]]:
         amount = Decimal(self._random.randrange(1_000, 50_000, 250))
-        return "deal.updated", {"deal_id": f"D-{uuid.uuid4().hex[:8]}", "actor": actor,
-                                "status": "won", "amount": str(amount), "currency": "EUR"}
+        return "deal.updated", {
+            "deal_id": f"D-{uuid.uuid4().hex[:8]}",
+            "actor": actor,
+            "status": "won",
+            "amount": str(amount),
+            "currency": "EUR",
+        }
 
     def _lost(self, actor: dict[str, str]) -> tuple[str, dict[str, Any]]:
-        return "deal.updated", {"deal_id": f"D-{uuid.uuid4().hex[:8]}", "actor": actor,
-                                "status": "lost"}
+        return "deal.updated", {
+            "deal_id": f"D-{uuid.uuid4().hex[:8]}",
+            "actor": actor,
+            "status": "lost",
+        }
 
     def _meeting(self, actor: dict[str, str]) -> tuple[str, dict[str, Any]]:
         return "meeting.held", {"meeting_id": uuid.uuid4().hex, "actor": actor}
@@ -110,8 +148,11 @@ class Simulator:
 
     async def post(self, client: httpx.AsyncClient, events: list[dict[str, Any]]) -> httpx.Response:
         body = orjson.dumps(events if len(events) > 1 else events[0])
-        return await client.post(f"{self.ingest_url}/webhooks/events", content=body,
-                                 headers=signed_headers(self.secret, body))
+        return await client.post(
+            f"{self.ingest_url}/webhooks/events",
+            content=body,
+            headers=signed_headers(self.secret, body),
+        )
 
     async def run(self, stop: asyncio.Event, count: int | None = None) -> int:
         """Post events until ``stop`` is set or ``count`` were sent; return how many were."""
@@ -124,8 +165,10 @@ class Simulator:
                 if response.status_code == 202:
                     sent += 1
                 else:
-                    log.warning("simulator event refused", extra={"status": response.status_code,
-                                                                   "body": response.text[:300]})
+                    log.warning(
+                        "simulator event refused",
+                        extra={"status": response.status_code, "body": response.text[:300]},
+                    )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._random.expovariate(self.rate))
         return sent

@@ -65,14 +65,20 @@ def tile(start: int, end: int, tz: ZoneInfo) -> list[BucketRange]:
     last_day = local_midnight(end, tz)
     if first_day >= last_day:
         return _tile_hours(start, end)
-    return [*_tile_hours(start, first_day), BucketRange("day", first_day, last_day),
-            *_tile_hours(last_day, end)]
+    return [
+        *_tile_hours(start, first_day),
+        BucketRange("day", first_day, last_day),
+        *_tile_hours(last_day, end),
+    ]
 
 
 def _tile_hours(start: int, end: int) -> list[BucketRange]:
     first_hour, last_hour = _ceil(start, HOUR), end - end % HOUR
     if first_hour >= last_hour:
         return [BucketRange("minute", start, end)] if start < end else []
-    ranges = [BucketRange("minute", start, first_hour), BucketRange("hour", first_hour, last_hour),
-              BucketRange("minute", last_hour, end)]
+    ranges = [
+        BucketRange("minute", start, first_hour),
+        BucketRange("hour", first_hour, last_hour),
+        BucketRange("minute", last_hour, end),
+    ]
     return [r for r in ranges if r.lo < r.hi]

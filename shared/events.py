@@ -292,5 +292,12 @@ def parse_events(payload: Any) -> list[Event]:
     return [_event_adapter.validate_python(payload)]
 
 
-__all__ = ["CONTENT_TYPE", "EVENT_TYPES", "Actor", "Event", "ValidationError", "parse_event",
-           "parse_events"]
+__all__ = [
+    "CONTENT_TYPE",
+    "EVENT_TYPES",
+    "Actor",
+    "Event",
+    "ValidationError",
+    "parse_event",
+    "parse_events",
+]

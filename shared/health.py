@@ -25,6 +25,11 @@ def health_router(readiness: ReadinessCheck) -> APIRouter:
         ready = all(checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
-    router.add_api_route("/metrics", metrics_endpoint, methods=["GET"],
-                         summary="Prometheus exposition", include_in_schema=True)
+    router.add_api_route(
+        "/metrics",
+        metrics_endpoint,
+        methods=["GET"],
+        summary="Prometheus exposition",
+        include_in_schema=True,
+    )
     return router

@@ -14,7 +14,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
-    "message", "asctime", "color_message", "taskName"}
+    "message",
+    "asctime",
+    "color_message",
+    "taskName",
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -46,7 +50,8 @@ HTTP_REQUESTS = Counter(
     "salespulse_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
 )
 HTTP_LATENCY = Histogram(
-    "salespulse_http_request_duration_seconds", "HTTP request latency",
+    "salespulse_http_request_duration_seconds",
+    "HTTP request latency",
     ["service", "method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )

@@ -11,10 +11,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
 
-_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large",
-           415: "Unsupported Media Type", 422: "Unprocessable Content", 429: "Too Many Requests",
-           500: "Internal Server Error", 503: "Service Unavailable"}
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 class Problem(Exception):
@@ -23,8 +33,15 @@ class Problem(Exception):
     status = 400
     slug = "bad-request"
 
-    def __init__(self, detail: str, *, status: int | None = None, slug: str | None = None,
-                 headers: dict[str, str] | None = None, **extensions: Any) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        slug: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.status = status or self.status
@@ -61,23 +78,30 @@ class Unavailable(Problem):
     status, slug = 503, "unavailable"
 
 
-def problem_response(status: int, slug: str, detail: str, *, headers: dict[str, str] | None = None,
-                     **extensions: Any) -> JSONResponse:
-    body = {"type": f"https://salespulse.dev/problems/{slug}", "title": _TITLES.get(status, "Error"),
-            "status": status, "detail": detail, **extensions}
+def problem_response(
+    status: int, slug: str, detail: str, *, headers: dict[str, str] | None = None, **extensions: Any
+) -> JSONResponse:
+    body = {
+        "type": f"https://salespulse.dev/problems/{slug}",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        **extensions,
+    }
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
 def validation_errors(errors: Any) -> list[dict[str, Any]]:
-    """Pydantic errors as ``{field, message}`` with a dotted path (inputs left out: may be secret)."""
+    """Pydantic errors as ``{field, message}``, dotted paths (inputs left out: may be secret)."""
     return [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in errors]
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.slug, exc.detail, headers=exc.headers,
-                                **exc.extensions)
+        return problem_response(
+            exc.status, exc.slug, exc.detail, headers=exc.headers, **exc.extensions
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -88,5 +112,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return problem_response(exc.status_code, slug, str(exc.detail),
-                                headers=dict(exc.headers or {}))
+        return problem_response(
+            exc.status_code, slug, str(exc.detail), headers=dict(exc.headers or {})
+        )

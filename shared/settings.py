@@ -7,7 +7,7 @@ turns its route off; nothing here ever means "accept unsigned".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from functools import cached_property
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -15,7 +15,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class WeekStart(str, Enum):
+class WeekStart(StrEnum):
     monday = "monday"
     tuesday = "tuesday"
     wednesday = "wednesday"
@@ -30,7 +30,7 @@ class WeekStart(str, Enum):
         return list(WeekStart).index(self)
 
 
-class Scope(str, Enum):
+class Scope(StrEnum):
     read = "read"
     admin = "admin"
 
@@ -47,7 +47,7 @@ def parse_api_keys(spec: str) -> list[ApiKey]:
     for item in filter(None, (part.strip() for part in spec.split(","))):
         key, sep, scopes = item.rpartition(":")
         if not sep or not key:
-            raise ValueError(f"API key entry must be key:scope[+scope], got {item.split(':')[0]!r}...")
+            raise ValueError("each API key entry must be key:scope[+scope]")
         try:
             parsed = frozenset(Scope(s) for s in scopes.split("+"))
         except ValueError:
@@ -57,7 +57,9 @@ def parse_api_keys(spec: str) -> list[ApiKey]:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SALESPULSE_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SALESPULSE_", extra="ignore", hide_input_in_errors=True
+    )
 
     kafka_bootstrap_servers: str | None = None
     kafka_partitions: int = Field(default=6, ge=1)

@@ -15,8 +15,17 @@ ROLLING: dict[str, timedelta] = {
     "last_30d": timedelta(days=30),
     "last_90d": timedelta(days=90),
 }
-CALENDAR = ("today", "yesterday", "this_week", "last_week", "this_month", "last_month",
-            "this_quarter", "last_quarter", "this_year")
+CALENDAR = (
+    "today",
+    "yesterday",
+    "this_week",
+    "last_week",
+    "this_month",
+    "last_month",
+    "this_quarter",
+    "last_quarter",
+    "this_year",
+)
 WINDOWS: tuple[str, ...] = (*CALENDAR, *ROLLING)
 
 

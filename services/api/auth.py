@@ -40,14 +40,18 @@ def require(scope: Scope) -> Callable[[Request], Awaitable[None]]:
     async def check(request: Request) -> None:
         key, from_query = _presented_key(request)
         if key is None:
-            raise Unauthorized("an API key is required: Authorization: Bearer <key>",
-                               headers={"WWW-Authenticate": "Bearer"})
+            raise Unauthorized(
+                "an API key is required: Authorization: Bearer <key>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         ring: KeyRing = request.app.state.keyring
         scopes = ring.scopes_of(key)
         if scopes is None:
             raise Unauthorized("unknown API key", headers={"WWW-Authenticate": "Bearer"})
         if scope not in scopes or (from_query and scope is not Scope.read):
-            raise Forbidden(f"this key lacks the {scope.value!r} scope"
-                            + (" (keys in the query string are read-only)" if from_query else ""))
+            raise Forbidden(
+                f"this key lacks the {scope.value!r} scope"
+                + (" (keys in the query string are read-only)" if from_query else "")
+            )
 
     return check

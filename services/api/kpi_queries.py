@@ -10,10 +10,10 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.buckets import tile
-from shared.db.models import KpiBucket
+from shared.db.models import KpiBucket, table
 from shared.windows import Window
 
-_buckets = KpiBucket.__table__  # type: ignore[attr-defined]
+_buckets = table(KpiBucket)
 
 Sums = dict[str, dict[str, int]]  # subject id -> base counter -> sum
 
@@ -35,11 +35,16 @@ class KpiQueries:
         counters = sorted(set(counters))
         if not ranges or not counters or subjects == []:
             return {}
-        in_window = or_(*(
-            and_(_buckets.c.grain == r.grain, _buckets.c.bucket_start >= r.lo,
-                 _buckets.c.bucket_start < r.hi)
-            for r in ranges
-        ))
+        in_window = or_(
+            *(
+                and_(
+                    _buckets.c.grain == r.grain,
+                    _buckets.c.bucket_start >= r.lo,
+                    _buckets.c.bucket_start < r.hi,
+                )
+                for r in ranges
+            )
+        )
         query = (
             select(_buckets.c.subject_id, _buckets.c.metric, func.sum(_buckets.c.value))
             .where(_buckets.c.scope == scope, _buckets.c.metric.in_(counters), in_window)

@@ -20,8 +20,9 @@ class Ranked:
 
 
 def rank(entries: Sequence[Entry]) -> list[Ranked]:
-    ranked = sorted((e for e in entries if e.value is not None),
-                    key=lambda e: (-float(e.value), e.name, e.key))  # type: ignore[arg-type]
+    ranked = sorted(
+        (e for e in entries if e.value is not None), key=lambda e: (-(e.value or 0), e.name, e.key)
+    )
     unranked = sorted((e for e in entries if e.value is None), key=lambda e: (e.name, e.key))
     result: list[Ranked] = []
     for position, entry in enumerate(ranked, start=1):

@@ -58,10 +58,14 @@ async def _rep_out(store: RosterStore, rep_id: str) -> RepOut:
     if rep is None:
         raise NotFound(f"no rep {rep_id!r}")
     return RepOut(
-        id=rep.id, name=rep.name, team_id=rep.team_at(int(datetime.now(UTC).timestamp())),
+        id=rep.id,
+        name=rep.name,
+        team_id=rep.team_at(int(datetime.now(UTC).timestamp())),
         identities=[IdentityModel(provider=p, external_id=x) for p, x in rep.identities],
-        teams=[Membership(team_id=t, effective_from=datetime.fromtimestamp(s, UTC))
-               for s, t in rep.memberships],
+        teams=[
+            Membership(team_id=t, effective_from=datetime.fromtimestamp(s, UTC))
+            for s, t in rep.memberships
+        ],
     )
 
 
@@ -69,12 +73,18 @@ async def _rep_out(store: RosterStore, rep_id: str) -> RepOut:
 async def put_rep(rep_id: Id, body: RepIn, store: Store) -> RepOut:
     since = body.effective_from or datetime.now(UTC)
     try:
-        await store.put_rep(rep_id, body.name, body.team_id,
-                            [(i.provider, i.external_id) for i in body.identities],
-                            int(since.timestamp()))
+        await store.put_rep(
+            rep_id,
+            body.name,
+            body.team_id,
+            [(i.provider, i.external_id) for i in body.identities],
+            int(since.timestamp()),
+        )
     except UnknownTeam:
-        raise Unprocessable(f"team_id: no team {body.team_id!r}; PUT /v1/teams/{body.team_id} first",
-                            errors=[{"field": "team_id", "message": "unknown team"}]) from None
+        raise Unprocessable(
+            f"team_id: no team {body.team_id!r}; PUT /v1/teams/{body.team_id} first",
+            errors=[{"field": "team_id", "message": "unknown team"}],
+        ) from None
     except RosterConflict as exc:
         raise Problem(str(exc), status=409, slug="conflict") from None
     return await _rep_out(store, rep_id)

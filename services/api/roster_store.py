@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.db.models import Identity, Rep, RepTeam, RosterVersion, Team
+from shared.db.models import Identity, Rep, RepTeam, RosterVersion, Team, table
 
-_teams = Team.__table__  # type: ignore[attr-defined]
-_reps = Rep.__table__  # type: ignore[attr-defined]
-_rep_teams = RepTeam.__table__  # type: ignore[attr-defined]
-_identities = Identity.__table__  # type: ignore[attr-defined]
-_version = RosterVersion.__table__  # type: ignore[attr-defined]
+_teams = table(Team)
+_reps = table(Rep)
+_rep_teams = table(RepTeam)
+_identities = table(Identity)
+_version = table(RosterVersion)
 
 
 class RosterConflict(Exception):
@@ -42,14 +42,18 @@ class RosterStore:
 
     async def put_team(self, team_id: str, name: str) -> None:
         async with self._db.begin() as conn:
-            changed = await conn.execute(update(_teams).where(_teams.c.id == team_id).values(name=name))
+            changed = await conn.execute(
+                update(_teams).where(_teams.c.id == team_id).values(name=name)
+            )
             if changed.rowcount == 0:
                 await conn.execute(_teams.insert().values(id=team_id, name=name))
             await _bump(conn)
 
     async def get_team(self, team_id: str) -> str | None:
         async with self._db.connect() as conn:
-            return (await conn.execute(select(_teams.c.name).where(_teams.c.id == team_id))).scalar()
+            return (
+                await conn.execute(select(_teams.c.name).where(_teams.c.id == team_id))
+            ).scalar()
 
     async def delete_team(self, team_id: str) -> bool:
         async with self._db.begin() as conn:
@@ -57,13 +61,21 @@ class RosterStore:
             await _bump(conn)
         return bool(gone)
 
-    async def put_rep(self, rep_id: str, name: str, team_id: str | None,
-                      identities: list[tuple[str, str]], effective_from: int) -> None:
+    async def put_rep(
+        self,
+        rep_id: str,
+        name: str,
+        team_id: str | None,
+        identities: list[tuple[str, str]],
+        effective_from: int,
+    ) -> None:
         async with self._db.begin() as conn:
             if team_id is not None and not await _exists(conn, _teams, team_id):
                 raise UnknownTeam(team_id)
             await _claim_identities(conn, rep_id, identities)
-            changed = await conn.execute(update(_reps).where(_reps.c.id == rep_id).values(name=name))
+            changed = await conn.execute(
+                update(_reps).where(_reps.c.id == rep_id).values(name=name)
+            )
             if changed.rowcount == 0:
                 await conn.execute(_reps.insert().values(id=rep_id, name=name))
             await _move(conn, rep_id, team_id, effective_from)
@@ -76,13 +88,17 @@ class RosterStore:
                 return None
             idents = await conn.execute(
                 select(_identities.c.provider, _identities.c.external_id)
-                .where(_identities.c.rep_id == rep_id).order_by(_identities.c.provider)
+                .where(_identities.c.rep_id == rep_id)
+                .order_by(_identities.c.provider)
             )
             history = await conn.execute(
                 select(_rep_teams.c.effective_from, _rep_teams.c.team_id)
-                .where(_rep_teams.c.rep_id == rep_id).order_by(_rep_teams.c.effective_from)
+                .where(_rep_teams.c.rep_id == rep_id)
+                .order_by(_rep_teams.c.effective_from)
             )
-            return RepRecord(rep_id, name, [tuple(r) for r in idents], [tuple(r) for r in history])  # type: ignore[misc]
+            return RepRecord(
+                rep_id, name, [(p, x) for p, x in idents], [(s, t) for s, t in history]
+            )
 
     async def delete_rep(self, rep_id: str) -> bool:
         async with self._db.begin() as conn:
@@ -95,10 +111,13 @@ class RosterStore:
         """Every rep with membership history (identities left out: not needed for boards)."""
         async with self._db.connect() as conn:
             reps = (await conn.execute(select(_reps.c.id, _reps.c.name))).all()
-            history = (await conn.execute(
-                select(_rep_teams.c.rep_id, _rep_teams.c.effective_from, _rep_teams.c.team_id)
-                .order_by(_rep_teams.c.effective_from)
-            )).all()
+            history = (
+                await conn.execute(
+                    select(
+                        _rep_teams.c.rep_id, _rep_teams.c.effective_from, _rep_teams.c.team_id
+                    ).order_by(_rep_teams.c.effective_from)
+                )
+            ).all()
         by_rep: dict[str, list[tuple[int, str]]] = {}
         for rep_id, since, team_id in history:
             by_rep.setdefault(rep_id, []).append((since, team_id))
@@ -108,41 +127,60 @@ class RosterStore:
         return [r.id for r in await self.all_reps() if r.team_at(at) == team_id]
 
 
-async def _exists(conn: AsyncConnection, table: object, key: str) -> bool:
-    return (await conn.execute(select(table.c.id).where(table.c.id == key))).first() is not None  # type: ignore[attr-defined]
+async def _exists(conn: AsyncConnection, source: Table, key: str) -> bool:
+    return (await conn.execute(select(source.c.id).where(source.c.id == key))).first() is not None
 
 
-async def _claim_identities(conn: AsyncConnection, rep_id: str,
-                            identities: list[tuple[str, str]]) -> None:
+async def _claim_identities(
+    conn: AsyncConnection, rep_id: str, identities: list[tuple[str, str]]
+) -> None:
     """The rep's identities become exactly ``identities``; one owned by another rep conflicts."""
     for provider, external_id in identities:
-        owner = (await conn.execute(select(_identities.c.rep_id).where(
-            _identities.c.provider == provider, _identities.c.external_id == external_id))).scalar()
+        owner = (
+            await conn.execute(
+                select(_identities.c.rep_id).where(
+                    _identities.c.provider == provider, _identities.c.external_id == external_id
+                )
+            )
+        ).scalar()
         if owner is not None and owner != rep_id:
             raise RosterConflict(f"identity {provider}:{external_id} belongs to rep {owner}")
     await conn.execute(delete(_identities).where(_identities.c.rep_id == rep_id))
     if identities:
-        await conn.execute(_identities.insert(), [
-            {"provider": p, "external_id": x, "rep_id": rep_id} for p, x in dict.fromkeys(identities)
-        ])
+        await conn.execute(
+            _identities.insert(),
+            [
+                {"provider": p, "external_id": x, "rep_id": rep_id}
+                for p, x in dict.fromkeys(identities)
+            ],
+        )
 
 
 async def _move(conn: AsyncConnection, rep_id: str, team_id: str | None, since: int) -> None:
     """Record a team change from ``since`` unless the rep is already in that team then."""
-    current = (await conn.execute(
-        select(_rep_teams.c.team_id).where(_rep_teams.c.rep_id == rep_id,
-                                           _rep_teams.c.effective_from <= since)
-        .order_by(_rep_teams.c.effective_from.desc()).limit(1)
-    )).scalar()
+    current = (
+        await conn.execute(
+            select(_rep_teams.c.team_id)
+            .where(_rep_teams.c.rep_id == rep_id, _rep_teams.c.effective_from <= since)
+            .order_by(_rep_teams.c.effective_from.desc())
+            .limit(1)
+        )
+    ).scalar()
     if team_id is None or current == team_id:
         return
-    await conn.execute(delete(_rep_teams).where(_rep_teams.c.rep_id == rep_id,
-                                                _rep_teams.c.effective_from == since))
-    await conn.execute(_rep_teams.insert().values(rep_id=rep_id, effective_from=since, team_id=team_id))
+    await conn.execute(
+        delete(_rep_teams).where(
+            _rep_teams.c.rep_id == rep_id, _rep_teams.c.effective_from == since
+        )
+    )
+    await conn.execute(
+        _rep_teams.insert().values(rep_id=rep_id, effective_from=since, team_id=team_id)
+    )
 
 
 async def _bump(conn: AsyncConnection) -> None:
-    bumped = await conn.execute(update(_version).where(_version.c.id == 1)
-                                .values(version=_version.c.version + 1))
+    bumped = await conn.execute(
+        update(_version).where(_version.c.id == 1).values(version=_version.c.version + 1)
+    )
     if bumped.rowcount == 0:
         await conn.execute(_version.insert().values(id=1, version=1))

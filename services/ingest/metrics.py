@@ -6,9 +6,7 @@ ACCEPTED = Counter("salespulse_ingest_accepted_total", "Events published", ["pro
 DUPLICATES = Counter(
     "salespulse_ingest_duplicates_total", "Events recognised as already published", ["provider"]
 )
-REFUSED = Counter(
-    "salespulse_ingest_refused_total", "Deliveries refused", ["provider", "reason"]
-)
+REFUSED = Counter("salespulse_ingest_refused_total", "Deliveries refused", ["provider", "reason"])
 DEADLETTERED = Counter(
     "salespulse_ingest_deadlettered_total", "Deliveries sent to the dead-letter topic", ["provider"]
 )

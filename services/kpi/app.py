@@ -35,10 +35,14 @@ def build_kpi_service(settings: Settings, bus: Bus, db: AsyncEngine) -> KpiServi
     engine = Engine(settings.tz, settings.currency)
     store = KpiStore(db, engine, settings.kpi_group, settings.activity_topic)
     consumer = KpiConsumer(
-        bus, store, engine,
-        topic=settings.activity_topic, group=settings.kpi_group,
+        bus,
+        store,
+        engine,
+        topic=settings.activity_topic,
+        group=settings.kpi_group,
         deadletter_topic=settings.deadletter_topic,
-        batch_size=settings.kpi_batch_size, poll_timeout_ms=settings.kpi_poll_timeout_ms,
+        batch_size=settings.kpi_batch_size,
+        poll_timeout_ms=settings.kpi_poll_timeout_ms,
     )
     return KpiService(consumer, db, bus, (settings.activity_topic, settings.deadletter_topic))
 

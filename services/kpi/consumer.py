@@ -76,10 +76,14 @@ class KpiConsumer:
             except (ValidationError, UnusableEvent) as exc:
                 reason = "invalid_event" if isinstance(exc, ValidationError) else "unusable_event"
                 metrics.DEADLETTERED.labels(reason).inc()
-                rejects.append(dead_letter(
-                    provider="kpi", reason=f"{reason}: {_summary(exc)}", body=record.value,
-                    origin=f"{record.topic}/{record.partition}/{record.offset}",
-                ))
+                rejects.append(
+                    dead_letter(
+                        provider="kpi",
+                        reason=f"{reason}: {_summary(exc)}",
+                        body=record.value,
+                        origin=f"{record.topic}/{record.partition}/{record.offset}",
+                    )
+                )
         return Booking(records, booked), rejects
 
     @staticmethod
@@ -93,7 +97,5 @@ class KpiConsumer:
 
 def _summary(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5]
-        )
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
     return str(exc)

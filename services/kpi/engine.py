@@ -102,8 +102,11 @@ class Engine:
 
 def _call_placed(event: ev.CallPlaced) -> dict[str, int]:
     connected = event.data.outcome == "connected"
-    return {"calls_placed": 1, "calls_connected": int(connected),
-            "talk_seconds": event.data.talk_seconds}
+    return {
+        "calls_placed": 1,
+        "calls_connected": int(connected),
+        "talk_seconds": event.data.talk_seconds,
+    }
 
 
 def _call_received(event: ev.CallReceived) -> dict[str, int]:

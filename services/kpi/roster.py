@@ -52,7 +52,7 @@ class Roster:
         return actor is not None and (actor.provider, actor.external_id) in self.identities
 
     def owner(self, actor: Actor | None, ts: int) -> Owner | None:
-        """Who gets the credit for the actor's activity at ``ts``; None when nobody on the roster."""
+        """Who is credited with the actor's activity at ``ts``; None if nobody on the roster."""
         if actor is None:
             return None
         rep_id = self.identities.get((actor.provider, actor.external_id))

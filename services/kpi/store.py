@@ -29,13 +29,17 @@ from shared.db.models import (
     KpiBucket,
     RepTeam,
     RosterVersion,
+    table,
 )
 
 log = logging.getLogger(__name__)
 
-_buckets = KpiBucket.__table__  # type: ignore[attr-defined]
-_applied = AppliedEvent.__table__  # type: ignore[attr-defined]
-_offsets = ConsumerOffset.__table__  # type: ignore[attr-defined]
+_buckets = table(KpiBucket)
+_applied = table(AppliedEvent)
+_offsets = table(ConsumerOffset)
+_version = table(RosterVersion)
+_identities = table(Identity)
+_rep_teams = table(RepTeam)
 _DEADLOCK_RETRIES = 3
 
 
@@ -128,13 +132,19 @@ class KpiStore:
                 )
 
     async def _refresh_roster(self, conn: AsyncConnection) -> None:
-        version = (await conn.execute(select(RosterVersion.version))).scalar() or 0  # type: ignore[call-overload]
+        version = (await conn.execute(select(_version.c.version))).scalar() or 0
         if version == self._roster.version:
             return
-        identities = await conn.execute(select(Identity.provider, Identity.external_id, Identity.rep_id))  # type: ignore[call-overload]
-        teams = await conn.execute(select(RepTeam.rep_id, RepTeam.effective_from, RepTeam.team_id))  # type: ignore[call-overload]
+        identities = await conn.execute(
+            select(_identities.c.provider, _identities.c.external_id, _identities.c.rep_id)
+        )
+        teams = await conn.execute(
+            select(_rep_teams.c.rep_id, _rep_teams.c.effective_from, _rep_teams.c.team_id)
+        )
         self._roster = Roster.build(int(version), identities.all(), teams.all())
-        log.info("roster loaded", extra={"version": version, "identities": len(self._roster.identities)})
+        log.info(
+            "roster loaded", extra={"version": version, "identities": len(self._roster.identities)}
+        )
 
     async def _claim(
         self, conn: AsyncConnection, booked: list[tuple[ev.Event, dict[str, int]]]
@@ -173,12 +183,21 @@ class KpiStore:
         statement = self._insert(_offsets)
         statement = statement.on_conflict_do_update(
             index_elements=["consumer_group", "topic", "partition"],
-            set_={"next_offset": self._greatest(_offsets.c.next_offset, statement.excluded.next_offset)},
+            set_={
+                "next_offset": self._greatest(
+                    _offsets.c.next_offset, statement.excluded.next_offset
+                )
+            },
         )
         await conn.execute(
             statement,
             [
-                {"consumer_group": self._group, "topic": self._topic, "partition": p, "next_offset": o}
+                {
+                    "consumer_group": self._group,
+                    "topic": self._topic,
+                    "partition": p,
+                    "next_offset": o,
+                }
                 for p, o in sorted(next_offsets.items())
             ],
         )

@@ -19,5 +19,12 @@ def build_bus(settings: Settings, client_id: str = "salespulse") -> Bus:
     return MemoryBus(partitions=settings.kafka_partitions)
 
 
-__all__ = ["Bus", "BusUnavailable", "Consumer", "OffsetsLoader", "OutgoingRecord", "Record",
-           "build_bus"]
+__all__ = [
+    "Bus",
+    "BusUnavailable",
+    "Consumer",
+    "OffsetsLoader",
+    "OutgoingRecord",
+    "Record",
+    "build_bus",
+]

@@ -41,7 +41,9 @@ class KafkaBus:
         try:
             await self._producer_ready()
         except BusUnavailable as exc:
-            log.warning("kafka not reachable at start; will retry on demand", extra={"error": str(exc)})
+            log.warning(
+                "kafka not reachable at start; will retry on demand", extra={"error": str(exc)}
+            )
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -161,8 +163,11 @@ class KafkaConsumer:
             await self._consumer.seek_to_beginning(*unknown)
         log.info(
             "partitions assigned",
-            extra={"topic": self._topic, "partitions": sorted(tp.partition for tp in mine),
-                   "stored_offsets": stored},
+            extra={
+                "topic": self._topic,
+                "partitions": sorted(tp.partition for tp in mine),
+                "stored_offsets": stored,
+            },
         )
 
     async def getmany(self, timeout_ms: int, max_records: int) -> list[Record]:

@@ -11,8 +11,11 @@ from sqlmodel import SQLModel
 
 from shared.db import models as _models  # noqa: F401  (registers the tables)
 
-_ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg",
-                  "sqlite": "sqlite+aiosqlite"}
+_ASYNC_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+}
 
 
 def async_url(url: str) -> str:

@@ -7,7 +7,7 @@ storage unit (counts, seconds, cents), so sums are exact.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table
 from sqlmodel import Field, SQLModel
 
 
@@ -59,7 +59,9 @@ class KpiBucket(SQLModel, table=True):
     """
 
     __tablename__ = "kpi_buckets"
-    __table_args__ = (Index("ix_kpi_buckets_subject", "scope", "subject_id", "grain", "bucket_start"),)
+    __table_args__ = (
+        Index("ix_kpi_buckets_subject", "scope", "subject_id", "grain", "bucket_start"),
+    )
     scope: str = Field(sa_column=Column(String(16), primary_key=True))
     metric: str = Field(sa_column=Column(String(48), primary_key=True))
     grain: str = Field(sa_column=Column(String(8), primary_key=True))
@@ -85,3 +87,8 @@ class ConsumerOffset(SQLModel, table=True):
     topic: str = Field(sa_column=Column(String(200), primary_key=True))
     partition: int = Field(sa_column=Column(Integer, primary_key=True))
     next_offset: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+def table(model: type[SQLModel]) -> Table:
+    """The Core table of a model, for set-based statements (bulk upserts, aggregates)."""
+    return model.__table__  # type: ignore[attr-defined,no-any-return]

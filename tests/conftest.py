@@ -1,0 +1,142 @@
+"""Shared fixtures. Real Kafka and PostgreSQL come from ``make test`` (SALESPULSE_TEST_KAFKA,
+SALESPULSE_TEST_DATABASE_URL); under CI=true their absence fails the run instead of skipping."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from shared.settings import Settings
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_service(env: str, what: str) -> str:
+    value = os.environ.get(env)
+    if not value:
+        message = f"{what} not configured: set {env} (`make test` starts it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return value
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    servers = require_service("SALESPULSE_TEST_KAFKA", "Apache Kafka")
+    host, _, port = servers.split(",")[0].rpartition(":")
+    if not _reachable(host, int(port)):
+        message = f"Apache Kafka not reachable at {servers}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return servers
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    url = require_service("SALESPULSE_TEST_DATABASE_URL", "PostgreSQL")
+    parsed = make_url(url)
+    if not _reachable(parsed.host or "127.0.0.1", parsed.port or 5432):
+        message = f"PostgreSQL not reachable at {parsed.host}:{parsed.port}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+@asynccontextmanager
+async def fresh_postgres_database(admin_url: str) -> AsyncIterator[str]:
+    """A new, empty database on the test server; dropped on exit."""
+    parsed = make_url(admin_url)
+    name = f"sp_test_{uuid.uuid4().hex[:12]}"
+    dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield parsed.set(database=name).render_as_string(hide_password=False)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def postgres_url(postgres_admin_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    async with fresh_postgres_database(postgres_admin_url) as url:
+        yield url
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A unique prefix per test, so tests never read each other's topics or groups."""
+    return f"test-{uuid.uuid4().hex[:10]}."
+
+
+WEBHOOK_SECRET = "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXNhbGVzcHVsc2UtdGVzdHM="
+ADMIN_KEY = "test-admin-key"
+READ_KEY = "test-read-key"
+
+
+@pytest.fixture
+def make_settings() -> Callable[..., Settings]:
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "webhook_secret": WEBHOOK_SECRET,
+            "api_keys": f"{ADMIN_KEY}:read+admin,{READ_KEY}:read",
+            "database_url": "sqlite:///:memory:",
+            **overrides,
+        }
+        return Settings(**values)
+
+    return build
+
+
+def canonical(
+    type_: str = "call.placed",
+    *,
+    event_id: str | None = None,
+    actor: str = "u-1",
+    provider: str = "crm",
+    time: datetime | None = None,
+    **data: Any,
+) -> dict[str, Any]:
+    """A canonical event body with sensible data for its type; ``data`` overrides fields."""
+    defaults: dict[str, dict[str, Any]] = {
+        "call.placed": {"call_id": "c-1", "outcome": "connected", "talk_seconds": 60},
+        "call.received": {"call_id": "c-2", "talk_seconds": 30},
+        "call.missed": {"call_id": "c-3", "reason": "no_answer"},
+        "deal.updated": {"deal_id": "D-1", "status": "won", "amount": "1000.00", "currency": "EUR"},
+        "lead.created": {"lead_id": "L-1"},
+        "meeting.held": {"meeting_id": "M-1"},
+    }
+    body = {
+        **defaults.get(type_, {}),
+        "actor": {"provider": provider, "external_id": actor},
+        **data,
+    }
+    return {
+        "specversion": "1.0",
+        "id": event_id or f"evt-{uuid.uuid4().hex}",
+        "source": "test://suite",
+        "type": type_,
+        "time": (time or datetime.now(UTC)).isoformat(),
+        "data": body,
+    }

@@ -1,0 +1,120 @@
+"""The exactly-once flush (architecture decision 4) on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.api.kpi_queries import KpiQueries
+from services.api.roster_store import RosterStore
+from services.kpi.engine import Engine
+from services.kpi.store import Booking, KpiStore, OffsetsWentBackwards
+from shared import events as ev
+from shared.bus import Record
+from shared.db.models import AppliedEvent, table
+from shared.windows import resolve_window
+from tests.conftest import canonical
+
+PARIS = ZoneInfo("Europe/Paris")
+TOPIC = "sales.activity.v1"
+
+
+def records(*bodies: dict[str, Any], partition: int = 0, first_offset: int = 0) -> list[Record]:
+    return [
+        Record(TOPIC, partition, first_offset + i, b"k", orjson.dumps(body), 0)
+        for i, body in enumerate(bodies)
+    ]
+
+
+def booking(engine: Engine, batch: list[Record]) -> Booking:
+    decoded = [ev.parse_event(r.value) for r in batch]
+    return Booking(batch, [(e, engine.contributions(e)) for e in decoded])
+
+
+async def roster(db: AsyncEngine) -> None:
+    store = RosterStore(db)
+    await store.put_team("north", "North")
+    await store.put_rep("alice", "Alice", "north", [("crm", "u-1")], 0)
+
+
+async def today_calls(db: AsyncEngine, scope: str = "rep") -> dict[str, dict[str, int]]:
+    window = resolve_window("today", now=datetime.now(UTC), tz=PARIS)
+    return dict(await KpiQueries(db, PARIS).sums(scope, window, ["calls_placed", "talk_seconds"]))
+
+
+def make_store(db: AsyncEngine) -> tuple[KpiStore, Engine]:
+    engine = Engine(PARIS, "EUR")
+    return KpiStore(db, engine, "salespulse-kpi", TOPIC), engine
+
+
+async def test_batch_is_applied_once_with_its_offsets(db: AsyncEngine) -> None:
+    await roster(db)
+    store, engine = make_store(db)
+    a, b = canonical(event_id="a", talk_seconds=10), canonical(event_id="b", talk_seconds=5)
+    result = await store.flush(booking(engine, records(a, b, a)))
+    assert (len(result.applied), result.duplicates) == (2, 1)
+    assert result.next_offsets == {0: 3}
+    assert await today_calls(db) == {"alice": {"calls_placed": 2, "talk_seconds": 15}}
+    assert await today_calls(db, "team") == {"north": {"calls_placed": 2, "talk_seconds": 15}}
+
+
+async def test_redelivery_after_a_crash_before_acknowledging_counts_nothing(
+    db: AsyncEngine,
+) -> None:
+    await roster(db)
+    store, engine = make_store(db)
+    batch = records(canonical(event_id="a"), canonical(event_id="b"))
+    await store.flush(booking(engine, batch))
+    restarted, engine = make_store(db)  # a new process: positions come from the database
+    assert await restarted.load_offsets(TOPIC, [0, 1]) == {0: 2}
+    again = await restarted.flush(booking(engine, batch))
+    assert (len(again.applied), again.duplicates) == (0, 2)
+    assert (await today_calls(db))["alice"]["calls_placed"] == 2
+
+
+async def test_a_crash_inside_the_transaction_loses_nothing(
+    db: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await roster(db)
+    store, engine = make_store(db)
+    batch = records(canonical(event_id="a"), canonical(event_id="b"))
+
+    async def crash(*_: object) -> None:
+        raise RuntimeError("process died between upsert and offsets")
+
+    monkeypatch.setattr(store, "_record_offsets", crash)
+    with pytest.raises(RuntimeError):
+        await store.flush(booking(engine, batch))
+    async with db.connect() as conn:
+        claimed = await conn.execute(select(func.count()).select_from(table(AppliedEvent)))
+        assert claimed.scalar() == 0  # ids, aggregates and offsets rolled back together
+    fresh, engine = make_store(db)
+    assert await fresh.load_offsets(TOPIC, [0]) == {}
+    result = await fresh.flush(booking(engine, batch))
+    assert len(result.applied) == 2
+    assert (await today_calls(db))["alice"]["calls_placed"] == 2
+
+
+async def test_offsets_only_move_forward(db: AsyncEngine) -> None:
+    await roster(db)
+    store, engine = make_store(db)
+    await store.flush(booking(engine, records(canonical(), first_offset=10)))
+    with pytest.raises(OffsetsWentBackwards):
+        await store.flush(booking(engine, records(canonical(), first_offset=3)))
+    assert await store.load_offsets(TOPIC, [0]) == {0: 11}
+
+
+async def test_roster_change_is_seen_by_the_next_flush(db: AsyncEngine) -> None:
+    store, engine = make_store(db)
+    await store.flush(booking(engine, records(canonical(actor="u-1"))))
+    assert await today_calls(db) == {}
+    assert set(await today_calls(db, "unassigned")) == {"crm:u-1"}
+    await roster(db)
+    await store.flush(booking(engine, records(canonical(actor="u-1"), first_offset=1)))
+    assert (await today_calls(db))["alice"]["calls_placed"] == 1

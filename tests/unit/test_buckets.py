@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from shared.buckets import BucketRange, bucket_starts, local_midnight, tile
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def ts(*args: int) -> int:
+    return int(datetime(*args, tzinfo=UTC).timestamp())  # type: ignore[misc,arg-type]
+
+
+def test_bucket_starts_minute_hour_and_local_day() -> None:
+    instant = ts(2026, 11, 25, 23, 30, 15)  # 00:30 on the 26th in Paris
+    assert dict(bucket_starts(instant, PARIS)) == {
+        "minute": ts(2026, 11, 25, 23, 30),
+        "hour": ts(2026, 11, 25, 23),
+        "day": ts(2026, 11, 25, 23),  # local midnight of 26 November
+    }
+
+
+def test_day_of_the_october_switch_has_25_hours() -> None:
+    start = local_midnight(ts(2026, 10, 25, 12), PARIS)
+    end = local_midnight(ts(2026, 10, 26, 12), PARIS)
+    assert start == ts(2026, 10, 24, 22)
+    assert end - start == 25 * 3600
+
+
+def test_tile_uses_days_inside_hours_and_minutes_at_the_edges() -> None:
+    ranges = tile(ts(2026, 10, 24, 21, 30), ts(2026, 10, 26, 10, 15), PARIS)
+    assert ranges == [
+        BucketRange("minute", ts(2026, 10, 24, 21, 30), ts(2026, 10, 24, 22)),
+        BucketRange("day", ts(2026, 10, 24, 22), ts(2026, 10, 25, 23)),
+        BucketRange("hour", ts(2026, 10, 25, 23), ts(2026, 10, 26, 10)),
+        BucketRange("minute", ts(2026, 10, 26, 10), ts(2026, 10, 26, 10, 15)),
+    ]
+
+
+def test_tile_of_a_short_window_is_minutes_only_and_rounds_outwards() -> None:
+    assert tile(ts(2026, 1, 1, 10, 5, 30), ts(2026, 1, 1, 10, 20, 1), PARIS) == [
+        BucketRange("minute", ts(2026, 1, 1, 10, 5), ts(2026, 1, 1, 10, 21)),
+    ]
+
+
+def test_tiles_cover_the_window_exactly_once() -> None:
+    start, end = ts(2026, 3, 28, 17, 43, 10), ts(2026, 4, 2, 8, 7, 30)  # across the March switch
+    covered: list[tuple[int, int]] = []
+    for r in tile(start, end, PARIS):
+        if r.grain == "day":
+            day = r.lo
+            while day < r.hi:
+                after = local_midnight(day + 26 * 3600, PARIS)
+                covered.append((day, after))
+                day = after
+        else:
+            step = 60 if r.grain == "minute" else 3600
+            covered.extend((t, t + step) for t in range(r.lo, r.hi, step))
+    covered.sort()
+    assert covered[0][0] == start - start % 60
+    assert covered[-1][1] == end - end % 60 + 60
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(covered))
+
+
+def test_empty_window_has_no_tiles() -> None:
+    assert tile(ts(2026, 1, 1), ts(2026, 1, 1), PARIS) == []
