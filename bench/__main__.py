@@ -1,0 +1,157 @@
+"""`make bench`: first measurements, side by side on this machine, written to bench/results/.
+
+1. Ingest throughput: the real ingest (in-memory bus and real Kafka) next to a bare FastAPI
+   endpoint under the same uvicorn; the ratio is the figure to watch (machines here are noisy).
+2. Webhook -> API latency: `salespulse ingest`, `kpi`, `api` as processes on Kafka + PostgreSQL;
+   one signed event at a time, timed from the POST until the leaderboard shows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import orjson
+import uvloop
+
+from bench.load import run_load, signed_requests
+from services.simulate import signed_headers
+from tests.conftest import ADMIN_KEY, WEBHOOK_SECRET, canonical
+
+RESULTS = Path(__file__).parent / "results"
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "6000"))
+LATENCY_SAMPLES = int(os.environ.get("BENCH_LATENCY_SAMPLES", "40"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def wait_ready(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            try:
+                if (await client.get(url)).status_code in (200, 404, 405):
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "SALESPULSE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "SALESPULSE_API_KEYS": f"{ADMIN_KEY}:read+admin", "SALESPULSE_LOG_LEVEL": "WARNING",
+            **extra}
+
+
+async def throughput(name: str, env: dict[str, str]) -> dict[str, Any]:
+    port = free_port()
+    with process([sys.executable, "-m", "bench.servers", name, str(port)], env):
+        await wait_ready(f"http://127.0.0.1:{port}/webhooks/events")
+        url = f"http://127.0.0.1:{port}/webhooks/events"
+        await run_load(url, signed_requests(WEBHOOK_SECRET, 500))  # warm-up
+        result = await run_load(url, signed_requests(WEBHOOK_SECRET, REQUESTS))
+    return {"server": name, "requests": result.requests, "errors": result.errors,
+            "requests_per_second": round(result.rate, 1),
+            "p50_ms": round(result.percentile(0.5), 2), "p99_ms": round(result.percentile(0.99), 2)}
+
+
+async def latency(kafka: str, database_url: str) -> dict[str, Any]:
+    ports = {"ingest": free_port(), "api": free_port(), "kpi": free_port()}
+    env = base_env(SALESPULSE_KAFKA_BOOTSTRAP_SERVERS=kafka, SALESPULSE_DATABASE_URL=database_url,
+                   SALESPULSE_TOPIC_PREFIX=f"bench-{uuid.uuid4().hex[:8]}.",
+                   SALESPULSE_INGEST_PORT=str(ports["ingest"]), SALESPULSE_API_PORT=str(ports["api"]),
+                   SALESPULSE_KPI_METRICS_PORT=str(ports["kpi"]))
+    cli = str(Path(sys.executable).with_name("salespulse"))
+    ingest, api = (f"http://127.0.0.1:{ports[n]}" for n in ("ingest", "api"))
+    with process([cli, "ingest"], env), process([cli, "kpi"], env), process([cli, "api"], env):
+        for url in (ingest, api, f"http://127.0.0.1:{ports['kpi']}"):
+            await wait_ready(f"{url}/readyz")
+        return await _measure_latency(ingest, api)
+
+
+async def _measure_latency(ingest: str, api: str) -> dict[str, Any]:
+    auth = {"authorization": f"Bearer {ADMIN_KEY}"}
+    rep_id = f"bench-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(timeout=10) as client:
+        await client.put(f"{api}/v1/teams/bench", json={"name": "Bench"}, headers=auth)
+        await client.put(f"{api}/v1/reps/{rep_id}", headers=auth, json={
+            "name": "Bench", "team_id": "bench", "effective_from": "2020-01-01T00:00:00Z",
+            "identities": [{"provider": "bench", "external_id": rep_id}]})
+        samples: list[float] = []
+        for n in range(1, LATENCY_SAMPLES + 1):
+            body = orjson.dumps(canonical("call.placed", provider="bench", actor=rep_id))
+            started = time.perf_counter()
+            await client.post(f"{ingest}/webhooks/events", content=body,
+                              headers=signed_headers(WEBHOOK_SECRET, body))
+            while True:
+                kpis = await client.get(f"{api}/v1/reps/{rep_id}/kpis?metrics=calls_placed",
+                                        headers=auth)
+                if kpis.json()["metrics"]["calls_placed"] >= n:
+                    break
+                await asyncio.sleep(0.005)
+            samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return {"samples": len(samples), "p50_ms": round(samples[len(samples) // 2], 1),
+            "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 1),
+            "max_ms": round(samples[-1], 1)}
+
+
+async def main() -> None:
+    kafka = os.environ.get("SALESPULSE_TEST_KAFKA")
+    database_url = os.environ.get("SALESPULSE_TEST_DATABASE_URL")
+    runs = [await throughput("bare", base_env()), await throughput("ingest-memory", base_env())]
+    if kafka:
+        env = base_env(SALESPULSE_KAFKA_BOOTSTRAP_SERVERS=kafka,
+                       SALESPULSE_TOPIC_PREFIX=f"bench-{uuid.uuid4().hex[:8]}.")
+        runs.append(await throughput("ingest-kafka", env))
+    bare = runs[0]["requests_per_second"]
+    for run in runs:
+        run["ratio_to_bare"] = round(run["requests_per_second"] / bare, 3)
+    report: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "load": {"requests": REQUESTS, "concurrency": 32, "client": "raw asyncio keep-alive HTTP/1.1, one process"},
+        "ingest_throughput": runs,
+    }
+    if kafka and database_url:
+        report["webhook_to_api_latency"] = await latency(kafka, database_url)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2))
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))  # noqa: T201
+
+
+if __name__ == "__main__":
+    uvloop.run(main())
