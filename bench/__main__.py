@@ -18,10 +18,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import orjson
@@ -69,9 +70,13 @@ async def wait_ready(url: str, seconds: float = 60) -> None:
 
 
 def base_env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "SALESPULSE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "SALESPULSE_API_KEYS": f"{ADMIN_KEY}:read+admin", "SALESPULSE_LOG_LEVEL": "WARNING",
-            **extra}
+    return {
+        **os.environ,
+        "SALESPULSE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "SALESPULSE_API_KEYS": f"{ADMIN_KEY}:read+admin",
+        "SALESPULSE_LOG_LEVEL": "WARNING",
+        **extra,
+    }
 
 
 async def throughput(name: str, env: dict[str, str]) -> dict[str, Any]:
@@ -81,17 +86,26 @@ async def throughput(name: str, env: dict[str, str]) -> dict[str, Any]:
         url = f"http://127.0.0.1:{port}/webhooks/events"
         await run_load(url, signed_requests(WEBHOOK_SECRET, 500))  # warm-up
         result = await run_load(url, signed_requests(WEBHOOK_SECRET, REQUESTS))
-    return {"server": name, "requests": result.requests, "errors": result.errors,
-            "requests_per_second": round(result.rate, 1),
-            "p50_ms": round(result.percentile(0.5), 2), "p99_ms": round(result.percentile(0.99), 2)}
+    return {
+        "server": name,
+        "requests": result.requests,
+        "errors": result.errors,
+        "requests_per_second": round(result.rate, 1),
+        "p50_ms": round(result.percentile(0.5), 2),
+        "p99_ms": round(result.percentile(0.99), 2),
+    }
 
 
 async def latency(kafka: str, database_url: str) -> dict[str, Any]:
     ports = {"ingest": free_port(), "api": free_port(), "kpi": free_port()}
-    env = base_env(SALESPULSE_KAFKA_BOOTSTRAP_SERVERS=kafka, SALESPULSE_DATABASE_URL=database_url,
-                   SALESPULSE_TOPIC_PREFIX=f"bench-{uuid.uuid4().hex[:8]}.",
-                   SALESPULSE_INGEST_PORT=str(ports["ingest"]), SALESPULSE_API_PORT=str(ports["api"]),
-                   SALESPULSE_KPI_METRICS_PORT=str(ports["kpi"]))
+    env = base_env(
+        SALESPULSE_KAFKA_BOOTSTRAP_SERVERS=kafka,
+        SALESPULSE_DATABASE_URL=database_url,
+        SALESPULSE_TOPIC_PREFIX=f"bench-{uuid.uuid4().hex[:8]}.",
+        SALESPULSE_INGEST_PORT=str(ports["ingest"]),
+        SALESPULSE_API_PORT=str(ports["api"]),
+        SALESPULSE_KPI_METRICS_PORT=str(ports["kpi"]),
+    )
     cli = str(Path(sys.executable).with_name("salespulse"))
     ingest, api = (f"http://127.0.0.1:{ports[n]}" for n in ("ingest", "api"))
     with process([cli, "ingest"], env), process([cli, "kpi"], env), process([cli, "api"], env):
@@ -105,26 +119,40 @@ async def _measure_latency(ingest: str, api: str) -> dict[str, Any]:
     rep_id = f"bench-{uuid.uuid4().hex[:6]}"
     async with httpx.AsyncClient(timeout=10) as client:
         await client.put(f"{api}/v1/teams/bench", json={"name": "Bench"}, headers=auth)
-        await client.put(f"{api}/v1/reps/{rep_id}", headers=auth, json={
-            "name": "Bench", "team_id": "bench", "effective_from": "2020-01-01T00:00:00Z",
-            "identities": [{"provider": "bench", "external_id": rep_id}]})
+        await client.put(
+            f"{api}/v1/reps/{rep_id}",
+            headers=auth,
+            json={
+                "name": "Bench",
+                "team_id": "bench",
+                "effective_from": "2020-01-01T00:00:00Z",
+                "identities": [{"provider": "bench", "external_id": rep_id}],
+            },
+        )
         samples: list[float] = []
         for n in range(1, LATENCY_SAMPLES + 1):
             body = orjson.dumps(canonical("call.placed", provider="bench", actor=rep_id))
             started = time.perf_counter()
-            await client.post(f"{ingest}/webhooks/events", content=body,
-                              headers=signed_headers(WEBHOOK_SECRET, body))
+            await client.post(
+                f"{ingest}/webhooks/events",
+                content=body,
+                headers=signed_headers(WEBHOOK_SECRET, body),
+            )
             while True:
-                kpis = await client.get(f"{api}/v1/reps/{rep_id}/kpis?metrics=calls_placed",
-                                        headers=auth)
+                kpis = await client.get(
+                    f"{api}/v1/reps/{rep_id}/kpis?metrics=calls_placed", headers=auth
+                )
                 if kpis.json()["metrics"]["calls_placed"] >= n:
                     break
                 await asyncio.sleep(0.005)
             samples.append((time.perf_counter() - started) * 1000)
     samples.sort()
-    return {"samples": len(samples), "p50_ms": round(samples[len(samples) // 2], 1),
-            "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 1),
-            "max_ms": round(samples[-1], 1)}
+    return {
+        "samples": len(samples),
+        "p50_ms": round(samples[len(samples) // 2], 1),
+        "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 1),
+        "max_ms": round(samples[-1], 1),
+    }
 
 
 async def main() -> None:
@@ -132,8 +160,10 @@ async def main() -> None:
     database_url = os.environ.get("SALESPULSE_TEST_DATABASE_URL")
     runs = [await throughput("bare", base_env()), await throughput("ingest-memory", base_env())]
     if kafka:
-        env = base_env(SALESPULSE_KAFKA_BOOTSTRAP_SERVERS=kafka,
-                       SALESPULSE_TOPIC_PREFIX=f"bench-{uuid.uuid4().hex[:8]}.")
+        env = base_env(
+            SALESPULSE_KAFKA_BOOTSTRAP_SERVERS=kafka,
+            SALESPULSE_TOPIC_PREFIX=f"bench-{uuid.uuid4().hex[:8]}.",
+        )
         runs.append(await throughput("ingest-kafka", env))
     bare = runs[0]["requests_per_second"]
     for run in runs:
@@ -141,7 +171,11 @@ async def main() -> None:
     report: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "load": {"requests": REQUESTS, "concurrency": 32, "client": "raw asyncio keep-alive HTTP/1.1, one process"},
+        "load": {
+            "requests": REQUESTS,
+            "concurrency": 32,
+            "client": "raw asyncio keep-alive HTTP/1.1, one process",
+        },
         "ingest_throughput": runs,
     }
     if kafka and database_url:
@@ -150,7 +184,7 @@ async def main() -> None:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2))
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))  # noqa: T201
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -35,13 +35,18 @@ def signed_requests(secret: str, count: int) -> list[tuple[bytes, dict[str, str]
 
 
 def _raw_request(path: str, body: bytes, headers: dict[str, str]) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", "host: 127.0.0.1", f"content-length: {len(body)}",
-             *(f"{k}: {v}" for k, v in headers.items())]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "host: 127.0.0.1",
+        f"content-length: {len(body)}",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    request: bytes) -> int:
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> int:
     """One request on a kept-alive connection; returns the status code."""
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
@@ -55,8 +60,9 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     return status
 
 
-async def run_load(url: str, requests: list[tuple[bytes, dict[str, str]]],
-                   concurrency: int = 32) -> LoadResult:
+async def run_load(
+    url: str, requests: list[tuple[bytes, dict[str, str]]], concurrency: int = 32
+) -> LoadResult:
     """Keep-alive HTTP/1.1 over raw asyncio streams: a client cheap enough not to be the
     bottleneck (an httpx client saturated at about 400 requests/s on this machine)."""
     parsed = httpx.URL(url)

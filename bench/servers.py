@@ -35,14 +35,21 @@ def main(name: str, port: int) -> None:
     if name == "bare":
         app = bare_app()
     elif name == "ingest-memory":
-        app = create_app(settings.model_copy(update={"kafka_bootstrap_servers": None}),
-                         MemoryBus())
+        app = create_app(settings.model_copy(update={"kafka_bootstrap_servers": None}), MemoryBus())
     elif name == "ingest-kafka":
         app = create_app(settings)
     else:
         raise SystemExit(f"unknown server {name}")
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                loop="uvloop", http="httptools", log_config=None)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+    )
 
 
 if __name__ == "__main__":

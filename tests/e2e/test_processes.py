@@ -47,8 +47,11 @@ def running(env: dict[str, str], logs: Path) -> Iterator[list[subprocess.Popen[b
     try:
         for name in ("ingest", "kpi", "api"):
             log = (logs / f"{name}.log").open("wb")
-            procs.append(subprocess.Popen([str(SALESPULSE), name], env=env, stdout=log,
-                                          stderr=subprocess.STDOUT))
+            procs.append(
+                subprocess.Popen(
+                    [str(SALESPULSE), name], env=env, stdout=log, stderr=subprocess.STDOUT
+                )
+            )
         yield procs
     finally:
         for proc in procs:
@@ -58,8 +61,9 @@ def running(env: dict[str, str], logs: Path) -> Iterator[list[subprocess.Popen[b
 
 
 @pytest.fixture
-async def services(kafka_bootstrap: str, postgres_url: str, topic_prefix: str,
-                   tmp_path: Path) -> AsyncIterator[Services]:
+async def services(
+    kafka_bootstrap: str, postgres_url: str, topic_prefix: str, tmp_path: Path
+) -> AsyncIterator[Services]:
     ports = {"ingest": free_port(), "api": free_port(), "kpi": free_port()}
     env = {
         **os.environ,
@@ -89,8 +93,11 @@ async def wait_ready(client: httpx.AsyncClient, url: str, logs: Path, seconds: f
         except httpx.TransportError:
             pass
         await asyncio.sleep(0.2)
-    tails = {p.name: p.read_text()[-2000:] for p in logs.glob("*.log")}
-    pytest.fail(f"{url} not ready in {seconds}s; logs: {tails}")
+    pytest.fail(f"{url} not ready in {seconds}s; logs: {log_tails(logs)}")
+
+
+def log_tails(logs: Path) -> dict[str, str]:
+    return {p.name: p.read_text()[-2000:] for p in logs.glob("*.log")}
 
 
 def post_kwargs(event: dict[str, Any] | None = None, signed: bool = True) -> dict[str, Any]:
@@ -100,20 +107,30 @@ def post_kwargs(event: dict[str, Any] | None = None, signed: bool = True) -> dic
 
 
 async def alice_value(client: httpx.AsyncClient, api: str) -> Any:
-    board = await client.get(f"{api}/v1/leaderboards/calls_total?window=today",
-                             headers={"authorization": f"Bearer {READ_KEY}"})
+    board = await client.get(
+        f"{api}/v1/leaderboards/calls_total?window=today",
+        headers={"authorization": f"Bearer {READ_KEY}"},
+    )
     return {r["rep_id"]: r["value"] for r in board.json()["rows"]}.get("alice")
 
 
 async def test_signed_webhook_reaches_the_leaderboard_once(services: Services) -> None:
     admin = {"authorization": f"Bearer {ADMIN_KEY}"}
     async with httpx.AsyncClient(timeout=5) as client:
-        assert (await client.put(f"{services.api}/v1/teams/north", json={"name": "North"},
-                                 headers=admin)).is_success
-        rep = {"name": "Alice", "team_id": "north", "effective_from": "2020-01-01T00:00:00Z",
-               "identities": [{"provider": "crm", "external_id": "u-1"}]}
-        assert (await client.put(f"{services.api}/v1/reps/alice", json=rep,
-                                 headers=admin)).is_success
+        assert (
+            await client.put(
+                f"{services.api}/v1/teams/north", json={"name": "North"}, headers=admin
+            )
+        ).is_success
+        rep = {
+            "name": "Alice",
+            "team_id": "north",
+            "effective_from": "2020-01-01T00:00:00Z",
+            "identities": [{"provider": "crm", "external_id": "u-1"}],
+        }
+        assert (
+            await client.put(f"{services.api}/v1/reps/alice", json=rep, headers=admin)
+        ).is_success
         assert await alice_value(client, services.api) == 0
 
         event = canonical("call.placed", actor="u-1")
@@ -128,8 +145,9 @@ async def test_signed_webhook_reaches_the_leaderboard_once(services: Services) -
         # ingest replica is deduplicated by the KPI service: tests/integration/test_pipeline.py).
         second = await client.post(f"{services.ingest}/webhooks/events", **post_kwargs(event))
         assert second.json() == {"accepted": 0, "duplicates": 1, "ids": [event["id"]]}
-        unsigned = await client.post(f"{services.ingest}/webhooks/events",
-                                     **post_kwargs(signed=False))
+        unsigned = await client.post(
+            f"{services.ingest}/webhooks/events", **post_kwargs(signed=False)
+        )
         assert unsigned.status_code == 401
         assert unsigned.headers["content-type"] == "application/problem+json"
 

@@ -36,8 +36,9 @@ class Stack:
 
     async def post(self, *events: dict[str, Any]) -> httpx.Response:
         raw = orjson.dumps(list(events))
-        return await self.ingest.post("/webhooks/events", content=raw,
-                                      headers=signed_headers(WEBHOOK_SECRET, raw))
+        return await self.ingest.post(
+            "/webhooks/events", content=raw, headers=signed_headers(WEBHOOK_SECRET, raw)
+        )
 
     async def board(self, metric: str = "calls_total") -> dict[str, Any]:
         response = await self.api.get(f"/v1/leaderboards/{metric}?window=today", headers=AUTH)
@@ -46,11 +47,17 @@ class Stack:
 
 @pytest.fixture
 async def stack(
-    kafka_bootstrap: str, postgres_url: str, topic_prefix: str,
+    kafka_bootstrap: str,
+    postgres_url: str,
+    topic_prefix: str,
     make_settings: Callable[..., Settings],
 ) -> AsyncIterator[Stack]:
-    settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap, database_url=postgres_url,
-                             topic_prefix=topic_prefix, kafka_partitions=6)
+    settings = make_settings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        database_url=postgres_url,
+        topic_prefix=topic_prefix,
+        kafka_partitions=6,
+    )
     bus = KafkaBus(kafka_bootstrap, partitions=6)
     await bus.start()
     await bus.ensure_topics([settings.activity_topic, settings.deadletter_topic])
@@ -58,16 +65,21 @@ async def stack(
     await create_schema(db)
     transport = httpx.ASGITransport
     async with (
-        httpx.AsyncClient(transport=transport(create_ingest(settings, bus)), base_url="http://i")
-        as ingest,
-        httpx.AsyncClient(transport=transport(create_api(settings, db)), base_url="http://a")
-        as api,
+        httpx.AsyncClient(
+            transport=transport(create_ingest(settings, bus)), base_url="http://i"
+        ) as ingest,
+        httpx.AsyncClient(
+            transport=transport(create_api(settings, db)), base_url="http://a"
+        ) as api,
     ):
         for rep_id, ident in (("alice", "u-1"), ("bob", "u-2")):
             await api.put("/v1/teams/north", json={"name": "North"}, headers=AUTH)
-            body = {"name": rep_id.title(), "team_id": "north",
-                    "effective_from": "2020-01-01T00:00:00Z",
-                    "identities": [{"provider": "crm", "external_id": ident}]}
+            body = {
+                "name": rep_id.title(),
+                "team_id": "north",
+                "effective_from": "2020-01-01T00:00:00Z",
+                "identities": [{"provider": "crm", "external_id": ident}],
+            }
             assert (await api.put(f"/v1/reps/{rep_id}", json=body, headers=AUTH)).is_success
         yield Stack(settings, bus, db, ingest, api)
     await bus.stop()
@@ -96,11 +108,13 @@ async def test_events_flow_to_the_leaderboard_once_even_when_delivered_twice(sta
     assert response.json()["accepted"] == 4
     # the same deliveries again, through a second ingest process that remembers nothing
     other_ingest = create_ingest(stack.settings, stack.bus)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(other_ingest),
-                                 base_url="http://i2") as second:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(other_ingest), base_url="http://i2"
+    ) as second:
         raw = orjson.dumps(events)
-        again = await second.post("/webhooks/events", content=raw,
-                                  headers=signed_headers(WEBHOOK_SECRET, raw))
+        again = await second.post(
+            "/webhooks/events", content=raw, headers=signed_headers(WEBHOOK_SECRET, raw)
+        )
         assert again.json()["accepted"] == 4  # on Kafka twice; the KPI service dedupes
 
     service = build_kpi_service(stack.settings, stack.bus, stack.db)
@@ -131,8 +145,9 @@ async def test_restarted_kpi_resumes_from_database_offsets(stack: Stack) -> None
 
 
 async def test_invalid_record_on_the_topic_is_dead_lettered_not_dropped(stack: Stack) -> None:
-    await stack.bus.publish(stack.settings.activity_topic,
-                            [OutgoingRecord(b"x", b'{"not": "an event"}')])
+    await stack.bus.publish(
+        stack.settings.activity_topic, [OutgoingRecord(b"x", b'{"not": "an event"}')]
+    )
     await stack.post(canonical("call.placed", actor="u-1"))
     service = build_kpi_service(stack.settings, stack.bus, stack.db)
 
@@ -140,8 +155,7 @@ async def test_invalid_record_on_the_topic_is_dead_lettered_not_dropped(stack: S
         return (await stack.board()).get("alice") == 1
 
     await run_kpi_until(service, one)
-    consumer = stack.bus.consumer(stack.settings.deadletter_topic, "dlq-reader",
-                                  _no_offsets)
+    consumer = stack.bus.consumer(stack.settings.deadletter_topic, "dlq-reader", _no_offsets)
     await consumer.start()
     try:
         letters = []

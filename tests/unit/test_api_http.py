@@ -54,13 +54,20 @@ async def book(db: AsyncEngine, *bodies: dict[str, Any]) -> None:
 
 async def floor(client: httpx.AsyncClient) -> None:
     for team_id, name in (("north", "North"), ("south", "South")):
-        assert (await client.put(f"/v1/teams/{team_id}", json={"name": name},
-                                 headers=ADMIN)).status_code == 200
-    for rep_id, name, team, ident in (("alice", "Alice", "north", "u-1"),
-                                      ("bob", "Bob", "north", "u-2"),
-                                      ("carol", "Carol", "south", "u-3")):
-        body = {"name": name, "team_id": team, "effective_from": "2020-01-01T00:00:00Z",
-                "identities": [{"provider": "crm", "external_id": ident}]}
+        assert (
+            await client.put(f"/v1/teams/{team_id}", json={"name": name}, headers=ADMIN)
+        ).status_code == 200
+    for rep_id, name, team, ident in (
+        ("alice", "Alice", "north", "u-1"),
+        ("bob", "Bob", "north", "u-2"),
+        ("carol", "Carol", "south", "u-3"),
+    ):
+        body = {
+            "name": name,
+            "team_id": team,
+            "effective_from": "2020-01-01T00:00:00Z",
+            "identities": [{"provider": "crm", "external_id": ident}],
+        }
         assert (await client.put(f"/v1/reps/{rep_id}", json=body, headers=ADMIN)).status_code == 200
 
 
@@ -72,10 +79,14 @@ def assert_problem(response: httpx.Response, status: int, detail_part: str) -> N
 
 async def test_without_key_401_wrong_scope_403(client: httpx.AsyncClient) -> None:
     assert_problem(await client.get("/v1/leaderboards/calls_total"), 401, "API key is required")
-    assert_problem(await client.get("/v1/leaderboards/calls_total",
-                                    headers={"authorization": "Bearer nope"}), 401, "unknown")
-    assert_problem(await client.put("/v1/teams/x", json={"name": "X"}, headers=READ), 403,
-                   "'admin' scope")
+    assert_problem(
+        await client.get("/v1/leaderboards/calls_total", headers={"authorization": "Bearer nope"}),
+        401,
+        "unknown",
+    )
+    assert_problem(
+        await client.put("/v1/teams/x", json={"name": "X"}, headers=READ), 403, "'admin' scope"
+    )
     query_admin = await client.put(f"/v1/teams/x?key={ADMIN_KEY}", json={"name": "X"})
     assert_problem(query_admin, 403, "read-only")
     assert (await client.get(f"/v1/leaderboards/calls_total?key={READ_KEY}")).status_code == 200
@@ -85,9 +96,15 @@ async def test_roster_admin_round_trip(client: httpx.AsyncClient) -> None:
     await floor(client)
     team = (await client.get("/v1/teams/north", headers=READ)).json()
     assert team == {"id": "north", "name": "North", "members": ["alice", "bob"]}
-    move = {"name": "Alice", "team_id": "south", "effective_from": "2026-01-01T00:00:00Z",
-            "identities": [{"provider": "crm", "external_id": "u-1"},
-                           {"provider": "twilio", "external_id": "client:alice"}]}
+    move = {
+        "name": "Alice",
+        "team_id": "south",
+        "effective_from": "2026-01-01T00:00:00Z",
+        "identities": [
+            {"provider": "crm", "external_id": "u-1"},
+            {"provider": "twilio", "external_id": "client:alice"},
+        ],
+    }
     rep = (await client.put("/v1/reps/alice", json=move, headers=ADMIN)).json()
     assert rep["team_id"] == "south"
     assert [m["team_id"] for m in rep["teams"]] == ["north", "south"]
@@ -99,11 +116,13 @@ async def test_roster_admin_round_trip(client: httpx.AsyncClient) -> None:
 async def test_roster_refusals_are_precise(client: httpx.AsyncClient) -> None:
     await floor(client)
     unknown_team = {"name": "Dan", "team_id": "mars"}
-    assert_problem(await client.put("/v1/reps/dan", json=unknown_team, headers=ADMIN), 422,
-                   "no team 'mars'")
+    assert_problem(
+        await client.put("/v1/reps/dan", json=unknown_team, headers=ADMIN), 422, "no team 'mars'"
+    )
     stolen = {"name": "Dan", "identities": [{"provider": "crm", "external_id": "u-1"}]}
-    assert_problem(await client.put("/v1/reps/dan", json=stolen, headers=ADMIN), 409,
-                   "belongs to rep alice")
+    assert_problem(
+        await client.put("/v1/reps/dan", json=stolen, headers=ADMIN), 409, "belongs to rep alice"
+    )
     invalid = await client.put("/v1/reps/dan", json={"name": ""}, headers=ADMIN)
     assert_problem(invalid, 422, "body.name")
     assert invalid.json()["errors"][0]["field"] == "body.name"
@@ -111,23 +130,31 @@ async def test_roster_refusals_are_precise(client: httpx.AsyncClient) -> None:
 
 async def test_rep_and_team_kpis(client: httpx.AsyncClient, db: AsyncEngine) -> None:
     await floor(client)
-    await book(db, canonical("call.placed", actor="u-1", talk_seconds=100),
-               canonical("call.received", actor="u-1", talk_seconds=50),
-               canonical("call.missed", actor="u-1"),
-               canonical("deal.updated", actor="u-2", amount="2500.50"),
-               canonical("call.placed", actor="u-3", outcome="busy", talk_seconds=0))
+    await book(
+        db,
+        canonical("call.placed", actor="u-1", talk_seconds=100),
+        canonical("call.received", actor="u-1", talk_seconds=50),
+        canonical("call.missed", actor="u-1"),
+        canonical("deal.updated", actor="u-2", amount="2500.50"),
+        canonical("call.placed", actor="u-3", outcome="busy", talk_seconds=0),
+    )
     rep = (await client.get("/v1/reps/alice/kpis?window=today", headers=READ)).json()
     assert rep["rep_id"] == "alice"
     assert rep["team_id"] == "north"
     assert rep["window"] == "today"
     assert {"from", "to", "as_of"} <= set(rep)
     metrics = rep["metrics"]
-    assert (metrics["calls_placed"], metrics["calls_received"], metrics["calls_missed"]) == (1, 1, 1)
+    assert (metrics["calls_placed"], metrics["calls_received"], metrics["calls_missed"]) == (
+        1,
+        1,
+        1,
+    )
     assert metrics["talk_seconds"] == 150
     assert metrics["answer_rate"] == 0.5
     assert metrics["win_rate"] is None  # no decided deal: no denominator
-    team = (await client.get("/v1/teams/north/kpis?metrics=revenue,deals_won,calls_total",
-                             headers=READ)).json()
+    team = (
+        await client.get("/v1/teams/north/kpis?metrics=revenue,deals_won,calls_total", headers=READ)
+    ).json()
     assert team["metrics"] == {"revenue": 2500.5, "deals_won": 1, "calls_total": 2}
 
 
@@ -135,15 +162,21 @@ async def test_leaderboard_ranks_every_rep_and_filters_by_team(
     client: httpx.AsyncClient, db: AsyncEngine
 ) -> None:
     await floor(client)
-    await book(db, *(canonical("call.placed", actor="u-3") for _ in range(3)),
-               canonical("call.placed", actor="u-1"))
-    board = (await client.get("/v1/leaderboards/calls_total?window=this_week",
-                              headers=READ)).json()
+    await book(
+        db,
+        *(canonical("call.placed", actor="u-3") for _ in range(3)),
+        canonical("call.placed", actor="u-1"),
+    )
+    board = (await client.get("/v1/leaderboards/calls_total?window=this_week", headers=READ)).json()
     assert board["metric"] == "calls_total"
     assert [(r["rep_id"], r["rank"], r["value"]) for r in board["rows"]] == [
-        ("carol", 1, 3), ("alice", 2, 1), ("bob", 3, 0)]
-    north = (await client.get("/v1/leaderboards/calls_total?team=north&limit=1",
-                              headers=READ)).json()
+        ("carol", 1, 3),
+        ("alice", 2, 1),
+        ("bob", 3, 0),
+    ]
+    north = (
+        await client.get("/v1/leaderboards/calls_total?team=north&limit=1", headers=READ)
+    ).json()
     assert [r["rep_id"] for r in north["rows"]] == ["alice"]
 
 
@@ -152,37 +185,51 @@ async def test_custom_window_excludes_what_happened_outside_it(
 ) -> None:
     await floor(client)
     long_ago = datetime.now(UTC) - timedelta(days=40)
-    await book(db, canonical("call.placed", actor="u-1", time=long_ago),
-               canonical("call.placed", actor="u-1"))
+    await book(
+        db,
+        canonical("call.placed", actor="u-1", time=long_ago),
+        canonical("call.placed", actor="u-1"),
+    )
     since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-    board = await client.get("/v1/reps/alice/kpis", params={"from": since,
-                                                             "metrics": "calls_placed"},
-                             headers=READ)
+    board = await client.get(
+        "/v1/reps/alice/kpis", params={"from": since, "metrics": "calls_placed"}, headers=READ
+    )
     assert board.json()["metrics"] == {"calls_placed": 1}
-    month = await client.get("/v1/reps/alice/kpis?window=last_90d&metrics=calls_placed",
-                             headers=READ)
+    month = await client.get(
+        "/v1/reps/alice/kpis?window=last_90d&metrics=calls_placed", headers=READ
+    )
     assert month.json()["metrics"] == {"calls_placed": 2}
 
 
 async def test_bad_queries_are_problems(client: httpx.AsyncClient) -> None:
     await floor(client)
-    assert_problem(await client.get("/v1/leaderboards/happiness", headers=READ), 404,
-                   "unknown metric")
-    assert_problem(await client.get("/v1/reps/alice/kpis?window=fortnight", headers=READ), 422,
-                   "unknown window")
-    assert_problem(await client.get("/v1/reps/alice/kpis?from=yesterday", headers=READ), 422,
-                   "from")
+    assert_problem(
+        await client.get("/v1/leaderboards/happiness", headers=READ), 404, "unknown metric"
+    )
+    assert_problem(
+        await client.get("/v1/reps/alice/kpis?window=fortnight", headers=READ),
+        422,
+        "unknown window",
+    )
+    assert_problem(
+        await client.get("/v1/reps/alice/kpis?from=yesterday", headers=READ), 422, "from"
+    )
     assert_problem(await client.get("/v1/reps/nobody/kpis", headers=READ), 404, "no rep")
     assert_problem(await client.get("/v1/nowhere", headers=READ), 404, "Not Found")
 
 
 async def test_catalogue_health_and_metrics_are_served(client: httpx.AsyncClient) -> None:
     catalogue = (await client.get("/v1/metrics", headers=READ)).json()
-    assert {"name": "answer_rate", "kind": "ratio", "unit": "ratio",
-            "definition": "received / (received + missed)"} in catalogue
+    assert {
+        "name": "answer_rate",
+        "kind": "ratio",
+        "unit": "ratio",
+        "definition": "received / (received + missed)",
+    } in catalogue
     assert (await client.get("/readyz")).json() == {"ready": True, "checks": {"database": True}}
     await client.get("/v1/metrics", headers=READ)
     exposition = (await client.get("/metrics")).text
     assert 'salespulse_http_requests_total{method="GET",route="/v1/metrics",service="api"' in (
-        exposition)
+        exposition
+    )
     assert 'route="/healthz"' not in exposition

@@ -72,6 +72,7 @@ def test_dockerfile_runs_the_cli_as_a_non_root_user() -> None:
 
 def test_prometheus_scrapes_the_three_services() -> None:
     config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
-    targets = {t for job in config["scrape_configs"] for sc in job["static_configs"]
-               for t in sc["targets"]}
+    targets = {
+        t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]
+    }
     assert targets == {"ingest:8001", "kpi:8002", "api:8000"}
