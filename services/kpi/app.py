@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -17,6 +19,8 @@ from shared.db.engine import create_schema
 from shared.health import health_router
 from shared.settings import Settings
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class KpiService:
@@ -27,8 +31,24 @@ class KpiService:
 
     async def run(self, stop: asyncio.Event) -> None:
         await create_schema(self.db)
-        await self.bus.ensure_topics(self.topics)
-        await self.consumer.run(stop)
+        if await self._topics_ready(stop):
+            await self.consumer.run(stop)
+
+    async def _topics_ready(self, stop: asyncio.Event) -> bool:
+        """Wait (with backoff) for the broker to take the topics; False if asked to stop first."""
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                await self.bus.ensure_topics(self.topics)
+                return True
+            except (
+                Exception
+            ) as exc:  # the broker is not there yet: the orchestrator may start us first
+                log.warning("topics not ready; retrying", extra={"error": repr(exc), "in_s": delay})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, 10)
+        return False
 
 
 def build_kpi_service(settings: Settings, bus: Bus, db: AsyncEngine) -> KpiService:

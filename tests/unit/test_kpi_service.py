@@ -1,0 +1,67 @@
+"""The KPI service on the embedded stack: in-memory bus, a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from services.api.kpi_queries import KpiQueries
+from services.kpi.app import build_kpi_service
+from shared.bus import OutgoingRecord
+from shared.bus.memory import MemoryBus
+from shared.db.engine import create_engine
+from shared.settings import Settings
+from shared.windows import resolve_window
+from tests.conftest import canonical
+
+
+class LateBroker(MemoryBus):
+    """A broker that is not reachable for the first two attempts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    async def ensure_topics(self, topics: Sequence[str]) -> None:
+        self.attempts += 1
+        if self.attempts <= 2:
+            raise ConnectionError("broker not up yet")
+        await super().ensure_topics(topics)
+
+
+async def test_kpi_waits_for_the_broker_then_books_and_dead_letters(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = make_settings(database_url=f"sqlite:///{tmp_path / 'k.db'}")
+    bus, db = LateBroker(), create_engine(settings.database_url)
+    service = build_kpi_service(settings, bus, db)
+    good = canonical("call.placed", actor="u-1")
+    await bus.publish(
+        settings.activity_topic,
+        [
+            OutgoingRecord(b"crm:u-1", orjson.dumps(good)),
+            OutgoingRecord(b"crm:u-1", b"{broken"),
+            OutgoingRecord(b"crm:u-1", orjson.dumps(good)),  # the same event again
+        ],
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    await asyncio.wait_for(service.consumer.flushed.wait(), 10)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    window = resolve_window("today", now=datetime.now(UTC), tz=settings.tz)
+    booked = await KpiQueries(db, settings.tz).sums("unassigned", window, ["calls_placed"])
+    await db.dispose()
+    assert bus.attempts == 3
+    assert booked == {"crm:u-1": {"calls_placed": 1}}  # the repeat was skipped
+    [letter] = bus.records(settings.deadletter_topic)
+    body = orjson.loads(letter.value)
+    assert body["reason"].startswith("invalid_event")
+    assert body["origin"].startswith(settings.activity_topic)
+    assert body["origin"].endswith("/1")  # the broken record's offset
+    assert base64.b64decode(body["body_base64"]) == b"{broken"
