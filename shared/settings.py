@@ -7,6 +7,7 @@ turns its route off; nothing here ever means "accept unsigned".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from functools import cached_property
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -56,6 +57,25 @@ def parse_api_keys(spec: str) -> list[ApiKey]:
     return keys
 
 
+def parse_fx_rates(spec: str) -> dict[str, Decimal]:
+    """Parse ``USD:0.92,GBP:1.17`` (currency code: value of one unit in the reporting currency)."""
+    rates: dict[str, Decimal] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        code, _, rate = item.partition(":")
+        try:
+            value = Decimal(rate)
+        except InvalidOperation:
+            raise ValueError(f"FX rate for {code!r} is not a number: {rate!r}") from None
+        if len(code) != 3 or not code.isalpha() or not code.isupper() or value <= 0:
+            raise ValueError(f"FX rate entry must be like USD:0.92, got {item!r}")
+        rates[code] = value
+    return rates
+
+
+def _word_set(spec: str) -> frozenset[str]:
+    return frozenset(w.strip() for w in spec.split(",") if w.strip())
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SALESPULSE_", extra="ignore", hide_input_in_errors=True
@@ -78,6 +98,9 @@ class Settings(BaseSettings):
     pipedrive_user: str | None = None
     pipedrive_password: SecretStr | None = None
     api_keys: SecretStr | None = None
+    fx_rates: str = ""  # "USD:0.92,GBP:1.17": one unit of each currency in the reporting one
+    hubspot_won_stages: str = "closedwon"
+    hubspot_lost_stages: str = "closedlost"
 
     simulate: bool = True
     dev_mode: bool = False
@@ -102,6 +125,12 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown IANA time zone {value!r}") from None
         return value
 
+    @field_validator("fx_rates")
+    @classmethod
+    def _valid_fx_rates(cls, value: str) -> str:
+        parse_fx_rates(value)
+        return value
+
     @field_validator("api_keys")
     @classmethod
     def _valid_api_keys(cls, value: SecretStr | None) -> SecretStr | None:
@@ -124,6 +153,19 @@ class Settings(BaseSettings):
     @property
     def kpi_group(self) -> str:
         return f"{self.topic_prefix}salespulse-kpi"
+
+    @property
+    def rates(self) -> dict[str, Decimal]:
+        """Every currency the KPIs can book, with its rate to the reporting currency."""
+        return {**parse_fx_rates(self.fx_rates), self.currency: Decimal(1)}
+
+    @property
+    def won_stages(self) -> frozenset[str]:
+        return _word_set(self.hubspot_won_stages)
+
+    @property
+    def lost_stages(self) -> frozenset[str]:
+        return _word_set(self.hubspot_lost_stages)
 
     def parsed_api_keys(self) -> list[ApiKey]:
         return parse_api_keys(self.api_keys.get_secret_value()) if self.api_keys else []

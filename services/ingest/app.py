@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.ingest.endpoints import router
+from services.ingest.providers import build_adapters
 from services.ingest.publisher import EventPublisher
-from services.ingest.standard_webhooks import StandardWebhookVerifier
 from shared.bus import Bus, build_bus
 from shared.health import health_router
 from shared.observability import HttpMetricsMiddleware
@@ -40,11 +40,12 @@ def create_app(settings: Settings, bus: Bus | None = None) -> FastAPI:
     app = FastAPI(title="SalesPulse ingest", version="1", lifespan=lifespan)
     app.state.max_body_bytes = settings.max_body_bytes
     app.state.topic = settings.activity_topic
-    app.state.publisher = EventPublisher(the_bus, settings.activity_topic)
-    secret = settings.webhook_secret
-    app.state.standard_webhooks = (
-        StandardWebhookVerifier(secret.get_secret_value()) if secret else None
+    app.state.publisher = EventPublisher(
+        the_bus, settings.activity_topic, settings.deadletter_topic
     )
+    app.state.adapters = build_adapters(settings)
+    app.state.public_base_url = settings.public_base_url
+    app.state.rates = settings.rates
     install_problem_handlers(app)
     app.add_middleware(HttpMetricsMiddleware, service="ingest")
     app.include_router(router)

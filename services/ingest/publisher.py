@@ -42,10 +42,16 @@ class RecentIds:
 
 
 class EventPublisher:
-    def __init__(self, bus: Bus, topic: str, recent: RecentIds | None = None) -> None:
+    def __init__(
+        self, bus: Bus, topic: str, deadletter_topic: str, recent: RecentIds | None = None
+    ) -> None:
         self._bus = bus
         self._topic = topic
+        self._deadletter_topic = deadletter_topic
         self._recent = recent or RecentIds()
+
+    async def dead_letter(self, records: Sequence[OutgoingRecord]) -> None:
+        await self._bus.publish(self._deadletter_topic, records)
 
     async def publish(self, events: Sequence[ev.Event]) -> Outcome:
         """Publish the events not seen before; return once Kafka acknowledged them all."""

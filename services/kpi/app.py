@@ -52,7 +52,7 @@ class KpiService:
 
 
 def build_kpi_service(settings: Settings, bus: Bus, db: AsyncEngine) -> KpiService:
-    engine = Engine(settings.tz, settings.currency)
+    engine = Engine(settings.tz, settings.currency, settings.rates)
     store = KpiStore(db, engine, settings.kpi_group, settings.activity_topic)
     consumer = KpiConsumer(
         bus,

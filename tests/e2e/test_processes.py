@@ -144,7 +144,7 @@ async def test_signed_webhook_reaches_the_leaderboard_once(services: Services) -
         # The provider's retry of the same delivery counts once (a retry reaching another
         # ingest replica is deduplicated by the KPI service: tests/integration/test_pipeline.py).
         second = await client.post(f"{services.ingest}/webhooks/events", **post_kwargs(event))
-        assert second.json() == {"accepted": 0, "duplicates": 1, "ids": [event["id"]]}
+        assert (second.json()["accepted"], second.json()["duplicates"]) == (0, 1)
         unsigned = await client.post(
             f"{services.ingest}/webhooks/events", **post_kwargs(signed=False)
         )

@@ -72,7 +72,13 @@ async def test_signed_event_is_accepted_after_the_bus_took_it(
     event = canonical("call.placed", event_id="evt-1", actor="u-7")
     response = await client.post(URL, **signed(event))
     assert response.status_code == 202
-    assert response.json() == {"accepted": 1, "duplicates": 0, "ids": ["evt-1"]}
+    assert response.json() == {
+        "accepted": 1,
+        "duplicates": 0,
+        "ids": ["evt-1"],
+        "ignored": 0,
+        "deadlettered": 0,
+    }
     [record] = bus.records("sales.activity.v1")
     assert record.key == b"crm:u-7"
     assert orjson.loads(record.value)["id"] == "evt-1"
@@ -84,9 +90,11 @@ async def test_array_with_a_repeated_event_and_a_redelivery_count_duplicates(
 ) -> None:
     first, second = canonical(event_id="a"), canonical(event_id="b")
     response = await client.post(URL, **signed([first, second, first]))
-    assert response.json() == {"accepted": 2, "duplicates": 1, "ids": ["a", "b", "a"]}
+    assert response.json()["accepted"] == 2
+    assert response.json()["duplicates"] == 1
+    assert response.json()["ids"] == ["a", "b", "a"]
     again = await client.post(URL, **signed([first]))
-    assert again.json() == {"accepted": 0, "duplicates": 1, "ids": ["a"]}
+    assert (again.json()["accepted"], again.json()["duplicates"]) == (0, 1)
     assert len(bus.records("sales.activity.v1")) == 2
 
 
