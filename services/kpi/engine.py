@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+from services.kpi.deals import Booked, DealState, counters_of
 from services.kpi.roster import Roster
 from shared import events as ev
 from shared.buckets import bucket_starts
@@ -27,6 +28,11 @@ class BucketKey(NamedTuple):
 
 
 Deltas = dict[BucketKey, int]
+DealKey = tuple[str, str]  # (source, deal id)
+
+
+def deal_key(event: ev.DealUpdated) -> DealKey:
+    return (event.source, event.data.deal_id)
 
 
 class UnusableEvent(ValueError):
@@ -67,37 +73,77 @@ class Engine:
                 self._credit(event, counters, roster, deltas)
         return deltas
 
+    def book_deals(
+        self, updates: Iterable[ev.DealUpdated], states: dict[DealKey, DealState], roster: Roster
+    ) -> Deltas:
+        """Merge the updates into their deals' states (in place) and book the differences."""
+        deltas: Deltas = defaultdict(int)
+        touched: set[DealKey] = set()
+        for update in updates:
+            key = deal_key(update)
+            states.setdefault(key, DealState()).merge(update)
+            touched.add(key)
+        for key in sorted(touched):
+            state = states[key]
+            wanted = self._deal_booking(key, state, roster)
+            if wanted != state.booked:
+                if state.booked is not None:
+                    self._add(
+                        deltas, state.booked.at, state.booked.subjects, state.booked.counters, -1
+                    )
+                if wanted is not None:
+                    self._add(deltas, wanted.at, wanted.subjects, wanted.counters, +1)
+                state.booked = wanted
+        return deltas
+
+    def _deal_booking(self, key: DealKey, state: DealState, roster: Roster) -> Booked | None:
+        decided = state.decided()
+        if decided is None:
+            return None
+        kind, at = decided
+        actor_data = state.value("actor")
+        actor = ev.Actor(**actor_data) if actor_data else None
+        subjects = self._subjects(actor, int(at), roster, fallback=f"deal_id:{key[1]}")
+        return Booked(int(at), subjects, counters_of(state, kind, self._fx, self._currency))
+
     def _credit(
         self, event: ev.Event, counters: dict[str, int], roster: Roster, deltas: Deltas
     ) -> None:
         ts = int(event.time.timestamp())
-        owner = roster.owner(event.actor, ts)
+        subjects = self._subjects(event.actor, ts, roster, fallback=event.partition_key)
+        self._add(deltas, ts, subjects, tuple(counters.items()), +1)
+
+    @staticmethod
+    def _subjects(
+        actor: ev.Actor | None, ts: int, roster: Roster, fallback: str
+    ) -> tuple[tuple[str, str], ...]:
+        """The rep and the rep's team at ``ts``; or the actor's identity, kept as unassigned."""
+        owner = roster.owner(actor, ts)
         if owner is None:
-            subjects = [("unassigned", event.partition_key)]
-        else:
-            subjects = [("rep", owner.rep_id)]
-            if owner.team_id is not None:
-                subjects.append(("team", owner.team_id))
+            return (("unassigned", actor.key if actor else fallback),)
+        if owner.team_id is None:
+            return (("rep", owner.rep_id),)
+        return (("rep", owner.rep_id), ("team", owner.team_id))
+
+    def _add(
+        self,
+        deltas: Deltas,
+        ts: int,
+        subjects: tuple[tuple[str, str], ...],
+        counters: tuple[tuple[str, int], ...],
+        sign: int,
+    ) -> None:
         for grain, start in bucket_starts(ts, self._tz):
             for scope, subject in subjects:
-                for metric, amount in counters.items():
-                    deltas[BucketKey(scope, metric, grain, start, subject)] += amount
+                for metric, amount in counters:
+                    deltas[BucketKey(scope, metric, grain, start, subject)] += sign * amount
 
     def _deal_updated(self, event: ev.DealUpdated) -> dict[str, int]:
-        data = event.data
-        if data.status == "won":
-            return {"deals_won": 1, "revenue_cents": self._cents(data.amount, data.currency)}
-        if data.status == "lost":
-            return {"deals_lost": 1}
-        return {}
-
-    def _cents(self, amount: Decimal | None, currency: str | None) -> int:
-        if amount is None:
-            return 0
-        rate = self._fx.get(currency or self._currency)
-        if rate is None:
+        """Deals are booked from their state (``book_deals``); here only the currency is checked."""
+        currency = event.data.currency
+        if currency is not None and currency not in self._fx:
             raise UnusableEvent(f"no exchange rate from {currency} to {self._currency}")
-        return int((amount * rate * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+        return {}
 
 
 def _call_placed(event: ev.CallPlaced) -> dict[str, int]:

@@ -13,18 +13,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+import orjson
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.kpi.engine import Deltas, Engine
+from services.kpi.deals import DealState
+from services.kpi.engine import DealKey, Deltas, Engine, deal_key
 from services.kpi.roster import Roster
 from shared import events as ev
 from shared.bus import Record
 from shared.db.models import (
     AppliedEvent,
     ConsumerOffset,
+    DealStateRow,
     Identity,
     KpiBucket,
     RepTeam,
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 _buckets = table(KpiBucket)
 _applied = table(AppliedEvent)
 _offsets = table(ConsumerOffset)
+_deals = table(DealStateRow)
 _version = table(RosterVersion)
 _identities = table(Identity)
 _rep_teams = table(RepTeam)
@@ -103,7 +107,8 @@ class KpiStore:
 
         1. refresh the roster snapshot if its version moved (one single-row read)
         2. claim the batch's event ids; a conflicting id is a duplicate and is skipped
-        3. apply the engine to the newly claimed events only -> aggregate deltas
+        3. apply the engine to the newly claimed events only -> aggregate deltas; deal updates
+           are merged into the deals' locked state rows, which book the difference
         4. upsert the deltas, keys sorted so concurrent instances lock rows in one order
         5. record the next offset of every partition in the batch (only ever forward)
         6. commit; only after this may the caller acknowledge anything
@@ -116,6 +121,11 @@ class KpiStore:
             result.applied = [event for event, _ in fresh]
             result.duplicates = len(booking.booked) - len(fresh)
             deltas = self._kpi.apply(fresh, self._roster)  # 3
+            updates = [e for e, _ in fresh if isinstance(e, ev.DealUpdated)]
+            if updates:  # 3b: deals are state; their rows are locked for the transaction
+                states = await self._lock_deals(conn, {deal_key(u) for u in updates})
+                _add_all(deltas, self._kpi.book_deals(updates, states, self._roster))
+                await self._save_deals(conn, states)
             result.unassigned = sum(1 for e, c in fresh if c and not self._roster.knows(e.actor))
             await self._upsert(conn, deltas)  # 4
             await self._record_offsets(conn, result.next_offsets)  # 5
@@ -160,9 +170,46 @@ class KpiStore:
             .on_conflict_do_nothing(index_elements=["source", "id"])
             .returning(_applied.c.source, _applied.c.id)
         )
-        rows = [{"source": s, "id": i, "applied_at": now} for s, i in unique]
+        rows = [{"source": s, "id": i, "applied_at": now} for s, i in sorted(unique)]
         claimed = {(r.source, r.id) for r in await conn.execute(statement, rows)}
         return [item for key, item in unique.items() if key in claimed]
+
+    async def _lock_deals(
+        self, conn: AsyncConnection, keys: set[DealKey]
+    ) -> dict[DealKey, DealState]:
+        """Make sure a row exists for each deal, then lock them (in key order: no deadlock)."""
+        ordered = sorted(keys)
+        await conn.execute(
+            self._insert(_deals).on_conflict_do_nothing(index_elements=["source", "deal_id"]),
+            [{"source": s, "deal_id": d, "state": "{}"} for s, d in ordered],
+        )
+        rows = await conn.execute(
+            select(_deals.c.source, _deals.c.deal_id, _deals.c.state)
+            .where(_deals.c.deal_id.in_({d for _, d in ordered}))
+            .order_by(_deals.c.source, _deals.c.deal_id)
+            .with_for_update()
+        )
+        return {
+            (s, d): DealState.from_json(orjson.loads(state))
+            for s, d, state in rows
+            if (s, d) in keys
+        }
+
+    async def _save_deals(self, conn: AsyncConnection, states: dict[DealKey, DealState]) -> None:
+        statement = (
+            update(_deals)
+            .where(
+                _deals.c.source == bindparam("k_source"), _deals.c.deal_id == bindparam("k_deal")
+            )
+            .values(state=bindparam("k_state"))
+        )
+        await conn.execute(
+            statement,
+            [
+                {"k_source": s, "k_deal": d, "k_state": orjson.dumps(state.to_json()).decode()}
+                for (s, d), state in sorted(states.items())
+            ],
+        )
 
     async def _upsert(self, conn: AsyncConnection, deltas: Deltas) -> None:
         if not deltas:
@@ -201,6 +248,11 @@ class KpiStore:
                 for p, o in sorted(next_offsets.items())
             ],
         )
+
+
+def _add_all(into: Deltas, more: Deltas) -> None:
+    for key, amount in more.items():
+        into[key] += amount
 
 
 def _next_offsets(records: Sequence[Record]) -> dict[int, int]:

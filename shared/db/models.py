@@ -7,7 +7,7 @@ storage unit (counts, seconds, cents), so sums are exact.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Table
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -77,6 +77,15 @@ class AppliedEvent(SQLModel, table=True):
     source: str = Field(sa_column=Column(String(256), primary_key=True))
     id: str = Field(sa_column=Column(String(256), primary_key=True))
     applied_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class DealStateRow(SQLModel, table=True):
+    """The KPI service's last known state of a deal (JSON), and what it has booked for it."""
+
+    __tablename__ = "deal_states"
+    source: str = Field(sa_column=Column(String(256), primary_key=True))
+    deal_id: str = Field(sa_column=Column(String(256), primary_key=True))
+    state: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class ConsumerOffset(SQLModel, table=True):

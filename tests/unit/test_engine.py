@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -70,16 +69,6 @@ def test_unknown_actor_is_kept_as_unassigned_under_its_identity() -> None:
     )
     assert {k.scope for k in deltas} == {"unassigned"}
     assert {k.subject_id for k in deltas} == {"aircall:stranger"}
-
-
-def test_won_deal_books_count_and_revenue_in_cents() -> None:
-    engine = Engine(PARIS, "EUR", {"USD": Decimal("0.5")})
-    won = event("deal.updated", datetime.now(UTC), amount="1234.565", currency="EUR")
-    assert engine.contributions(won) == {"deals_won": 1, "revenue_cents": 123456}  # half-even
-    usd = event("deal.updated", datetime.now(UTC), amount="100", currency="USD")
-    assert engine.contributions(usd)["revenue_cents"] == 5000
-    lost = event("deal.updated", datetime.now(UTC), status="lost")
-    assert engine.contributions(lost) == {"deals_lost": 1}
 
 
 def test_amount_in_a_currency_without_rate_is_unusable() -> None:
