@@ -91,15 +91,29 @@ def topic_prefix() -> str:
 
 
 WEBHOOK_SECRET = "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXNhbGVzcHVsc2UtdGVzdHM="
+TWILIO_TOKEN = "test-twilio-auth-token-0123456789"
+AIRCALL_TOKEN = "test-aircall-webhook-token"
+HUBSPOT_SECRET = "test-hubspot-client-secret-1234"
+PIPEDRIVE_USER, PIPEDRIVE_PASSWORD = "pipedrive-hook", "test-pipedrive-password"
+PUBLIC_BASE_URL = "https://sales.example.com"
 ADMIN_KEY = "test-admin-key"
 READ_KEY = "test-read-key"
+PROVIDER_SECRETS = {
+    "webhook_secret": WEBHOOK_SECRET,
+    "twilio_auth_token": TWILIO_TOKEN,
+    "aircall_token": AIRCALL_TOKEN,
+    "hubspot_client_secret": HUBSPOT_SECRET,
+    "pipedrive_user": PIPEDRIVE_USER,
+    "pipedrive_password": PIPEDRIVE_PASSWORD,
+    "public_base_url": PUBLIC_BASE_URL,
+}
 
 
 @pytest.fixture
 def make_settings() -> Callable[..., Settings]:
     def build(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "webhook_secret": WEBHOOK_SECRET,
+            **PROVIDER_SECRETS,
             "api_keys": f"{ADMIN_KEY}:read+admin,{READ_KEY}:read",
             "database_url": "sqlite:///:memory:",
             **overrides,
