@@ -29,7 +29,7 @@ import orjson
 import uvloop
 
 from bench.load import run_load, signed_requests
-from services.simulate import signed_headers
+from services.simulator import signed_headers
 from tests.conftest import ADMIN_KEY, WEBHOOK_SECRET, canonical
 
 RESULTS = Path(__file__).parent / "results"

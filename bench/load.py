@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import httpx
 import orjson
 
-from services.simulate import signed_headers
+from services.simulator import signed_headers
 from tests.conftest import canonical
 
 

@@ -87,20 +87,34 @@ def dev() -> None:
 def simulate(
     ingest_url: Annotated[str, typer.Option(help="ingest base URL")] = "http://127.0.0.1:8001",
     api_url: Annotated[str | None, typer.Option(help="API base URL, to set up the roster")] = None,
-    rate: Annotated[float, typer.Option(help="events per second")] = 2.0,
-    count: Annotated[int | None, typer.Option(help="stop after this many events")] = None,
+    rate: Annotated[float, typer.Option(help="deliveries per second")] = 2.0,
+    count: Annotated[int | None, typer.Option(help="stop after this many deliveries")] = None,
+    provider: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="standard, twilio, aircall, hubspot or pipedrive (repeatable); "
+            "default: every provider whose secret is set"
+        ),
+    ] = None,
 ) -> None:
-    """Post signed demo traffic to an ingest service (secret: SALESPULSE_WEBHOOK_SECRET)."""
+    """Post signed demo traffic to an ingest service, with the secrets of SALESPULSE_*
+    (SALESPULSE_ADMIN_KEY, if set, lets it create its roster through --api-url)."""
+    from services.dev import simulator_secrets
     from services.runner import run_all
-    from services.simulate import Simulator
+    from services.simulator import Simulator
 
     settings = _settings()
-    if settings.webhook_secret is None:
-        raise typer.BadParameter("set SALESPULSE_WEBHOOK_SECRET to the ingest's webhook secret")
-    admin = os.environ.get("SALESPULSE_ADMIN_KEY")
-    simulator = Simulator(
-        ingest_url, settings.webhook_secret.get_secret_value(), api_url, admin, rate
-    )
+    try:
+        simulator = Simulator(
+            ingest_url,
+            simulator_secrets(settings),
+            api_url,
+            os.environ.get("SALESPULSE_ADMIN_KEY"),
+            rate,
+            provider,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc}: set SALESPULSE_WEBHOOK_SECRET or a provider's") from None
 
     async def job(stop: asyncio.Event) -> None:
         sent = await simulator.run(stop, count)

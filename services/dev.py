@@ -13,36 +13,63 @@ from services.api.app import create_app as create_api
 from services.ingest.app import create_app as create_ingest
 from services.kpi.app import build_kpi_service
 from services.runner import run_all, serve
-from services.simulate import Simulator
+from services.simulator import Secrets, Simulator
 from shared.bus.memory import MemoryBus
 from shared.db.engine import create_engine, create_schema
 from shared.settings import Scope, Settings
 
 
-def with_demo_secrets(settings: Settings) -> tuple[Settings, str, str | None]:
-    """Fill unset secrets with fresh demo values; return (settings, webhook secret, admin key)."""
-    webhook = settings.webhook_secret or SecretStr(
-        "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+def with_demo_secrets(settings: Settings) -> tuple[Settings, str | None]:
+    """Fill every unset secret with a fresh demo value; return (settings, an admin key)."""
+    token = secrets.token_urlsafe(16)
+    demo = {
+        "webhook_secret": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
+        "api_keys": f"demo-{secrets.token_urlsafe(12)}:read+admin",
+        "twilio_auth_token": f"demo-twilio-{token}",
+        "aircall_token": f"demo-aircall-{token}",
+        "hubspot_client_secret": f"demo-hubspot-{token}",
+        "pipedrive_password": f"demo-pipedrive-{token}",
+    }
+    filled = settings.model_copy(
+        update={
+            "dev_mode": True,
+            "pipedrive_user": settings.pipedrive_user or "pipedrive",
+            **{name: getattr(settings, name) or SecretStr(value) for name, value in demo.items()},
+        }
     )
-    keys = settings.api_keys or SecretStr(f"demo-{secrets.token_urlsafe(12)}:read+admin")
-    demo = settings.model_copy(
-        update={"webhook_secret": webhook, "api_keys": keys, "dev_mode": True}
-    )
-    admins = [k.key.get_secret_value() for k in demo.parsed_api_keys() if Scope.admin in k.scopes]
-    return demo, webhook.get_secret_value(), admins[0] if admins else None
+    admins = [k.key.get_secret_value() for k in filled.parsed_api_keys() if Scope.admin in k.scopes]
+    return filled, admins[0] if admins else None
 
 
-def banner(settings: Settings, webhook_secret: str, admin_key: str | None) -> str:
+def simulator_secrets(settings: Settings) -> Secrets:
+    def plain(value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value else None
+
+    password = plain(settings.pipedrive_password)
+    return Secrets(
+        standard=plain(settings.webhook_secret),
+        twilio=plain(settings.twilio_auth_token),
+        aircall=plain(settings.aircall_token),
+        hubspot=plain(settings.hubspot_client_secret),
+        pipedrive=(settings.pipedrive_user, password)
+        if settings.pipedrive_user and password
+        else None,
+    )
+
+
+def banner(settings: Settings, admin_key: str | None) -> str:
     api = f"http://{settings.api_host}:{settings.api_port}"
     ingest = f"http://{settings.ingest_host}:{settings.ingest_port}"
+    webhook = settings.webhook_secret.get_secret_value() if settings.webhook_secret else "(unset)"
     return "\n".join(
         [
             "SalesPulse (embedded: in-memory bus, SQLite at " + settings.database_url + ")",
-            f"  ingest   {ingest}/webhooks/events",
+            f"  ingest   {ingest}/webhooks/events (+ /webhooks/twilio/voice, aircall, hubspot,"
+            " pipedrive with demo secrets)",
             f"  api      {api}/docs",
             f"  board    {api}/v1/leaderboards/calls_total?window=today",
-            f"  API key (read+admin)        {admin_key or '(none with admin scope)'}",
-            f"  demo webhook secret         {webhook_secret}",
+            f"  API key (read+admin)                {admin_key or '(none with admin scope)'}",
+            f"  webhook secret (Standard Webhooks) {webhook}",
             "  simulator "
             + ("on (SALESPULSE_SIMULATE=0 turns it off)" if settings.simulate else "off"),
             "Ctrl-C stops.",
@@ -51,12 +78,13 @@ def banner(settings: Settings, webhook_secret: str, admin_key: str | None) -> st
 
 
 async def run_dev(settings: Settings) -> None:
-    settings, webhook_secret, admin_key = with_demo_secrets(settings)
-    print(banner(settings, webhook_secret, admin_key), flush=True)
+    settings, admin_key = with_demo_secrets(settings)
+    print(banner(settings, admin_key), flush=True)
     bus = MemoryBus(settings.kafka_partitions)
     db = create_engine(settings.database_url)
     await create_schema(db)
     kpi = build_kpi_service(settings, bus, db)
+    ingest_url = f"http://{settings.ingest_host}:{settings.ingest_port}"
     api_url = f"http://{settings.api_host}:{settings.api_port}"
     jobs = [
         lambda stop: serve(
@@ -66,12 +94,7 @@ async def run_dev(settings: Settings) -> None:
         kpi.run,
     ]
     if settings.simulate:
-        simulator = Simulator(
-            f"http://{settings.ingest_host}:{settings.ingest_port}",
-            webhook_secret,
-            api_url,
-            admin_key,
-        )
+        simulator = Simulator(ingest_url, simulator_secrets(settings), api_url, admin_key)
 
         async def simulate(stop: asyncio.Event) -> None:
             await simulator.run(stop)

@@ -109,6 +109,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem_response(422, "validation-error", detail, errors=errors)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # A bug, not a refusal: the details go to the log (re-raised by Starlette), not out.
+        return problem_response(500, "internal-error", "unexpected error; it has been logged")
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")

@@ -16,7 +16,7 @@ import orjson
 from hubspot.utils.signature import Signature
 from twilio.request_validator import RequestValidator
 
-from services.simulate import signed_headers
+from services.simulator import signed_headers
 from tests.conftest import (
     AIRCALL_TOKEN,
     HUBSPOT_SECRET,

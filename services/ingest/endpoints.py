@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
@@ -91,14 +91,15 @@ def split_unbookable(
     return bookable, unusable
 
 
-async def receive(request: Request, provider: str, body: bytes) -> JSONResponse:
+async def receive(request: Request, provider: str) -> JSONResponse:
     adapter: Adapter | None = request.app.state.adapters.get(provider)
     if adapter is None:
         raise NotFound(f"route off: set {ROUTES[provider][1]} to turn it on", slug="route-off")
-    delivery = Delivery(
-        request.method, public_url(request), request.headers, body, datetime.now(UTC)
-    )
     try:
+        body = await read_body(request)
+        delivery = Delivery(
+            request.method, public_url(request), request.headers, body, datetime.now(UTC)
+        )
         adapter.verify(delivery)
         translation: Translation = adapter.translate(delivery)
         events, unbookable = split_unbookable(validate(translation.events), request.app.state.rates)
@@ -152,10 +153,8 @@ async def publish(
 
 
 def _route(provider: str) -> Callable[..., Awaitable[JSONResponse]]:
-    async def endpoint(
-        request: Request, body: Annotated[bytes, Depends(read_body)]
-    ) -> JSONResponse:
-        return await receive(request, provider, body)
+    async def endpoint(request: Request) -> JSONResponse:
+        return await receive(request, provider)
 
     endpoint.__name__ = f"webhook_{provider}"
     return endpoint

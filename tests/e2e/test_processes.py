@@ -21,7 +21,7 @@ import httpx
 import orjson
 import pytest
 
-from services.simulate import signed_headers
+from services.simulator import signed_headers
 from tests.conftest import ADMIN_KEY, READ_KEY, WEBHOOK_SECRET, canonical
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres]

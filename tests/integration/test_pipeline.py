@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.api.app import create_app as create_api
 from services.ingest.app import create_app as create_ingest
 from services.kpi.app import KpiService, build_kpi_service
-from services.simulate import signed_headers
+from services.simulator import signed_headers
 from shared.bus import OutgoingRecord
 from shared.bus.kafka import KafkaBus
 from shared.db.engine import create_engine, create_schema

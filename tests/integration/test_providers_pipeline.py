@@ -21,19 +21,31 @@ from tests.providers_support import Providers, fixture
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 AUTH = {"authorization": f"Bearer {ADMIN_KEY}"}
 WINDOW = {"from": "2026-11-25T00:00:00+01:00", "to": "2026-11-26T00:00:00+01:00"}
-ALICE = [("twilio", "client:alice"), ("aircall", "456789"), ("hubspot", "7"),
-         ("pipedrive", "18487521")]
+ALICE = [
+    ("twilio", "client:alice"),
+    ("aircall", "456789"),
+    ("hubspot", "7"),
+    ("pipedrive", "18487521"),
+]
 
 
 async def deliver_twilio(send: Providers) -> None:
-    for name in ("twilio_outbound_ringing", "twilio_outbound_completed",
-                 "twilio_inbound_parent_completed", "twilio_child_no_answer"):
+    for name in (
+        "twilio_outbound_ringing",
+        "twilio_outbound_completed",
+        "twilio_inbound_parent_completed",
+        "twilio_child_no_answer",
+    ):
         assert (await send.twilio(fixture(name))).status_code == 202
 
 
 async def deliver_aircall(send: Providers) -> None:
-    for name in ("aircall_call_hungup", "aircall_call_ended_inbound_answered",
-                 "aircall_call_ended_inbound_missed", "aircall_call_ended_outbound"):
+    for name in (
+        "aircall_call_hungup",
+        "aircall_call_ended_inbound_answered",
+        "aircall_call_ended_inbound_missed",
+        "aircall_call_ended_outbound",
+    ):
         assert (await send.aircall(fixture(name))).status_code == 202
 
 
@@ -42,29 +54,50 @@ async def deliver_hubspot(send: Providers) -> None:
 
 
 async def deliver_pipedrive(send: Providers) -> None:
-    for name in ("pipedrive_deal_created", "pipedrive_deal_won", "pipedrive_deal_renamed",
-                 "pipedrive_activity_call_done"):
+    for name in (
+        "pipedrive_deal_created",
+        "pipedrive_deal_won",
+        "pipedrive_deal_renamed",
+        "pipedrive_activity_call_done",
+    ):
         assert (await send.pipedrive(fixture(name))).status_code == 202
 
 
 CASES: dict[str, tuple[Callable[[Providers], Any], dict[str, Any]]] = {
-    "twilio": (deliver_twilio, {"calls_placed": 1, "calls_connected": 1, "calls_missed": 1,
-                                "calls_received": 0, "talk_seconds": 125}),
-    "aircall": (deliver_aircall, {"calls_placed": 1, "calls_received": 1, "calls_missed": 1,
-                                  "talk_seconds": 438}),
+    "twilio": (
+        deliver_twilio,
+        {
+            "calls_placed": 1,
+            "calls_connected": 1,
+            "calls_missed": 1,
+            "calls_received": 0,
+            "talk_seconds": 125,
+        },
+    ),
+    "aircall": (
+        deliver_aircall,
+        {"calls_placed": 1, "calls_received": 1, "calls_missed": 1, "talk_seconds": 438},
+    ),
     "hubspot": (deliver_hubspot, {"deals_won": 1, "revenue": 12500.5}),
-    "pipedrive": (deliver_pipedrive, {"deals_won": 1, "revenue": 3200.0, "calls_placed": 1,
-                                      "talk_seconds": 720}),
+    "pipedrive": (
+        deliver_pipedrive,
+        {"deals_won": 1, "revenue": 3200.0, "calls_placed": 1, "talk_seconds": 720},
+    ),
 }
 
 
 @pytest.fixture
 async def clients(
-    kafka_bootstrap: str, postgres_url: str, topic_prefix: str,
+    kafka_bootstrap: str,
+    postgres_url: str,
+    topic_prefix: str,
     make_settings: Callable[..., Settings],
 ) -> AsyncIterator[tuple[Settings, KafkaBus, Any, httpx.AsyncClient, httpx.AsyncClient]]:
-    settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap, database_url=postgres_url,
-                             topic_prefix=topic_prefix)
+    settings = make_settings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        database_url=postgres_url,
+        topic_prefix=topic_prefix,
+    )
     bus = KafkaBus(kafka_bootstrap)
     await bus.start()
     await bus.ensure_topics([settings.activity_topic, settings.deadletter_topic])
@@ -72,14 +105,20 @@ async def clients(
     await create_schema(db)
     transport = httpx.ASGITransport
     async with (
-        httpx.AsyncClient(transport=transport(create_ingest(settings, bus)),
-                          base_url="http://internal") as ingest,
-        httpx.AsyncClient(transport=transport(create_api(settings, db)),
-                          base_url="http://api") as api,
+        httpx.AsyncClient(
+            transport=transport(create_ingest(settings, bus)), base_url="http://internal"
+        ) as ingest,
+        httpx.AsyncClient(
+            transport=transport(create_api(settings, db)), base_url="http://api"
+        ) as api,
     ):
         await api.put("/v1/teams/north", json={"name": "North"}, headers=AUTH)
-        rep = {"name": "Alice", "team_id": "north", "effective_from": "2020-01-01T00:00:00Z",
-               "identities": [{"provider": p, "external_id": x} for p, x in ALICE]}
+        rep = {
+            "name": "Alice",
+            "team_id": "north",
+            "effective_from": "2020-01-01T00:00:00Z",
+            "identities": [{"provider": p, "external_id": x} for p, x in ALICE],
+        }
         assert (await api.put("/v1/reps/alice", json=rep, headers=AUTH)).is_success
         yield settings, bus, db, ingest, api
     await bus.stop()
@@ -94,13 +133,15 @@ async def test_provider_deliveries_sent_twice_count_once_in_the_reps_kpis(
     deliver, expected = CASES[provider]
     await deliver(Providers(ingest))
     # The retries reach another ingest replica, which remembers nothing: Kafka gets them twice.
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(create_ingest(settings, bus)),
-                                 base_url="http://internal") as replica:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(create_ingest(settings, bus)), base_url="http://internal"
+    ) as replica:
         await deliver(Providers(replica))
 
     async def kpis() -> dict[str, Any]:
-        response = await api.get("/v1/reps/alice/kpis", headers=AUTH,
-                                 params={**WINDOW, "metrics": ",".join(expected)})
+        response = await api.get(
+            "/v1/reps/alice/kpis", headers=AUTH, params={**WINDOW, "metrics": ",".join(expected)}
+        )
         metrics: dict[str, Any] = response.json()["metrics"]
         return metrics
 

@@ -14,7 +14,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from services.ingest.app import create_app
-from services.simulate import signed_headers
+from services.simulator import signed_headers
 from shared.bus import BusUnavailable, OutgoingRecord
 from shared.bus.memory import MemoryBus
 from shared.settings import Settings
@@ -157,6 +157,10 @@ async def test_empty_array_is_422(client: httpx.AsyncClient) -> None:
 async def test_too_large_body_is_413(client: httpx.AsyncClient) -> None:
     events = [canonical(note="x" * 100) for _ in range(60)]
     assert_problem(await client.post(URL, **signed(events)), 413, "4096-byte limit")
+    exposition = (await client.get("/metrics")).text
+    assert 'salespulse_ingest_refused_total{provider="standard",reason="payload-too-large"}' in (
+        exposition
+    )
 
 
 async def test_route_is_off_without_a_secret(make_settings: Callable[..., Settings]) -> None:
@@ -188,3 +192,18 @@ async def test_health_and_metrics(client: httpx.AsyncClient) -> None:
     metrics = (await client.get("/metrics")).text
     assert 'salespulse_ingest_accepted_total{provider="standard"}' in metrics
     assert 'route="/webhooks/events"' in metrics
+
+
+async def test_an_unexpected_error_is_a_problem_not_a_stack_trace(
+    make_settings: Callable[..., Settings],
+) -> None:
+    class BrokenBus(MemoryBus):
+        async def publish(self, topic: str, records: Sequence[OutgoingRecord]) -> None:
+            raise RuntimeError("secret internals")
+
+    app = create_app(make_settings(), BrokenBus())
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        response = await c.post(URL, **signed(canonical()))
+    assert_problem(response, 500, "unexpected error")
+    assert "secret internals" not in response.text

@@ -1,0 +1,107 @@
+"""A traffic simulator: a small sales floor posting signed deliveries to an ingest URL.
+
+It sets up its roster through the API (when given an admin key), then posts activity at a steady
+rate in the formats of the providers it has secrets for (Standard Webhooks, Twilio, Aircall,
+HubSpot, Pipedrive), so the demo and the benchmarks exercise the real adapters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from dataclasses import dataclass, field
+
+import httpx
+
+from services.simulator.formats import Formats, Rep, Secrets, signed_headers
+
+log = logging.getLogger(__name__)
+
+TEAMS = {"north": "North Stars", "south": "Southern Cross"}
+REPS = [
+    Rep("alice", "Alice Martin", "north", 1),
+    Rep("bruno", "Bruno Petit", "north", 2),
+    Rep("chloe", "Chloé Durand", "north", 3),
+    Rep("david", "David Leroy", "north", 4),
+    Rep("emma", "Emma Moreau", "south", 5),
+    Rep("farid", "Farid Haddad", "south", 6),
+    Rep("gina", "Gina Rossi", "south", 7),
+    Rep("hugo", "Hugo Bernard", "south", 8),
+]
+
+__all__ = ["REPS", "TEAMS", "Rep", "Secrets", "Simulator", "signed_headers"]
+
+
+@dataclass
+class Simulator:
+    ingest_url: str
+    secrets: Secrets
+    api_url: str | None = None
+    admin_key: str | None = None
+    rate: float = 2.0
+    providers: list[str] | None = None  # default: every provider with a secret
+    seed: int | None = None
+    _rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+        self._formats = Formats(self.secrets, self.ingest_url, self._rng)
+        available = self.secrets.providers()
+        self._providers = [p for p in (self.providers or available) if p in available]
+        if not self._providers:
+            raise ValueError("the simulator has no secret for any of the requested providers")
+
+    async def setup_roster(self, client: httpx.AsyncClient) -> None:
+        if not (self.api_url and self.admin_key):
+            return
+        auth = {"authorization": f"Bearer {self.admin_key}"}
+        for team_id, name in TEAMS.items():
+            response = await client.put(
+                f"{self.api_url}/v1/teams/{team_id}", json={"name": name}, headers=auth
+            )
+            response.raise_for_status()
+        for rep in REPS:
+            body = {
+                "name": rep.name,
+                "team_id": rep.team_id,
+                "identities": rep.identities(),
+                "effective_from": "2020-01-01T00:00:00Z",
+            }
+            response = await client.put(
+                f"{self.api_url}/v1/reps/{rep.rep_id}", json=body, headers=auth
+            )
+            response.raise_for_status()
+
+    async def post_one(self, client: httpx.AsyncClient) -> httpx.Response:
+        provider = self._rng.choice(self._providers)
+        path, body, headers = self._formats.builders[provider](self._rng.choice(REPS))
+        return await client.post(f"{self.ingest_url}{path}", content=body, headers=headers)
+
+    async def run(self, stop: asyncio.Event, count: int | None = None) -> int:
+        """Post deliveries until ``stop`` is set or ``count`` were sent; return how many were."""
+        sent = 0
+        async with httpx.AsyncClient(timeout=10) as client:
+            await self._wait_for(client, stop)
+            await self.setup_roster(client)
+            while not stop.is_set() and (count is None or sent < count):
+                response = await self.post_one(client)
+                if response.status_code == 202:
+                    sent += 1
+                else:
+                    log.warning(
+                        "simulated delivery refused",
+                        extra={"status": response.status_code, "body": response.text[:300]},
+                    )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._rng.expovariate(self.rate))
+        return sent
+
+    async def _wait_for(self, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
+        for url in filter(None, [self.ingest_url, self.api_url]):
+            while not stop.is_set():
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get(f"{url}/healthz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.2)
