@@ -133,10 +133,11 @@ def canonical(
     **data: Any,
 ) -> dict[str, Any]:
     """A canonical event body with sensible data for its type; ``data`` overrides fields."""
+    call_id = f"call-{uuid.uuid4().hex[:12]}"  # a new call unless the test says otherwise
     defaults: dict[str, dict[str, Any]] = {
-        "call.placed": {"call_id": "c-1", "outcome": "connected", "talk_seconds": 60},
-        "call.received": {"call_id": "c-2", "talk_seconds": 30},
-        "call.missed": {"call_id": "c-3", "reason": "no_answer"},
+        "call.placed": {"call_id": call_id, "outcome": "connected", "talk_seconds": 60},
+        "call.received": {"call_id": call_id, "talk_seconds": 30},
+        "call.missed": {"call_id": call_id, "reason": "no_answer"},
         "deal.updated": {"deal_id": "D-1", "status": "won", "amount": "1000.00", "currency": "EUR"},
         "lead.created": {"lead_id": "L-1"},
         "meeting.held": {"meeting_id": "M-1"},

@@ -1,55 +1,35 @@
-"""Deals are state, not a stream of counts (architecture decision 7). Pure: no I/O, no clock.
+"""Deals are state, not a stream of counts. Pure: no I/O, no clock.
 
 Each deal keeps, per field, the latest value by event time (ties broken by event id, so any
-arrival order gives the same deal) and the history of its status. From that state follows what
-the deal should contribute to the buckets: a win (or loss) in the window of its *last transition*
-into won (lost), credited to its latest owner, with its latest amount. The state remembers what
-it has booked; a change books the difference (minus the old booking, plus the new one).
+arrival order gives the same deal), the history of its status, and the touches logged on it.
+From that state follows what the deal contributes: a win (or loss) in the window of its *last
+transition* into won (lost), credited to its latest owner, with its latest amount, margin and
+discount, its sales cycle and the touches before the win.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from services.kpi.state import Booked, Version, booked_from_json, booked_to_json
 from shared import events as ev
 
-Version = tuple[float, str]  # (event time, event id): the later wins
 TRACKED = ("actor", "amount", "currency", "stage", "account_id", "margin", "discount", "created_at")
-
-
-@dataclass(frozen=True, slots=True)
-class Booked:
-    """What a deal contributes to the buckets: counters, at one instant, to some subjects."""
-
-    at: int
-    subjects: tuple[tuple[str, str], ...]  # (scope, subject id)
-    counters: tuple[tuple[str, int], ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "at": self.at,
-            "subjects": [list(s) for s in self.subjects],
-            "counters": [list(c) for c in self.counters],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Booked:
-        return cls(
-            int(data["at"]),
-            tuple((s, i) for s, i in data["subjects"]),
-            tuple((c, int(v)) for c, v in data["counters"]),
-        )
 
 
 @dataclass(slots=True)
 class DealState:
-    # field name -> [value, event time, event id]; value is JSON-ready (str / dict / None)
+    # field name -> [value, event time, event id]; value as JSON (str / dict)
     fields: dict[str, list[Any]] = field(default_factory=dict)
     # [event time, event id, status] for every status report seen
     statuses: list[list[Any]] = field(default_factory=list)
-    booked: Booked | None = None
+    # [event time, event id] of every touch logged on the deal
+    touches: list[list[Any]] = field(default_factory=list)
+    booked: list[Booked] = field(default_factory=list)
+    account: list[str] | None = None  # the account state this deal's win is registered in
 
     def merge(self, event: ev.DealUpdated) -> None:
         version: Version = (event.time.timestamp(), event.id)
@@ -63,6 +43,11 @@ class DealState:
             entry = [*version, event.data.status]
             if entry not in self.statuses:
                 self.statuses.append(entry)
+
+    def touch(self, event: ev.Event) -> None:
+        entry = [event.time.timestamp(), event.id]
+        if entry not in self.touches:
+            self.touches.append(entry)
 
     def value(self, name: str) -> Any:
         entry = self.fields.get(name)
@@ -80,32 +65,43 @@ class DealState:
         return {
             "fields": self.fields,
             "statuses": self.statuses,
-            "booked": self.booked.to_json() if self.booked else None,
+            "touches": self.touches,
+            "booked": booked_to_json(self.booked),
+            "account": self.account,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DealState:
-        booked = data.get("booked")
         return cls(
             data.get("fields", {}),
             data.get("statuses", []),
-            Booked.from_json(booked) if booked else None,
+            data.get("touches", []),
+            booked_from_json(data.get("booked")),
+            data.get("account"),
         )
 
 
-def revenue_cents(state: DealState, rates: dict[str, Decimal], default_currency: str) -> int:
-    amount = state.value("amount")
-    if amount is None:
+def cents(amount: Any, rate: Decimal | None) -> int:
+    if amount is None or rate is None:
         return 0
-    rate = rates.get(state.value("currency") or default_currency)
-    if rate is None:
-        return 0  # ingest dead-letters unknown currencies; a later rate change needs a replay
-    return int((Decimal(amount) * rate * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    return int((Decimal(str(amount)) * rate * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
-def counters_of(
-    state: DealState, kind: str, rates: dict[str, Decimal], currency: str
-) -> tuple[tuple[str, int], ...]:
-    if kind == "lost":
-        return (("deals_lost", 1),)
-    return (("deals_won", 1), ("revenue_cents", revenue_cents(state, rates, currency)))
+def won_counters(state: DealState, at: float, rate: Decimal | None) -> dict[str, int]:
+    """What a won deal adds, besides the win itself: revenue, margin, discount, cycle, touches."""
+    counters = {
+        "deals_won": 1,
+        "revenue_cents": cents(state.value("amount"), rate),
+        "touches_on_wins": sum(1 for t, _ in state.touches if t <= at),
+    }
+    if state.value("margin") is not None:
+        counters["margin_cents"] = cents(state.value("margin"), rate)
+    if state.value("discount") is not None:
+        counters["discount_bp_sum"] = int(Decimal(str(state.value("discount"))) * 10_000)
+        counters["discounted_wins"] = 1
+    created = state.value("created_at")
+    if created is not None:
+        started = datetime.fromisoformat(created).timestamp()
+        counters["sales_cycle_seconds"] = max(int(at - started), 0)
+        counters["cycled_wins"] = 1
+    return counters

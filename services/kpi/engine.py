@@ -1,22 +1,42 @@
 """The KPI engine: canonical events in, aggregate deltas out. Pure: no I/O, no clock.
 
-Each event type contributes base counters (a dispatch table, one small function per type); the
-contributions are credited to the rep and the rep's team at the event's time, or kept as
-unassigned activity under the actor's identity, in the minute, hour and day bucket of the event.
+Stateless facts (a lead, a meeting, a complaint...) contribute base counters directly: a
+dispatch table, one small function per type. Facts that change are state (``state.py``): calls
+(one fact per call id), missed calls called back (per team and number), deals (per deal) and
+first wins (per account). Everything is credited to the rep and the rep's team at the time of the
+fact, or kept as unassigned activity under the actor's identity, in the minute, hour and day
+bucket of that time.
+
+The caller (the store) locks the states the batch needs: ``plan`` names them, ``apply`` books
+the batch, and ``settle_accounts`` books the accounts that ``apply`` found affected.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from services.kpi.deals import Booked, DealState, counters_of
+from services.kpi.accounts import AccountState
+from services.kpi.calls import CallbackState, CallState, normalise_number
+from services.kpi.deals import DealState, won_counters
 from services.kpi.roster import Roster
+from services.kpi.state import Booked, StateKey, Subjects
 from shared import events as ev
 from shared.buckets import bucket_starts
+
+CALL_TYPES = {"call.placed", "call.received", "call.missed"}
+DEAL_TOUCHES = {"meeting.held", "email.sent", "conversation.logged"}
+STATE_TYPES: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "deal": DealState.from_json,
+    "call": CallState.from_json,
+    "callback": CallbackState.from_json,
+    "account": AccountState.from_json,
+}
+States = dict[StateKey, Any]
 
 
 class BucketKey(NamedTuple):
@@ -28,15 +48,24 @@ class BucketKey(NamedTuple):
 
 
 Deltas = dict[BucketKey, int]
-DealKey = tuple[str, str]  # (source, deal id)
-
-
-def deal_key(event: ev.DealUpdated) -> DealKey:
-    return (event.source, event.data.deal_id)
+Item = tuple[ev.Event, dict[str, int]]  # an event and its stateless counters
 
 
 class UnusableEvent(ValueError):
     """A valid event the engine cannot book (e.g. an amount in a currency with no rate)."""
+
+
+@dataclass(slots=True)
+class Applied:
+    deltas: Deltas
+    # account key -> [(deal key, (at, revenue cents, subjects) if won else None)]
+    accounts: dict[StateKey, list[tuple[str, tuple[int, int, Subjects] | None]]] = field(
+        default_factory=dict
+    )
+
+
+def new_state(key: StateKey) -> Any:
+    return STATE_TYPES[key[0]]({})
 
 
 class Engine:
@@ -61,62 +90,160 @@ class Engine:
             "complaint.logged": lambda e: {"complaints": 1},
         }
 
+    # -- the stateless part --------------------------------------------------------------
+
     def contributions(self, event: ev.Event) -> dict[str, int]:
         """The non-zero base counters one event adds; raises ``UnusableEvent``."""
         return {k: v for k, v in self._contributions[event.type](event).items() if v}
 
-    def apply(self, booked: Iterable[tuple[ev.Event, dict[str, int]]], roster: Roster) -> Deltas:
-        """Credit each event's contributions (from ``contributions``) to its owner's buckets."""
+    # -- planning: which states a batch needs ---------------------------------------------
+
+    def plan(self, items: Iterable[Item], roster: Roster) -> set[StateKey]:
+        keys: set[StateKey] = set()
+        for event, _ in items:
+            if event.type in CALL_TYPES:
+                keys.add(_call_key(event))
+                callback = self._callback_key(event, roster)
+                if callback:
+                    keys.add(callback)
+            elif isinstance(event, ev.DealUpdated) or _touches_deal(event):
+                keys.add(_deal_key(event))
+        return keys
+
+    # -- booking -------------------------------------------------------------------------
+
+    def book(self, items: Iterable[Item], states: States, roster: Roster) -> Deltas:
+        """Every step at once over states held in memory (tests and tools; the store locks)."""
+        batch = list(items)
+        for key in self.plan(batch, roster):
+            states.setdefault(key, new_state(key))
+        applied = self.apply(batch, states, roster)
+        for key in applied.accounts:
+            states.setdefault(key, new_state(key))
+        for bucket, amount in self.settle_accounts(applied, states).items():
+            applied.deltas[bucket] += amount
+        return applied.deltas
+
+    def apply(self, items: Iterable[Item], states: States, roster: Roster) -> Applied:
+        """Book a batch: stateless counters, calls, callbacks and deals (states in place)."""
+        result = Applied(defaultdict(int))
+        touched: dict[str, set[StateKey]] = defaultdict(set)
+        for event, counters in items:
+            if event.type in CALL_TYPES:
+                self._call(event, counters, states, roster, result.deltas, touched)
+            elif isinstance(event, ev.DealUpdated):
+                states[_deal_key(event)].merge(event)
+                touched["deal"].add(_deal_key(event))
+            else:
+                if counters:
+                    self._credit(event, counters, roster, result.deltas)
+                if _touches_deal(event):
+                    states[_deal_key(event)].touch(event)
+                    touched["deal"].add(_deal_key(event))
+        for key in sorted(touched["callback"]):
+            self._rebook(result.deltas, states[key], states[key].bookings())
+        for key in sorted(touched["deal"]):
+            self._book_deal(key, states[key], roster, result)
+        return result
+
+    def settle_accounts(self, applied: Applied, states: States) -> Deltas:
+        """Book the accounts whose deals' wins changed (their states locked by the caller)."""
         deltas: Deltas = defaultdict(int)
-        for event, counters in booked:
-            if counters:
-                self._credit(event, counters, roster, deltas)
+        for key in sorted(applied.accounts):
+            account: AccountState = states[key]
+            for deal, win in applied.accounts[key]:
+                if win is None:
+                    account.drop_win(deal)
+                else:
+                    account.set_win(deal, *win)
+            self._rebook(deltas, account, account.bookings())
         return deltas
 
-    def book_deals(
-        self, updates: Iterable[ev.DealUpdated], states: dict[DealKey, DealState], roster: Roster
-    ) -> Deltas:
-        """Merge the updates into their deals' states (in place) and book the differences."""
-        deltas: Deltas = defaultdict(int)
-        touched: set[DealKey] = set()
-        for update in updates:
-            key = deal_key(update)
-            states.setdefault(key, DealState()).merge(update)
-            touched.add(key)
-        for key in sorted(touched):
-            state = states[key]
-            wanted = self._deal_booking(key, state, roster)
-            if wanted != state.booked:
-                if state.booked is not None:
-                    self._add(
-                        deltas, state.booked.at, state.booked.subjects, state.booked.counters, -1
-                    )
-                if wanted is not None:
-                    self._add(deltas, wanted.at, wanted.subjects, wanted.counters, +1)
-                state.booked = wanted
-        return deltas
+    def _call(
+        self,
+        event: ev.Event,
+        counters: dict[str, int],
+        states: States,
+        roster: Roster,
+        deltas: Deltas,
+        touched: dict[str, set[StateKey]],
+    ) -> None:
+        ts = int(event.time.timestamp())
+        subjects = self._subjects(event.actor, ts, roster, fallback=event.partition_key)
+        call: CallState = states[_call_key(event)]
+        version = (event.time.timestamp(), event.id)
+        if call.newer(version):  # the latest report of a call is its outcome
+            call.version = list(version)
+            self._rebook(deltas, call, [Booked(ts, subjects, tuple(counters.items()))])
+        callback = self._callback_key(event, roster)
+        if callback is None:
+            return
+        state: CallbackState = states[callback]
+        call_id = getattr(event.data, "call_id", event.id)
+        if event.type == "call.missed":
+            state.add_missed(call_id, event.time.timestamp(), subjects)
+        elif event.type == "call.placed":
+            state.add_placed(call_id, event.time.timestamp())
+        touched["callback"].add(callback)
 
-    def _deal_booking(self, key: DealKey, state: DealState, roster: Roster) -> Booked | None:
-        decided = state.decided()
-        if decided is None:
+    def _callback_key(self, event: ev.Event, roster: Roster) -> StateKey | None:
+        if event.type not in ("call.missed", "call.placed"):
             return None
-        kind, at = decided
-        actor_data = state.value("actor")
-        actor = ev.Actor(**actor_data) if actor_data else None
-        subjects = self._subjects(actor, int(at), roster, fallback=f"deal_id:{key[1]}")
-        return Booked(int(at), subjects, counters_of(state, kind, self._fx, self._currency))
+        number = normalise_number(getattr(event.data, "counterpart", None))
+        owner = roster.owner(event.actor, int(event.time.timestamp()))
+        if number is None or owner is None or owner.team_id is None:
+            return None
+        return ("callback", f"{owner.team_id}|{number}")
+
+    def _book_deal(self, key: StateKey, deal: DealState, roster: Roster, result: Applied) -> None:
+        decided = deal.decided()
+        wanted: list[Booked] = []
+        win: tuple[int, int, Subjects] | None = None
+        if decided is not None:
+            kind, at = decided
+            actor_data = deal.value("actor")
+            actor = ev.Actor(**actor_data) if actor_data else None
+            deal_id = key[1].split("|", 1)[1]  # "|" cannot occur unescaped in a source URI
+            subjects = self._subjects(actor, int(at), roster, fallback=f"deal_id:{deal_id}")
+            rate = self._fx.get(deal.value("currency") or self._currency)
+            counters = won_counters(deal, at, rate) if kind == "won" else {"deals_lost": 1}
+            wanted = [Booked(int(at), subjects, tuple(counters.items()))]
+            if kind == "won":
+                win = (int(at), counters["revenue_cents"], subjects)
+        self._rebook(result.deltas, deal, wanted)
+        self._register_account(key, deal, win, result)
+
+    @staticmethod
+    def _register_account(
+        key: StateKey, deal: DealState, win: tuple[int, int, Subjects] | None, result: Applied
+    ) -> None:
+        account_id = deal.value("account_id")
+        account = ("account", f"{key[1].split('|', 1)[0]}|{account_id}") if account_id else None
+        previous = tuple(deal.account) if deal.account else None
+        if previous and previous != account:
+            result.accounts.setdefault(previous, []).append((key[1], None))  # type: ignore[arg-type]
+        if account:
+            result.accounts.setdefault(account, []).append((key[1], win))
+        deal.account = list(account) if account else None
+
+    def _rebook(self, deltas: Deltas, state: Any, wanted: list[Booked]) -> None:
+        if wanted == state.booked:
+            return
+        for old in state.booked:
+            self._add(deltas, old, -1)
+        for new in wanted:
+            self._add(deltas, new, +1)
+        state.booked = wanted
 
     def _credit(
         self, event: ev.Event, counters: dict[str, int], roster: Roster, deltas: Deltas
     ) -> None:
         ts = int(event.time.timestamp())
         subjects = self._subjects(event.actor, ts, roster, fallback=event.partition_key)
-        self._add(deltas, ts, subjects, tuple(counters.items()), +1)
+        self._add(deltas, Booked(ts, subjects, tuple(counters.items())), +1)
 
     @staticmethod
-    def _subjects(
-        actor: ev.Actor | None, ts: int, roster: Roster, fallback: str
-    ) -> tuple[tuple[str, str], ...]:
+    def _subjects(actor: ev.Actor | None, ts: int, roster: Roster, fallback: str) -> Subjects:
         """The rep and the rep's team at ``ts``; or the actor's identity, kept as unassigned."""
         owner = roster.owner(actor, ts)
         if owner is None:
@@ -125,25 +252,31 @@ class Engine:
             return (("rep", owner.rep_id),)
         return (("rep", owner.rep_id), ("team", owner.team_id))
 
-    def _add(
-        self,
-        deltas: Deltas,
-        ts: int,
-        subjects: tuple[tuple[str, str], ...],
-        counters: tuple[tuple[str, int], ...],
-        sign: int,
-    ) -> None:
-        for grain, start in bucket_starts(ts, self._tz):
-            for scope, subject in subjects:
-                for metric, amount in counters:
-                    deltas[BucketKey(scope, metric, grain, start, subject)] += sign * amount
+    def _add(self, deltas: Deltas, booked: Booked, sign: int) -> None:
+        for grain, start in bucket_starts(booked.at, self._tz):
+            for scope, subject in booked.subjects:
+                for metric, amount in booked.counters:
+                    if amount:
+                        deltas[BucketKey(scope, metric, grain, start, subject)] += sign * amount
 
     def _deal_updated(self, event: ev.DealUpdated) -> dict[str, int]:
-        """Deals are booked from their state (``book_deals``); here only the currency is checked."""
+        """Deals are booked from their state; here only the currency is checked."""
         currency = event.data.currency
         if currency is not None and currency not in self._fx:
             raise UnusableEvent(f"no exchange rate from {currency} to {self._currency}")
         return {}
+
+
+def _call_key(event: ev.Event) -> StateKey:
+    return ("call", f"{event.source}|{getattr(event.data, 'call_id', event.id)}")
+
+
+def _deal_key(event: ev.Event) -> StateKey:
+    return ("deal", f"{event.source}|{getattr(event.data, 'deal_id', '')}")
+
+
+def _touches_deal(event: ev.Event) -> bool:
+    return event.type in DEAL_TOUCHES and bool(getattr(event.data, "deal_id", None))
 
 
 def _call_placed(event: ev.CallPlaced) -> dict[str, int]:

@@ -14,22 +14,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.kpi.deals import DealState
-from services.kpi.engine import DealKey, Deltas, Engine, deal_key
+from services.kpi.engine import STATE_TYPES, Deltas, Engine, Item, States
 from services.kpi.roster import Roster
+from services.kpi.state import StateKey
 from shared import events as ev
 from shared.bus import Record
 from shared.db.models import (
     AppliedEvent,
     ConsumerOffset,
-    DealStateRow,
     Identity,
     KpiBucket,
+    KpiState,
     RepTeam,
     RosterVersion,
     table,
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 _buckets = table(KpiBucket)
 _applied = table(AppliedEvent)
 _offsets = table(ConsumerOffset)
-_deals = table(DealStateRow)
+_states = table(KpiState)
 _version = table(RosterVersion)
 _identities = table(Identity)
 _rep_teams = table(RepTeam)
@@ -120,13 +120,7 @@ class KpiStore:
             fresh = await self._claim(conn, booking.booked)  # 2
             result.applied = [event for event, _ in fresh]
             result.duplicates = len(booking.booked) - len(fresh)
-            deltas = self._kpi.apply(fresh, self._roster)  # 3
-            updates = [e for e, _ in fresh if isinstance(e, ev.DealUpdated)]
-            if updates:  # 3b: deals are state; their rows are locked for the transaction
-                states = await self._lock_deals(conn, {deal_key(u) for u in updates})
-                _add_all(deltas, self._kpi.book_deals(updates, states, self._roster))
-                await self._save_deals(conn, states)
-            result.unassigned = sum(1 for e, c in fresh if c and not self._roster.knows(e.actor))
+            deltas = await self._apply(conn, fresh)  # 3
             await self._upsert(conn, deltas)  # 4
             await self._record_offsets(conn, result.next_offsets)  # 5
         self._stored.update(result.next_offsets)  # 6 (the `begin()` block committed)
@@ -174,40 +168,56 @@ class KpiStore:
         claimed = {(r.source, r.id) for r in await conn.execute(statement, rows)}
         return [item for key, item in unique.items() if key in claimed]
 
-    async def _lock_deals(
-        self, conn: AsyncConnection, keys: set[DealKey]
-    ) -> dict[DealKey, DealState]:
-        """Make sure a row exists for each deal, then lock them (in key order: no deadlock)."""
+    async def _apply(self, conn: AsyncConnection, fresh: list[Item]) -> Deltas:
+        """Book the batch; the states it changes are locked for the transaction."""
+        states = await self._lock_states(conn, self._kpi.plan(fresh, self._roster))
+        applied = self._kpi.apply(fresh, states, self._roster)
+        if applied.accounts:  # known only once the deals are merged: locked second
+            states.update(await self._lock_states(conn, set(applied.accounts)))
+            _add_all(applied.deltas, self._kpi.settle_accounts(applied, states))
+        await self._save_states(conn, states)
+        return applied.deltas
+
+    async def _lock_states(self, conn: AsyncConnection, keys: set[StateKey]) -> States:
+        """Make sure a row exists for each state, then lock them (in key order: no deadlock)."""
+        if not keys:
+            return {}
         ordered = sorted(keys)
         await conn.execute(
-            self._insert(_deals).on_conflict_do_nothing(index_elements=["source", "deal_id"]),
-            [{"source": s, "deal_id": d, "state": "{}"} for s, d in ordered],
+            self._insert(_states).on_conflict_do_nothing(index_elements=["kind", "key"]),
+            [{"kind": kind, "key": key, "state": "{}"} for kind, key in ordered],
         )
+        by_kind: dict[str, list[str]] = {}
+        for kind, key in ordered:
+            by_kind.setdefault(kind, []).append(key)
         rows = await conn.execute(
-            select(_deals.c.source, _deals.c.deal_id, _deals.c.state)
-            .where(_deals.c.deal_id.in_({d for _, d in ordered}))
-            .order_by(_deals.c.source, _deals.c.deal_id)
+            select(_states.c.kind, _states.c.key, _states.c.state)
+            .where(
+                or_(
+                    *(
+                        and_(_states.c.kind == kind, _states.c.key.in_(names))
+                        for kind, names in by_kind.items()
+                    )
+                )
+            )
+            .order_by(_states.c.kind, _states.c.key)
             .with_for_update()
         )
-        return {
-            (s, d): DealState.from_json(orjson.loads(state))
-            for s, d, state in rows
-            if (s, d) in keys
-        }
+        return {(kind, key): STATE_TYPES[kind](orjson.loads(state)) for kind, key, state in rows}
 
-    async def _save_deals(self, conn: AsyncConnection, states: dict[DealKey, DealState]) -> None:
+    async def _save_states(self, conn: AsyncConnection, states: States) -> None:
+        if not states:
+            return
         statement = (
-            update(_deals)
-            .where(
-                _deals.c.source == bindparam("k_source"), _deals.c.deal_id == bindparam("k_deal")
-            )
+            update(_states)
+            .where(_states.c.kind == bindparam("k_kind"), _states.c.key == bindparam("k_key"))
             .values(state=bindparam("k_state"))
         )
         await conn.execute(
             statement,
             [
-                {"k_source": s, "k_deal": d, "k_state": orjson.dumps(state.to_json()).decode()}
-                for (s, d), state in sorted(states.items())
+                {"k_kind": kind, "k_key": key, "k_state": orjson.dumps(state.to_json()).decode()}
+                for (kind, key), state in sorted(states.items())
             ],
         )
 

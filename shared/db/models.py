@@ -79,12 +79,13 @@ class AppliedEvent(SQLModel, table=True):
     applied_at: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
-class DealStateRow(SQLModel, table=True):
-    """The KPI service's last known state of a deal (JSON), and what it has booked for it."""
+class KpiState(SQLModel, table=True):
+    """State the KPI service keeps for facts that change (JSON): a deal, a call, a team's missed
+    calls to one number, an account's wins; with what it has booked into the buckets."""
 
-    __tablename__ = "deal_states"
-    source: str = Field(sa_column=Column(String(256), primary_key=True))
-    deal_id: str = Field(sa_column=Column(String(256), primary_key=True))
+    __tablename__ = "kpi_states"
+    kind: str = Field(sa_column=Column(String(16), primary_key=True))
+    key: str = Field(sa_column=Column(String(600), primary_key=True))
     state: str = Field(sa_column=Column(Text, nullable=False))
 
 

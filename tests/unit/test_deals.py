@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from services.kpi.deals import DealState
-from services.kpi.engine import DealKey, Engine
+from services.kpi.engine import Engine, States
 from services.kpi.roster import Roster
 from shared import events as ev
 
@@ -46,11 +46,12 @@ def owner(external_id: str) -> dict[str, str]:
 def totals(updates: list[ev.DealUpdated], batches: int = 1) -> Counter[tuple[str, str, str, int]]:
     """Day-grain sums per (scope, subject, metric, day) after booking the updates in batches."""
     engine = Engine(PARIS, "EUR", {"USD": Decimal("0.5")})
-    states: dict[DealKey, DealState] = {}
+    states: States = {}
     result: Counter[tuple[str, str, str, int]] = Counter()
     size = max(len(updates) // batches, 1)
     for start in range(0, len(updates), size):
-        for key, amount in engine.book_deals(updates[start : start + size], states, ROSTER).items():
+        items = [(u, engine.contributions(u)) for u in updates[start : start + size]]
+        for key, amount in engine.book(items, states, ROSTER).items():
             if key.grain == "day":
                 result[(key.scope, key.subject_id, key.metric, key.bucket_start)] += amount
     return +result  # drop zeros
@@ -128,10 +129,10 @@ def test_unknown_owner_is_kept_unassigned_and_the_deal_without_owner_under_its_i
 
 def test_state_survives_serialisation() -> None:
     engine = Engine(PARIS, "EUR")
-    states: dict[DealKey, DealState] = {}
-    engine.book_deals([update(0, actor=owner("7"), status="won", amount="10")], states, ROSTER)
+    states: States = {}
+    engine.book([(update(0, actor=owner("7"), status="won", amount="10"), {})], states, ROSTER)
     restored = {k: DealState.from_json(v.to_json()) for k, v in states.items()}
-    deltas = engine.book_deals([update(1, amount="20")], restored, ROSTER)
+    deltas = engine.book([(update(1, amount="20"), {})], restored, ROSTER)
     revenue = {
         k.subject_id: v
         for k, v in deltas.items()

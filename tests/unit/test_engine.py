@@ -25,7 +25,7 @@ def event(type_: str, when: datetime, **kw: Any) -> ev.Event:
 
 
 def book(engine: Engine, *events: ev.Event) -> dict[BucketKey, int]:
-    return dict(engine.apply([(e, engine.contributions(e)) for e in events], ROSTER))
+    return dict(engine.book([(e, engine.contributions(e)) for e in events], {}, ROSTER))
 
 
 def test_call_contributions() -> None:

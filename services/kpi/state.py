@@ -1,0 +1,43 @@
+"""Facts that change are state (architecture decision 7): the shared shapes.
+
+A state remembers what it has booked into the buckets (a list of ``Booked``); when a new event
+changes what the state should book, the engine subtracts the old list and adds the new one, so
+the buckets always hold exactly what the current state implies, whatever the arrival order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+Subjects = tuple[tuple[str, str], ...]  # ((scope, subject id), ...)
+Counters = tuple[tuple[str, int], ...]
+Version = tuple[float, str]  # (event time, event id): the later wins, ties broken by id
+StateKey = tuple[str, str]  # (kind, key): kind is deal | call | callback | account
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    """Counters booked at one instant to some subjects."""
+
+    at: int
+    subjects: Subjects
+    counters: Counters
+
+    def to_json(self) -> list[Any]:
+        return [self.at, [list(s) for s in self.subjects], [list(c) for c in self.counters]]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> Booked:
+        at, subjects, counters = data
+        return cls(
+            int(at), tuple((s, i) for s, i in subjects), tuple((c, int(v)) for c, v in counters)
+        )
+
+
+def booked_to_json(booked: list[Booked]) -> list[Any]:
+    return [b.to_json() for b in booked]
+
+
+def booked_from_json(data: list[Any] | None) -> list[Booked]:
+    return [Booked.from_json(b) for b in data or []]
