@@ -1,0 +1,296 @@
+"""Property: for random activity — duplicates, any order, any batching, calls reported several
+times, deals reopened, edited and handed over, a team move, events either side of midnight in
+Europe/Paris and across the October DST switch — every metric of every rep and team in every
+window equals a straightforward reference computed here, separately, from the events."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.kpi.engine import BucketKey, Engine, States
+from services.kpi.roster import Roster
+from shared import events as ev
+from shared.buckets import tile
+from shared.catalogue import CATALOGUE, evaluate
+from shared.windows import resolve_window
+
+PARIS = ZoneInfo("Europe/Paris")
+BASE = datetime(2026, 10, 24, 20, 0, tzinfo=UTC)  # Paris midnights at 22:00Z and 23:00Z
+SPAN = int(timedelta(hours=30).total_seconds())  # ... and the switch at 01:00Z on the 25th
+NOW = datetime(2026, 10, 26, 10, 0, tzinfo=UTC)  # a whole minute, Monday after the switch
+MOVE = int(datetime(2026, 10, 25, 12, 0, tzinfo=UTC).timestamp())  # bob: north -> south
+IDS = {"a": "alice", "b": "bob", "c": "carol"}  # "z" is on nobody's roster
+ROSTER = Roster.build(
+    1,
+    [("crm", x, rep) for x, rep in IDS.items()],
+    [("alice", 0, "north"), ("bob", 0, "north"), ("bob", MOVE, "south"), ("carol", 0, "south")],
+)
+RATES = {"EUR": Decimal(1), "USD": Decimal("0.5")}
+WINDOWS: list[tuple[str, dict[str, Any]]] = [
+    ("today", {}),
+    ("yesterday", {}),
+    ("this_week", {}),
+    ("last_week", {}),
+    ("this_month", {}),
+    ("last_24h", {}),
+    ("last_7d", {}),
+    (
+        "custom",
+        {
+            "start": datetime(2026, 10, 24, 23, 30, tzinfo=PARIS),
+            "end": datetime(2026, 10, 25, 2, 30, tzinfo=PARIS),
+        },
+    ),  # across the switch
+    (
+        "custom",
+        {
+            "start": datetime(2026, 10, 25, 0, 0, tzinfo=PARIS),
+            "end": datetime(2026, 10, 25, 23, 59, tzinfo=PARIS),
+        },
+    ),
+]
+
+actors = st.sampled_from(["a", "b", "c", "z"])
+offsets = st.integers(0, SPAN)
+
+
+@st.composite
+def activity(draw: st.DrawFn, index: int) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["call", "call", "call", "deal", "deal", "other"]))
+    time = BASE + timedelta(seconds=draw(offsets))
+    actor = {"provider": "crm", "external_id": draw(actors)}
+    data: dict[str, Any]
+    if kind == "call":
+        type_ = draw(st.sampled_from(["call.placed", "call.received", "call.missed"]))
+        data = {
+            "call_id": draw(st.sampled_from(["c1", "c2", "c3", "c4", "c5", "c6"])),
+            "actor": actor,
+        }
+        if type_ == "call.placed":
+            data["outcome"] = draw(st.sampled_from(["connected", "no_answer", "busy"]))
+        if type_ != "call.missed":
+            data["talk_seconds"] = draw(st.integers(0, 600))
+    elif kind == "deal":
+        type_ = "deal.updated"
+        data = {"deal_id": draw(st.sampled_from(["d1", "d2", "d3"]))}
+        if draw(st.booleans()):
+            data["actor"] = actor
+        status = draw(st.sampled_from([None, "open", "won", "won", "lost"]))
+        if status:
+            data["status"] = status
+        if draw(st.booleans()):
+            data["amount"] = str(draw(st.integers(0, 100_000)) / Decimal(100))
+            data["currency"] = draw(st.sampled_from(["EUR", "USD"]))
+    else:
+        type_, data = draw(
+            st.sampled_from(
+                [
+                    ("lead.created", {"lead_id": "l"}),
+                    ("meeting.held", {"meeting_id": "m"}),
+                    ("meeting.booked", {"meeting_id": "m"}),
+                    ("email.sent", {"id": "x"}),
+                    ("proposal.sent", {"proposal_id": "p"}),
+                    ("proposal.accepted", {"proposal_id": "p"}),
+                    ("complaint.logged", {"account_id": "acc"}),
+                    ("customer.churned", {"account_id": "acc"}),
+                    ("survey.answered", {"account_id": "acc", "nps": 3}),
+                    ("survey.answered", {"account_id": "acc", "nps": 10}),
+                    ("survey.answered", {"account_id": "acc", "csat": 4}),
+                ]
+            )
+        )
+        data = {**data, "actor": actor}
+    return {
+        "specversion": "1.0",
+        "id": f"e{index}",
+        "source": "test://p",
+        "type": type_,
+        "time": time.isoformat(),
+        "data": data,
+    }
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
+    unique = [draw(activity(i)) for i in range(draw(st.integers(1, 40)))]
+    redelivered = draw(st.lists(st.sampled_from(unique), max_size=10))
+    stream = draw(st.permutations(unique + redelivered))
+    cuts = sorted(draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    batches = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    return unique, batches
+
+
+# -- the system under test: engine, buckets, tiling, catalogue -----------------------------
+
+
+def engine_metrics(batches: list[list[dict[str, Any]]]) -> Callable[..., dict[str, Any]]:
+    engine = Engine(PARIS, "EUR", {"USD": RATES["USD"]})
+    states: States = {}
+    applied: set[str] = set()
+    buckets: dict[BucketKey, int] = defaultdict(int)
+    for batch in batches:
+        fresh = []
+        for body in batch:  # the store's dedupe: an id applied before is skipped
+            if body["id"] not in applied:
+                applied.add(body["id"])
+                event = ev.parse_event(orjson.dumps(body))
+                fresh.append((event, engine.contributions(event)))
+        for key, amount in engine.book(fresh, states, ROSTER).items():
+            buckets[key] += amount
+
+    def metrics(scope: str, subject: str, start: datetime, end: datetime) -> dict[str, Any]:
+        sums: dict[str, int] = defaultdict(int)
+        for r in tile(int(start.timestamp()), int(end.timestamp()), PARIS):
+            for key, value in buckets.items():
+                if (key.scope, key.subject_id, key.grain) == (scope, subject, r.grain) and (
+                    r.lo <= key.bucket_start < r.hi
+                ):
+                    sums[key.metric] += value
+        return evaluate(sums)
+
+    return metrics
+
+
+# -- the reference: straight from the catalogue's definitions ------------------------------
+
+
+@dataclass
+class Fact:
+    time: float
+    actor: str | None
+    kind: str
+    values: dict[str, Any]
+
+
+def latest(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return max(items, key=lambda e: (datetime.fromisoformat(e["time"]).timestamp(), e["id"]))
+
+
+def reference_facts(unique: list[dict[str, Any]]) -> list[Fact]:
+    facts: list[Fact] = []
+    calls: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    deals: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for e in unique:
+        if e["type"].startswith("call."):
+            calls[e["data"]["call_id"]].append(e)
+        elif e["type"] == "deal.updated":
+            deals[e["data"]["deal_id"]].append(e)
+        else:
+            facts.append(Fact(_ts(e), e["data"]["actor"]["external_id"], e["type"], e["data"]))
+    for reports in calls.values():  # a call is its latest report
+        e = latest(reports)
+        facts.append(Fact(_ts(e), e["data"]["actor"]["external_id"], e["type"], e["data"]))
+    for updates in deals.values():
+        fact = reference_deal(updates)
+        if fact:
+            facts.append(fact)
+    return facts
+
+
+def reference_deal(updates: list[dict[str, Any]]) -> Fact | None:
+    ordered = sorted(updates, key=lambda e: (_ts(e), e["id"]))
+    status, since = None, 0.0
+    for e in ordered:
+        if e["data"].get("status") and e["data"]["status"] != status:
+            status, since = e["data"]["status"], _ts(e)
+    if status not in ("won", "lost"):
+        return None
+
+    def last(field: str) -> Any:
+        having = [e for e in ordered if field in e["data"]]
+        return having[-1]["data"][field] if having else None
+
+    owner = last("actor")
+    amount = Decimal(last("amount") or 0) * RATES[last("currency") or "EUR"]
+    cents = int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    return Fact(since, owner["external_id"] if owner else None, f"deal.{status}", {"cents": cents})
+
+
+def _ts(e: dict[str, Any]) -> float:
+    return datetime.fromisoformat(e["time"]).timestamp()
+
+
+def reference_metrics(
+    facts: list[Fact], scope: str, subject: str, start: datetime, end: datetime
+) -> dict[str, Any]:
+    def mine(f: Fact) -> bool:
+        rep = IDS.get(f.actor or "")
+        if not (start.timestamp() <= f.time < end.timestamp()) or rep is None:
+            return False
+        return rep == subject if scope == "rep" else ROSTER.team_at(rep, int(f.time)) == subject
+
+    fs = [f for f in facts if mine(f)]
+
+    def n(kind: str, test: Callable[[Fact], bool] = lambda f: True) -> int:
+        return sum(1 for f in fs if f.kind == kind and test(f))
+
+    def ratio(a: float, b: float, scale: float = 1) -> float | None:
+        return None if b == 0 else round(a / b * scale, 6)
+
+    placed, received, missed = n("call.placed"), n("call.received"), n("call.missed")
+    connected = n("call.placed", lambda f: f.values["outcome"] == "connected")
+    talk = sum(f.values.get("talk_seconds", 0) for f in fs if f.kind.startswith("call."))
+    won, lost = n("deal.won"), n("deal.lost")
+    cents = sum(f.values["cents"] for f in fs if f.kind == "deal.won")
+    answers = n("survey.answered", lambda f: "nps" in f.values)
+    promoters = n("survey.answered", lambda f: f.values.get("nps", 0) >= 9)
+    detractors = n("survey.answered", lambda f: f.values.get("nps", 99) <= 6)
+    csats = [f.values["csat"] for f in fs if f.kind == "survey.answered" and "csat" in f.values]
+    expected = {
+        "calls_placed": placed,
+        "calls_connected": connected,
+        "calls_received": received,
+        "calls_missed": missed,
+        "calls_total": placed + received,
+        "answer_rate": ratio(received, received + missed),
+        "connect_rate": ratio(connected, placed),
+        "talk_seconds": talk,
+        "avg_call_seconds": ratio(talk, connected + received),
+        "leads_created": n("lead.created"),
+        "meetings_booked": n("meeting.booked"),
+        "meetings_held": n("meeting.held"),
+        "touches": placed + received + n("meeting.held") + n("email.sent"),
+        "proposals_sent": n("proposal.sent"),
+        "proposals_accepted": n("proposal.accepted"),
+        "proposal_acceptance_rate": ratio(n("proposal.accepted"), n("proposal.sent")),
+        "deals_won": won,
+        "deals_lost": lost,
+        "win_rate": ratio(won, won + lost),
+        "revenue": round(cents / 100, 2),
+        "avg_deal_size": ratio(cents, won, 0.01),
+        "churned_customers": n("customer.churned"),
+        "complaints": n("complaint.logged"),
+        "nps": ratio(promoters - detractors, answers, 100),
+        "csat": ratio(sum(csats), len(csats)),
+    }
+    return expected
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_every_metric_window_rep_and_team_matches_the_reference(
+    scenario: tuple[list[dict[str, Any]], list[list[dict[str, Any]]]],
+) -> None:
+    unique, batches = scenario
+    measured = engine_metrics(batches)
+    facts = reference_facts(unique)
+    subjects = [("rep", r) for r in ("alice", "bob", "carol")] + [
+        ("team", t) for t in ("north", "south")
+    ]
+    for name, custom in WINDOWS:
+        window = resolve_window(name, now=NOW, tz=PARIS, **custom)
+        for scope, subject in subjects:
+            got = measured(scope, subject, window.start, window.end)
+            want = reference_metrics(facts, scope, subject, window.start, window.end)
+            assert {m: got[m] for m in want} == want, (name, scope, subject)
+    assert set(CATALOGUE) >= set(want)
