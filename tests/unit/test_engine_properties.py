@@ -92,8 +92,7 @@ def activity(draw: st.DrawFn, index: int) -> dict[str, Any]:
             data["amount"] = str(draw(st.integers(0, 100_000)) / Decimal(100))
             data["currency"] = draw(st.sampled_from(["EUR", "USD"]))
     else:
-        type_, data = draw(
-            st.sampled_from(
+        others: list[tuple[str, dict[str, Any]]] = [
                 [
                     ("lead.created", {"lead_id": "l"}),
                     ("meeting.held", {"meeting_id": "m"}),
@@ -106,9 +105,8 @@ def activity(draw: st.DrawFn, index: int) -> dict[str, Any]:
                     ("survey.answered", {"account_id": "acc", "nps": 3}),
                     ("survey.answered", {"account_id": "acc", "nps": 10}),
                     ("survey.answered", {"account_id": "acc", "csat": 4}),
-                ]
-            )
-        )
+        ]
+        type_, data = draw(st.sampled_from(others))
         data = {**data, "actor": actor}
     return {
         "specversion": "1.0",
@@ -246,7 +244,7 @@ def reference_metrics(
     promoters = n("survey.answered", lambda f: f.values.get("nps", 0) >= 9)
     detractors = n("survey.answered", lambda f: f.values.get("nps", 99) <= 6)
     csats = [f.values["csat"] for f in fs if f.kind == "survey.answered" and "csat" in f.values]
-    expected = {
+    return {
         "calls_placed": placed,
         "calls_connected": connected,
         "calls_received": received,
@@ -273,7 +271,6 @@ def reference_metrics(
         "nps": ratio(promoters - detractors, answers, 100),
         "csat": ratio(sum(csats), len(csats)),
     }
-    return expected
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
