@@ -93,18 +93,17 @@ def activity(draw: st.DrawFn, index: int) -> dict[str, Any]:
             data["currency"] = draw(st.sampled_from(["EUR", "USD"]))
     else:
         others: list[tuple[str, dict[str, Any]]] = [
-                [
-                    ("lead.created", {"lead_id": "l"}),
-                    ("meeting.held", {"meeting_id": "m"}),
-                    ("meeting.booked", {"meeting_id": "m"}),
-                    ("email.sent", {"id": "x"}),
-                    ("proposal.sent", {"proposal_id": "p"}),
-                    ("proposal.accepted", {"proposal_id": "p"}),
-                    ("complaint.logged", {"account_id": "acc"}),
-                    ("customer.churned", {"account_id": "acc"}),
-                    ("survey.answered", {"account_id": "acc", "nps": 3}),
-                    ("survey.answered", {"account_id": "acc", "nps": 10}),
-                    ("survey.answered", {"account_id": "acc", "csat": 4}),
+            ("lead.created", {"lead_id": "l"}),
+            ("meeting.held", {"meeting_id": "m"}),
+            ("meeting.booked", {"meeting_id": "m"}),
+            ("email.sent", {"id": "x"}),
+            ("proposal.sent", {"proposal_id": "p"}),
+            ("proposal.accepted", {"proposal_id": "p"}),
+            ("complaint.logged", {"account_id": "acc"}),
+            ("customer.churned", {"account_id": "acc"}),
+            ("survey.answered", {"account_id": "acc", "nps": 3}),
+            ("survey.answered", {"account_id": "acc", "nps": 10}),
+            ("survey.answered", {"account_id": "acc", "csat": 4}),
         ]
         type_, data = draw(st.sampled_from(others))
         data = {**data, "actor": actor}
