@@ -65,6 +65,42 @@ def kpi() -> None:
 
 
 @app.command()
+def replay(
+    yes: Annotated[bool, typer.Option("--yes", help="confirm: the aggregates are rebuilt")] = False,
+) -> None:
+    """Rebuild every aggregate from the topic into the database (after a roster fix or a
+    definition change). Stop the KPI service first; it resumes where the replay ends."""
+    import uuid
+
+    from services.kpi.app import build_kpi_service
+    from services.runner import run_all
+    from shared.bus import build_bus
+    from shared.db.engine import create_engine
+
+    if not yes:
+        raise typer.BadParameter("this deletes and rebuilds every aggregate: pass --yes")
+    settings = _settings()
+
+    async def main() -> None:
+        bus = build_bus(settings, client_id="salespulse-replay")
+        db = create_engine(settings.database_url)
+        group = f"{settings.kpi_group}-replay-{uuid.uuid4().hex[:8]}"
+        service = build_kpi_service(settings, bus, db, consumer_group=group)
+        try:
+
+            async def job(stop: asyncio.Event) -> None:
+                reached = await service.replay(stop)
+                log.info("replay done", extra={"offsets": reached})
+
+            await run_all(job)
+        finally:
+            await bus.stop()
+            await db.dispose()
+
+    uvloop.run(main())
+
+
+@app.command()
 def api() -> None:
     """Run the API gateway (queries, leaderboards, roster admin, /metrics)."""
     from services.api.app import create_app

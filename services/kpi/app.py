@@ -29,10 +29,23 @@ class KpiService:
     bus: Bus
     topics: tuple[str, ...]
 
+    store: KpiStore
+
     async def run(self, stop: asyncio.Event) -> None:
         await create_schema(self.db)
         if await self._topics_ready(stop):
             await self.consumer.run(stop)
+
+    async def replay(self, stop: asyncio.Event) -> dict[int, int]:
+        """Rebuild every aggregate from the topic (the roster stays); return the offsets reached.
+
+        The live KPI service must be stopped meanwhile: both would write the same tables."""
+        await create_schema(self.db)
+        await self.bus.ensure_topics(self.topics)
+        targets = await self.bus.end_offsets(self.topics[0])
+        await self.store.clear()
+        await self.consumer.run(stop, until=targets)
+        return targets
 
     async def _topics_ready(self, stop: asyncio.Event) -> bool:
         """Wait (with backoff) for the broker to take the topics; False if asked to stop first."""
@@ -51,7 +64,11 @@ class KpiService:
         return False
 
 
-def build_kpi_service(settings: Settings, bus: Bus, db: AsyncEngine) -> KpiService:
+def build_kpi_service(
+    settings: Settings, bus: Bus, db: AsyncEngine, consumer_group: str | None = None
+) -> KpiService:
+    """The KPI service; ``consumer_group`` overrides the Kafka group (a replay reads on its
+    own, while offsets are stored under the KPI group for the live service to resume from)."""
     engine = Engine(settings.tz, settings.currency, settings.rates)
     store = KpiStore(db, engine, settings.kpi_group, settings.activity_topic)
     consumer = KpiConsumer(
@@ -59,12 +76,14 @@ def build_kpi_service(settings: Settings, bus: Bus, db: AsyncEngine) -> KpiServi
         store,
         engine,
         topic=settings.activity_topic,
-        group=settings.kpi_group,
+        group=consumer_group or settings.kpi_group,
         deadletter_topic=settings.deadletter_topic,
         batch_size=settings.kpi_batch_size,
         poll_timeout_ms=settings.kpi_poll_timeout_ms,
     )
-    return KpiService(consumer, db, bus, (settings.activity_topic, settings.deadletter_topic))
+    return KpiService(
+        consumer, db, bus, (settings.activity_topic, settings.deadletter_topic), store
+    )
 
 
 def create_health_app(bus: Bus, db: AsyncEngine) -> FastAPI:

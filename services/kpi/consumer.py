@@ -41,10 +41,13 @@ class KpiConsumer:
         self._consumer: Consumer = bus.consumer(topic, group, store.load_offsets)
         self.flushed = asyncio.Event()  # set after every flush; tests and dev mode wait on it
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, until: dict[int, int] | None = None) -> None:
+        """Consume until ``stop`` is set (or, given ``until``, once those offsets are stored)."""
         await self._consumer.start()
         try:
             while not stop.is_set():
+                if until is not None and self._store.caught_up(until):
+                    break
                 records = await self._consumer.getmany(self._poll_timeout_ms, self._batch_size)
                 if records:
                     await self.process(records)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -90,6 +90,18 @@ class KpiStore:
         stored = {int(p): int(o) for p, o in rows}
         self._stored.update(stored)
         return stored
+
+    def caught_up(self, targets: dict[int, int]) -> bool:
+        """Whether this process stored offsets at or past ``targets`` on every partition."""
+        return all(self._stored.get(p, 0) >= o for p, o in targets.items() if o > 0)
+
+    async def clear(self) -> None:
+        """Forget every aggregate, state, applied id and offset (the roster stays): for replay."""
+        async with self._db.begin() as conn:
+            for aggregate in (_buckets, _applied, _states):
+                await conn.execute(delete(aggregate))
+            await conn.execute(delete(_offsets).where(_offsets.c.consumer_group == self._group))
+        self._stored.clear()
 
     async def flush(self, booking: Booking) -> FlushResult:
         """Apply one batch exactly once; retried whole on a deadlock between instances."""

@@ -79,6 +79,16 @@ class KafkaBus:
             self._producer = producer
             return producer
 
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        partitions = await (await self._producer_ready()).partitions_for(topic)
+        probe = AIOKafkaConsumer(bootstrap_servers=self._servers, client_id=self._client_id)
+        await probe.start()
+        try:
+            ends = await probe.end_offsets([TopicPartition(topic, p) for p in partitions])
+            return {tp.partition: offset for tp, offset in ends.items()}
+        finally:
+            await probe.stop()
+
     async def ensure_topics(self, topics: Sequence[str]) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=self._servers, client_id=self._client_id)
         await admin.start()

@@ -46,6 +46,9 @@ class MemoryBus:
     async def ready(self) -> bool:
         return True
 
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        return {n: p.end_offset for n, p in enumerate(self._log(topic))}
+
     async def ensure_topics(self, topics: Sequence[str]) -> None:
         for topic in topics:
             self._log(topic)

@@ -1,0 +1,234 @@
+"""The KPI service on real Kafka and PostgreSQL: replay, SIGKILL at any moment, rebalances."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.api.roster_store import RosterStore
+from services.kpi.app import build_kpi_service
+from shared.bus import OutgoingRecord
+from shared.bus.kafka import KafkaBus
+from shared.db.engine import create_engine, create_schema
+from shared.db.models import ConsumerOffset, KpiBucket, table
+from shared.settings import Settings
+from tests.conftest import canonical
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+SALESPULSE = Path(sys.executable).with_name("salespulse")
+ACTORS = [f"u-{i}" for i in range(20)]  # keys spread over the six partitions
+
+
+@dataclass
+class Rig:
+    settings: Settings
+    bus: KafkaBus
+    db: AsyncEngine
+    env: dict[str, str]
+
+    async def publish(self, bodies: list[dict[str, Any]]) -> None:
+        records = [
+            OutgoingRecord(f"crm:{b['data']['actor']['external_id']}".encode(), orjson.dumps(b))
+            for b in bodies
+        ]
+        await self.bus.publish(self.settings.activity_topic, records)
+
+    async def totals(self) -> dict[tuple[str, str, str], int]:
+        buckets = table(KpiBucket)
+        query = (
+            select(
+                buckets.c.scope, buckets.c.subject_id, buckets.c.metric, func.sum(buckets.c.value)
+            )
+            .where(buckets.c.grain == "day")
+            .group_by(buckets.c.scope, buckets.c.subject_id, buckets.c.metric)
+        )
+        async with self.db.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {(s, i, m): int(v) for s, i, m, v in rows if v}
+
+    async def stored_offsets(self) -> dict[int, int]:
+        offsets = table(ConsumerOffset)
+        query = select(offsets.c.partition, offsets.c.next_offset).where(
+            offsets.c.consumer_group == self.settings.kpi_group
+        )
+        async with self.db.connect() as conn:
+            return {int(p): int(o) for p, o in (await conn.execute(query)).all()}
+
+    async def wait_caught_up(self, seconds: float = 60) -> None:
+        targets = await self.bus.end_offsets(self.settings.activity_topic)
+        for _ in range(int(seconds * 10)):
+            stored = await self.stored_offsets()
+            if all(stored.get(p, 0) >= o for p, o in targets.items() if o):
+                return
+            await asyncio.sleep(0.1)
+        pytest.fail(f"KPI never caught up: {await self.stored_offsets()} < {targets}")
+
+    def kpi_process(self, log: Path) -> subprocess.Popen[bytes]:
+        env = {**self.env, "SALESPULSE_KPI_METRICS_PORT": str(_free_port())}
+        return subprocess.Popen(
+            [str(SALESPULSE), "kpi"], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
+        )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def rig(
+    kafka_bootstrap: str,
+    postgres_url: str,
+    topic_prefix: str,
+    make_settings: Callable[..., Settings],
+) -> AsyncIterator[Rig]:
+    settings = make_settings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        database_url=postgres_url,
+        topic_prefix=topic_prefix,
+        kafka_partitions=6,
+        kpi_batch_size=200,
+    )
+    bus = KafkaBus(kafka_bootstrap, partitions=6)
+    await bus.start()
+    await bus.ensure_topics([settings.activity_topic, settings.deadletter_topic])
+    db = create_engine(postgres_url)
+    await create_schema(db)
+    roster = RosterStore(db)
+    await roster.put_team("north", "North")
+    await roster.put_team("south", "South")
+    for i, actor in enumerate(ACTORS):
+        await roster.put_rep(
+            f"rep-{i}", f"Rep {i}", "north" if i % 2 else "south", [("crm", actor)], 0
+        )
+    env = {
+        **os.environ,
+        "SALESPULSE_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "SALESPULSE_DATABASE_URL": postgres_url,
+        "SALESPULSE_TOPIC_PREFIX": topic_prefix,
+        "SALESPULSE_KPI_BATCH_SIZE": "200",
+        "SALESPULSE_LOG_LEVEL": "WARNING",
+    }
+    yield Rig(settings, bus, db, env)
+    await bus.stop()
+    await db.dispose()
+
+
+def calls(count: int, rng: random.Random, actors: list[str] = ACTORS) -> list[dict[str, Any]]:
+    return [
+        canonical("call.placed", actor=rng.choice(actors), talk_seconds=rng.randint(0, 99))
+        for _ in range(count)
+    ]
+
+
+def expected_totals(bodies: list[dict[str, Any]]) -> dict[str, int]:
+    unique = {b["id"]: b for b in bodies}.values()
+    return {
+        "calls_placed": len(unique),
+        "talk_seconds": sum(b["data"]["talk_seconds"] for b in unique),
+    }
+
+
+def rep_sums(totals: dict[tuple[str, str, str], int]) -> dict[str, int]:
+    sums: dict[str, int] = {}
+    for (scope, _, metric), value in totals.items():
+        if scope == "rep" and metric in ("calls_placed", "talk_seconds"):
+            sums[metric] = sums.get(metric, 0) + value
+    return sums
+
+
+async def test_replay_rebuilds_the_same_numbers_and_applies_a_roster_fix(rig: Rig) -> None:
+    rng = random.Random(1)
+    bodies = calls(300, rng) + calls(20, rng, ["stranger"])
+    await rig.publish(bodies + bodies[:50])  # with redeliveries
+    live = build_kpi_service(rig.settings, rig.bus, rig.db)
+    await live.consumer.run(
+        asyncio.Event(), until=await rig.bus.end_offsets(rig.settings.activity_topic)
+    )
+    before = await rig.totals()
+    assert rep_sums(before) == expected_totals(bodies[:300])
+    assert before[("unassigned", "crm:stranger", "calls_placed")] == 20
+
+    replay = build_kpi_service(rig.settings, rig.bus, rig.db, consumer_group=f"r-{uuid.uuid4()}")
+    await replay.replay(asyncio.Event())
+    assert await rig.totals() == before  # the same numbers as the live path
+
+    await RosterStore(rig.db).put_rep(
+        "rep-0", "Rep 0", "south", [("crm", "u-0"), ("crm", "stranger")], 0
+    )
+    fixed = build_kpi_service(rig.settings, rig.bus, rig.db, consumer_group=f"r-{uuid.uuid4()}")
+    await fixed.replay(asyncio.Event())
+    after = await rig.totals()
+    assert ("unassigned", "crm:stranger", "calls_placed") not in after
+    assert rep_sums(after) == expected_totals(bodies)
+    assert after[("rep", "rep-0", "calls_placed")] == (
+        before.get(("rep", "rep-0", "calls_placed"), 0) + 20
+    )
+
+
+async def test_sigkill_at_any_moment_loses_and_double_counts_nothing(
+    rig: Rig, tmp_path: Path
+) -> None:
+    rng = random.Random(2)
+    sent: list[dict[str, Any]] = []
+    process = rig.kpi_process(tmp_path / "kpi.log")
+    try:
+        for round_ in range(12):
+            batch = calls(250, rng)
+            batch += rng.sample(sent, min(len(sent), 40))  # providers' retries
+            await rig.publish(batch)
+            sent += batch
+            await asyncio.sleep(rng.uniform(0.05, 0.6))
+            if round_ % 3 == 2:  # kill -9 mid-stream, then start again
+                process.send_signal(signal.SIGKILL)
+                process.wait(10)
+                process = rig.kpi_process(tmp_path / "kpi.log")
+        await rig.wait_caught_up()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
+    assert rep_sums(await rig.totals()) == expected_totals(sent)
+
+
+async def test_two_kpi_processes_in_one_group_give_the_totals_of_one_across_rebalances(
+    rig: Rig, tmp_path: Path
+) -> None:
+    rng = random.Random(3)
+    sent = calls(1000, rng)
+    first = rig.kpi_process(tmp_path / "a.log")
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        await rig.publish(sent[:400])
+        await asyncio.sleep(1.0)
+        second = rig.kpi_process(tmp_path / "b.log")  # joins: partitions are rebalanced
+        for start in range(400, 1000, 100):
+            await rig.publish(sent[start : start + 100] + rng.sample(sent[:start], 10))
+            sent += sent[start - 10 : start]  # what was re-sent (same ids: no new facts)
+            await asyncio.sleep(0.3)
+            if start == 700:
+                first.send_signal(signal.SIGTERM)  # leaves: the other takes everything
+        await rig.wait_caught_up()
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(20)
+    assert rep_sums(await rig.totals()) == expected_totals(sent)
+    assert first.returncode == 0
