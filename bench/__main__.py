@@ -28,11 +28,15 @@ import httpx
 import orjson
 import uvloop
 
+from bench import kpi as kpi_bench
 from bench.load import run_load, signed_requests
 from services.simulator import signed_headers
-from tests.conftest import ADMIN_KEY, WEBHOOK_SECRET, canonical
+from tests.conftest import ADMIN_KEY, WEBHOOK_SECRET, canonical, fresh_postgres_database
+
+fresh_database = fresh_postgres_database
 
 RESULTS = Path(__file__).parent / "results"
+KPI_EVENTS = int(os.environ.get("BENCH_KPI_EVENTS", "50000"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "6000"))
 LATENCY_SAMPLES = int(os.environ.get("BENCH_LATENCY_SAMPLES", "40"))
 
@@ -180,6 +184,8 @@ async def main() -> None:
     }
     if kafka and database_url:
         report["webhook_to_api_latency"] = await latency(kafka, database_url)
+        async with fresh_database(database_url) as url:
+            report["kpi_throughput"] = await kpi_bench.measure(kafka, url, KPI_EVENTS)
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2))

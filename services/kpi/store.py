@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -191,44 +191,33 @@ class KpiStore:
         return applied.deltas
 
     async def _lock_states(self, conn: AsyncConnection, keys: set[StateKey]) -> States:
-        """Make sure a row exists for each state, then lock them (in key order: no deadlock)."""
+        """Fetch (or create) and lock each state row, in one statement and in key order.
+
+        The no-op ``DO UPDATE`` takes the row lock, so a concurrent instance touching the same
+        deal or call waits for this transaction, and makes ``RETURNING`` report existing rows.
+        """
         if not keys:
             return {}
-        ordered = sorted(keys)
-        await conn.execute(
-            self._insert(_states).on_conflict_do_nothing(index_elements=["kind", "key"]),
-            [{"kind": kind, "key": key, "state": "{}"} for kind, key in ordered],
-        )
-        by_kind: dict[str, list[str]] = {}
-        for kind, key in ordered:
-            by_kind.setdefault(kind, []).append(key)
+        insert = self._insert(_states)
+        statement = insert.on_conflict_do_update(
+            index_elements=["kind", "key"], set_={"kind": insert.excluded.kind}
+        ).returning(_states.c.kind, _states.c.key, _states.c.state)
         rows = await conn.execute(
-            select(_states.c.kind, _states.c.key, _states.c.state)
-            .where(
-                or_(
-                    *(
-                        and_(_states.c.kind == kind, _states.c.key.in_(names))
-                        for kind, names in by_kind.items()
-                    )
-                )
-            )
-            .order_by(_states.c.kind, _states.c.key)
-            .with_for_update()
+            statement, [{"kind": kind, "key": key, "state": "{}"} for kind, key in sorted(keys)]
         )
         return {(kind, key): STATE_TYPES[kind](orjson.loads(state)) for kind, key, state in rows}
 
     async def _save_states(self, conn: AsyncConnection, states: States) -> None:
         if not states:
             return
-        statement = (
-            update(_states)
-            .where(_states.c.kind == bindparam("k_kind"), _states.c.key == bindparam("k_key"))
-            .values(state=bindparam("k_state"))
+        statement = self._insert(_states)
+        statement = statement.on_conflict_do_update(
+            index_elements=["kind", "key"], set_={"state": statement.excluded.state}
         )
         await conn.execute(
             statement,
             [
-                {"k_kind": kind, "k_key": key, "k_state": orjson.dumps(state.to_json()).decode()}
+                {"kind": kind, "key": key, "state": orjson.dumps(state.to_json()).decode()}
                 for (kind, key), state in sorted(states.items())
             ],
         )
