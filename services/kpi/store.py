@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 from sqlalchemy import delete, func, select
@@ -19,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.kpi.bulk import writer_for
 from services.kpi.engine import STATE_TYPES, Deltas, Engine, Item, States
 from services.kpi.roster import Roster
 from services.kpi.state import StateKey
@@ -74,6 +74,7 @@ class KpiStore:
         self._group = group
         self._topic = topic
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._writer = writer_for(engine.dialect.name)
         self._greatest = func.greatest if engine.dialect.name == "postgresql" else func.max
         self._roster = Roster()
         self._stored: dict[int, int] = {}  # partition -> next offset this process last stored
@@ -162,22 +163,13 @@ class KpiStore:
             "roster loaded", extra={"version": version, "identities": len(self._roster.identities)}
         )
 
-    async def _claim(
-        self, conn: AsyncConnection, booked: list[tuple[ev.Event, dict[str, int]]]
-    ) -> list[tuple[ev.Event, dict[str, int]]]:
-        unique: dict[tuple[str, str], tuple[ev.Event, dict[str, int]]] = {}
+    async def _claim(self, conn: AsyncConnection, booked: list[Item]) -> list[Item]:
+        unique: dict[tuple[str, str], Item] = {}
         for event, counters in booked:
             unique.setdefault((event.source, event.id), (event, counters))
         if not unique:
             return []
-        now = int(time.time())
-        statement = (
-            self._insert(_applied)
-            .on_conflict_do_nothing(index_elements=["source", "id"])
-            .returning(_applied.c.source, _applied.c.id)
-        )
-        rows = [{"source": s, "id": i, "applied_at": now} for s, i in sorted(unique)]
-        claimed = {(r.source, r.id) for r in await conn.execute(statement, rows)}
+        claimed = await self._writer.claim(conn, sorted(unique), int(time.time()))
         return [item for key, item in unique.items() if key in claimed]
 
     async def _apply(self, conn: AsyncConnection, fresh: list[Item]) -> Deltas:
@@ -191,49 +183,28 @@ class KpiStore:
         return applied.deltas
 
     async def _lock_states(self, conn: AsyncConnection, keys: set[StateKey]) -> States:
-        """Fetch (or create) and lock each state row, in one statement and in key order.
+        """Fetch (or create) and lock each state row, in key order (so no deadlock).
 
-        The no-op ``DO UPDATE`` takes the row lock, so a concurrent instance touching the same
-        deal or call waits for this transaction, and makes ``RETURNING`` report existing rows.
-        """
+        A concurrent instance touching the same deal or call waits for this transaction."""
         if not keys:
             return {}
-        insert = self._insert(_states)
-        statement = insert.on_conflict_do_update(
-            index_elements=["kind", "key"], set_={"kind": insert.excluded.kind}
-        ).returning(_states.c.kind, _states.c.key, _states.c.state)
-        rows = await conn.execute(
-            statement, [{"kind": kind, "key": key, "state": "{}"} for kind, key in sorted(keys)]
-        )
+        rows = await self._writer.lock_states(conn, sorted(keys))
         return {(kind, key): STATE_TYPES[kind](orjson.loads(state)) for kind, key, state in rows}
 
     async def _save_states(self, conn: AsyncConnection, states: States) -> None:
-        if not states:
-            return
-        statement = self._insert(_states)
-        statement = statement.on_conflict_do_update(
-            index_elements=["kind", "key"], set_={"state": statement.excluded.state}
-        )
-        await conn.execute(
-            statement,
-            [
-                {"kind": kind, "key": key, "state": orjson.dumps(state.to_json()).decode()}
-                for (kind, key), state in sorted(states.items())
-            ],
-        )
+        if states:
+            await self._writer.save_states(
+                conn,
+                [
+                    (kind, key, orjson.dumps(state.to_json()).decode())
+                    for (kind, key), state in sorted(states.items())
+                ],
+            )
 
     async def _upsert(self, conn: AsyncConnection, deltas: Deltas) -> None:
-        if not deltas:
-            return
-        statement = self._insert(_buckets)
-        statement = statement.on_conflict_do_update(
-            index_elements=["scope", "metric", "grain", "bucket_start", "subject_id"],
-            set_={"value": _buckets.c.value + statement.excluded.value},
-        )
-        rows: list[dict[str, Any]] = [
-            {**key._asdict(), "value": value} for key, value in sorted(deltas.items()) if value
-        ]
-        await conn.execute(statement, rows)
+        rows = [(*key, value) for key, value in sorted(deltas.items()) if value]
+        if rows:
+            await self._writer.add_buckets(conn, rows)
 
     async def _record_offsets(self, conn: AsyncConnection, next_offsets: dict[int, int]) -> None:
         if not next_offsets:
