@@ -92,6 +92,10 @@ class KpiStore:
         self._stored.update(stored)
         return stored
 
+    def stored_offsets(self) -> dict[int, int]:
+        """The next offset per partition as this process last stored it."""
+        return dict(self._stored)
+
     def caught_up(self, targets: dict[int, int]) -> bool:
         """Whether this process stored offsets at or past ``targets`` on every partition."""
         return all(self._stored.get(p, 0) >= o for p, o in targets.items() if o > 0)
