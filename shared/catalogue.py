@@ -61,6 +61,7 @@ class Metric:
     definition: str
     needs: tuple[str, ...]
     compute: Callable[[Sums], float | int | None]
+    target_of: str | None = None  # attainment metrics: the metric whose target they measure
 
     def value(self, sums: Sums) -> float | int | None:
         return self.compute(sums)
@@ -262,6 +263,24 @@ _METRICS: list[Metric] = [
         ("touches_on_wins", "deals_won"),
         lambda s: _ratio(_g(s, "touches_on_wins"), _g(s, "deals_won")),
     ),
+    Metric(
+        "quota_attainment",
+        "ratio",
+        "ratio",
+        "revenue / revenue target of the window's period (pro-rated for rolling windows)",
+        ("revenue_cents",),
+        lambda s: None,
+        target_of="revenue",
+    ),
+    Metric(
+        "activity_attainment",
+        "ratio",
+        "ratio",
+        "calls_total / calls target of the period (pro-rated for rolling windows)",
+        ("calls_placed", "calls_received"),
+        lambda s: None,
+        target_of="calls_total",
+    ),
     _count("churned_customers", "count of customer.churned"),
     Metric(
         "nps",
@@ -285,11 +304,23 @@ _METRICS: list[Metric] = [
 ]
 
 CATALOGUE: dict[str, Metric] = {m.name: m for m in _METRICS}
+TARGETED: dict[str, str] = {m.name: m.target_of for m in _METRICS if m.target_of}
 
 
-def evaluate(sums: Sums, names: list[str] | None = None) -> dict[str, float | int | None]:
-    """Every (or the listed) metric from one subject's summed base counters."""
-    return {n: CATALOGUE[n].value(sums) for n in (names or list(CATALOGUE))}
+def evaluate(
+    sums: Sums, names: list[str] | None = None, targets: dict[str, float] | None = None
+) -> dict[str, float | int | None]:
+    """Every (or the listed) metric from one subject's summed base counters; attainment
+    metrics also need the window's ``targets`` (metric name -> target), else they are null."""
+    return {n: _value(CATALOGUE[n], sums, targets or {}) for n in (names or list(CATALOGUE))}
+
+
+def _value(metric: Metric, sums: Sums, targets: dict[str, float]) -> float | int | None:
+    if metric.target_of is None:
+        return metric.value(sums)
+    target = targets.get(metric.target_of)
+    achieved = CATALOGUE[metric.target_of].value(sums)
+    return None if not target or achieved is None else _ratio(float(achieved), target)
 
 
 def needed_counters(names: list[str]) -> set[str]:

@@ -9,10 +9,11 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api import kpis, roster
+from services.api import kpis, roster, targets
 from services.api.auth import KeyRing
 from services.api.kpi_queries import KpiQueries
 from services.api.roster_store import RosterStore
+from services.api.targets import TargetStore
 from shared.db.engine import create_engine, create_schema
 from shared.health import health_router
 from shared.observability import HttpMetricsMiddleware
@@ -37,10 +38,12 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
     app.state.keyring = KeyRing(settings.parsed_api_keys())
     app.state.roster = RosterStore(db)
     app.state.kpi_queries = KpiQueries(db, settings.tz)
+    app.state.targets = TargetStore(db)
     install_problem_handlers(app)
     app.add_middleware(HttpMetricsMiddleware, service="api")
     app.include_router(roster.router)
     app.include_router(kpis.router)
+    app.include_router(targets.router)
 
     async def readiness() -> dict[str, bool]:
         try:

@@ -12,9 +12,11 @@ from services.api.kpi_queries import KpiQueries
 from services.api.ranking import Entry, rank
 from services.api.roster import Id, Store
 from services.api.schemas import LeaderboardOut, LeaderboardRow, RepKpisOut, TeamKpisOut
-from shared.catalogue import CATALOGUE, evaluate, needed_counters
+from services.api.targets import TargetStore
+from shared.catalogue import CATALOGUE, TARGETED, evaluate, needed_counters
 from shared.problems import NotFound, Unprocessable
 from shared.settings import Scope, Settings
+from shared.targets import Period, window_target
 from shared.windows import Window, WindowError, resolve_window
 
 router = APIRouter(prefix="/v1", tags=["kpis"], dependencies=[Depends(require(Scope.read))])
@@ -64,7 +66,12 @@ Queries = Annotated[KpiQueries, Depends(_queries)]
 
 @router.get("/reps/{rep_id}/kpis", response_model=RepKpisOut, response_model_by_alias=True)
 async def rep_kpis(
-    rep_id: Id, window: WindowDep, names: MetricsDep, store: Store, queries: Queries
+    request: Request,
+    rep_id: Id,
+    window: WindowDep,
+    names: MetricsDep,
+    store: Store,
+    queries: Queries,
 ) -> RepKpisOut:
     rep = await store.get_rep(rep_id)
     if rep is None:
@@ -78,13 +85,20 @@ async def rep_kpis(
         from_=window.start,
         to=window.end,
         as_of=now,
-        metrics=evaluate(sums.get(rep_id, {}), names),
+        metrics=evaluate(
+            sums.get(rep_id, {}), names, await targets_for(request, "rep", window, names, rep_id)
+        ),
     )
 
 
 @router.get("/teams/{team_id}/kpis", response_model=TeamKpisOut, response_model_by_alias=True)
 async def team_kpis(
-    team_id: Id, window: WindowDep, names: MetricsDep, store: Store, queries: Queries
+    request: Request,
+    team_id: Id,
+    window: WindowDep,
+    names: MetricsDep,
+    store: Store,
+    queries: Queries,
 ) -> TeamKpisOut:
     if await store.get_team(team_id) is None:
         raise NotFound(f"no team {team_id!r}")
@@ -95,12 +109,15 @@ async def team_kpis(
         from_=window.start,
         to=window.end,
         as_of=datetime.now(UTC),
-        metrics=evaluate(sums.get(team_id, {}), names),
+        metrics=evaluate(
+            sums.get(team_id, {}), names, await targets_for(request, "team", window, names, team_id)
+        ),
     )
 
 
 @router.get("/leaderboards/{metric}", response_model=LeaderboardOut, response_model_by_alias=True)
 async def leaderboard(
+    request: Request,
     metric: str,
     window: WindowDep,
     store: Store,
@@ -114,8 +131,12 @@ async def leaderboard(
     reps = [
         r for r in await store.all_reps() if team is None or r.team_at(int(now.timestamp())) == team
     ]
-    sums = await queries.sums("rep", window, CATALOGUE[metric].needs)
-    entries = [Entry(r.id, r.name, CATALOGUE[metric].value(sums.get(r.id, {}))) for r in reps]
+    sums = await queries.sums("rep", window, needed_counters([metric]))
+    targets = await all_targets_for(request, window, metric)
+    entries = [
+        Entry(r.id, r.name, evaluate(sums.get(r.id, {}), [metric], targets.get(r.id))[metric])
+        for r in reps
+    ]
     teams = {r.id: r.team_at(int(now.timestamp())) for r in reps}
     rows = [
         LeaderboardRow(
@@ -130,6 +151,40 @@ async def leaderboard(
     return LeaderboardOut(
         metric=metric, window=window.name, from_=window.start, to=window.end, as_of=now, rows=rows
     )
+
+
+async def targets_for(
+    request: Request, scope: str, window: Window, names: list[str], subject: str
+) -> dict[str, float]:
+    """The window's targets of the metrics that the listed attainment metrics measure."""
+    wanted = {TARGETED[n] for n in names if n in TARGETED}
+    if not wanted:
+        return {}
+    store: TargetStore = request.app.state.targets
+    found = (await store.of(scope, wanted, subject)).get(subject, {})
+    return _for_window(request, found, window)
+
+
+async def all_targets_for(
+    request: Request, window: Window, metric: str
+) -> dict[str, dict[str, float]]:
+    if metric not in TARGETED:
+        return {}
+    store: TargetStore = request.app.state.targets
+    found = await store.of("rep", {TARGETED[metric]})
+    return {rep: _for_window(request, by_metric, window) for rep, by_metric in found.items()}
+
+
+def _for_window(
+    request: Request, by_metric: dict[str, dict[Period, float]], window: Window
+) -> dict[str, float]:
+    settings: Settings = request.app.state.settings
+    targets = {}
+    for name, periods in by_metric.items():
+        target = window_target(periods, window, settings.tz, settings.week_start.weekday)
+        if target is not None:
+            targets[name] = target
+    return targets
 
 
 @router.get("/metrics", summary="The metric catalogue")

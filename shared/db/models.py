@@ -7,7 +7,7 @@ storage unit (counts, seconds, cents), so sums are exact.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, String, Table, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -77,6 +77,17 @@ class AppliedEvent(SQLModel, table=True):
     source: str = Field(sa_column=Column(String(256), primary_key=True))
     id: str = Field(sa_column=Column(String(256), primary_key=True))
     applied_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Target(SQLModel, table=True):
+    """A standing target: ``value`` of ``metric`` per ``period`` for a rep or a team."""
+
+    __tablename__ = "targets"
+    scope: str = Field(sa_column=Column(String(8), primary_key=True))
+    subject_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    metric: str = Field(sa_column=Column(String(48), primary_key=True))
+    period: str = Field(sa_column=Column(String(8), primary_key=True))
+    value: float = Field(sa_column=Column(Float, nullable=False))
 
 
 class KpiState(SQLModel, table=True):

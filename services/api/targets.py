@@ -1,0 +1,131 @@
+"""Targets admin (``/v1/targets/{scope}/{id}/{metric}/{period}``) and their SQL."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.api.auth import require
+from services.api.roster import Id
+from shared.catalogue import CATALOGUE
+from shared.db.models import Target, table
+from shared.problems import NotFound
+from shared.settings import Scope
+from shared.targets import Period
+
+router = APIRouter(prefix="/v1/targets", tags=["targets"])
+_targets = table(Target)
+ScopeName = Literal["rep", "team"]
+
+
+class TargetIn(BaseModel):
+    value: float = Field(gt=0, description="the target for one whole period")
+
+
+class TargetOut(TargetIn):
+    scope: ScopeName
+    id: str
+    metric: str
+    period: Period
+
+
+class TargetStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._db = engine
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    async def put(self, scope: str, subject: str, metric: str, period: str, value: float) -> None:
+        statement = self._insert(_targets).values(
+            scope=scope, subject_id=subject, metric=metric, period=period, value=value
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["scope", "subject_id", "metric", "period"],
+            set_={"value": statement.excluded.value},
+        )
+        async with self._db.begin() as conn:
+            await conn.execute(statement)
+
+    async def delete(self, scope: str, subject: str, metric: str, period: str) -> bool:
+        async with self._db.begin() as conn:
+            result = await conn.execute(
+                delete(_targets).where(
+                    _targets.c.scope == scope,
+                    _targets.c.subject_id == subject,
+                    _targets.c.metric == metric,
+                    _targets.c.period == period,
+                )
+            )
+        return bool(result.rowcount)
+
+    async def of(
+        self, scope: str, metrics: set[str], subject: str | None = None
+    ) -> dict[str, dict[str, dict[Period, float]]]:
+        """subject -> metric -> period -> value, for one subject or all of a scope."""
+        query = select(
+            _targets.c.subject_id, _targets.c.metric, _targets.c.period, _targets.c.value
+        ).where(_targets.c.scope == scope, _targets.c.metric.in_(metrics))
+        if subject is not None:
+            query = query.where(_targets.c.subject_id == subject)
+        async with self._db.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        found: dict[str, dict[str, dict[Period, float]]] = {}
+        for who, metric, period, value in rows:
+            found.setdefault(who, {}).setdefault(metric, {})[period] = float(value)
+        return found
+
+
+def _store(request: Request) -> TargetStore:
+    store: TargetStore = request.app.state.targets
+    return store
+
+
+Store = Annotated[TargetStore, Depends(_store)]
+MetricName = Annotated[str, Path(max_length=48)]
+
+
+def _known(metric: str) -> None:
+    if metric not in CATALOGUE:
+        raise NotFound(f"unknown metric {metric!r}; see GET /v1/metrics")
+
+
+@router.put(
+    "/{scope}/{id}/{metric}/{period}",
+    response_model=TargetOut,
+    dependencies=[Depends(require(Scope.admin))],
+)
+async def put_target(
+    scope: ScopeName, id: Id, metric: MetricName, period: Period, body: TargetIn, store: Store
+) -> TargetOut:
+    _known(metric)
+    await store.put(scope, id, metric, period, body.value)
+    return TargetOut(scope=scope, id=id, metric=metric, period=period, value=body.value)
+
+
+@router.get(
+    "/{scope}/{id}/{metric}/{period}",
+    response_model=TargetOut,
+    dependencies=[Depends(require(Scope.read))],
+)
+async def get_target(
+    scope: ScopeName, id: Id, metric: MetricName, period: Period, store: Store
+) -> TargetOut:
+    value = (await store.of(scope, {metric}, id)).get(id, {}).get(metric, {}).get(period)
+    if value is None:
+        raise NotFound(f"no {period} target of {metric} for {scope} {id!r}")
+    return TargetOut(scope=scope, id=id, metric=metric, period=period, value=value)
+
+
+@router.delete(
+    "/{scope}/{id}/{metric}/{period}", status_code=204, dependencies=[Depends(require(Scope.admin))]
+)
+async def delete_target(
+    scope: ScopeName, id: Id, metric: MetricName, period: Period, store: Store
+) -> Response:
+    if not await store.delete(scope, id, metric, period):
+        raise NotFound(f"no {period} target of {metric} for {scope} {id!r}")
+    return Response(status_code=204)

@@ -1,0 +1,54 @@
+"""Helpers for the API's tests: an API on a real SQLite file, a small floor, booked events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.kpi.engine import Engine
+from services.kpi.store import Booking, KpiStore
+from shared import events as ev
+from shared.bus import Record
+from shared.settings import Settings
+from tests.conftest import ADMIN_KEY, READ_KEY
+
+ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
+READ = {"authorization": f"Bearer {READ_KEY}"}
+
+
+async def book(db: AsyncEngine, *bodies: dict[str, Any]) -> None:
+    """What the KPI service does with these events (the same store and engine)."""
+    engine = Engine(Settings().tz, "EUR")
+    store = KpiStore(db, engine, "g", "t")
+    offset = (await store.load_offsets("t", [0])).get(0, 0)
+    records = [Record("t", 0, offset + i, b"k", orjson.dumps(b), 0) for i, b in enumerate(bodies)]
+    events = [ev.parse_event(r.value) for r in records]
+    await store.flush(Booking(records, [(e, engine.contributions(e)) for e in events]))
+
+
+async def floor(client: httpx.AsyncClient) -> None:
+    for team_id, name in (("north", "North"), ("south", "South")):
+        assert (
+            await client.put(f"/v1/teams/{team_id}", json={"name": name}, headers=ADMIN)
+        ).status_code == 200
+    for rep_id, name, team, ident in (
+        ("alice", "Alice", "north", "u-1"),
+        ("bob", "Bob", "north", "u-2"),
+        ("carol", "Carol", "south", "u-3"),
+    ):
+        body = {
+            "name": name,
+            "team_id": team,
+            "effective_from": "2020-01-01T00:00:00Z",
+            "identities": [{"provider": "crm", "external_id": ident}],
+        }
+        assert (await client.put(f"/v1/reps/{rep_id}", json=body, headers=ADMIN)).status_code == 200
+
+
+def assert_problem(response: httpx.Response, status: int, detail_part: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert detail_part in response.json()["detail"]

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.targets import window_target
+from shared.windows import Window, resolve_window
+from tests.api_support import ADMIN, READ, book, floor
+from tests.conftest import canonical
+
+PARIS = ZoneInfo("Europe/Paris")
+NOW = datetime(2026, 11, 12, 15, 0, tzinfo=UTC)  # mid-month; November has 30 days
+
+
+def window(name: str, **custom: datetime) -> Window:
+    return resolve_window(name, now=NOW, tz=PARIS, **custom)  # type: ignore[arg-type]
+
+
+def test_calendar_window_is_measured_against_the_whole_periods_target() -> None:
+    assert window_target({"month": 3000.0}, window("this_month"), PARIS) == 3000.0
+    assert window_target({"week": 500.0}, window("this_week"), PARIS) == 500.0
+
+
+def test_rolling_window_pro_rates_each_period_it_overlaps() -> None:
+    assert window_target({"month": 3000.0}, window("last_7d"), PARIS) == pytest.approx(700.0)
+    across = window(
+        "custom",
+        start=datetime(2026, 10, 31, tzinfo=PARIS),
+        end=datetime(2026, 11, 2, tzinfo=PARIS),
+    )
+    # 24 of October's 745 hours (it holds the DST switch) and one of November's 30 days
+    expected = 3100.0 * 24 / (31 * 24 + 1) + 3100.0 / 30
+    assert window_target({"month": 3100.0}, across, PARIS) == pytest.approx(expected)
+
+
+def test_a_window_without_its_own_period_uses_another_pro_rated() -> None:
+    month_from_days = window_target({"day": 100.0}, window("this_month"), PARIS)
+    assert month_from_days == pytest.approx(3000.0)
+    assert window_target({}, window("today"), PARIS) is None
+
+
+async def test_quota_attainment_through_the_api(client: httpx.AsyncClient, db: AsyncEngine) -> None:
+    await floor(client)
+    put = await client.put("/v1/targets/rep/alice/revenue/day", json={"value": 2000}, headers=ADMIN)
+    assert put.status_code == 200
+    assert put.json() == {
+        "value": 2000.0,
+        "scope": "rep",
+        "id": "alice",
+        "metric": "revenue",
+        "period": "day",
+    }
+    assert (
+        await client.put("/v1/targets/rep/alice/revenue/day", json={"value": 1}, headers=READ)
+    ).status_code == 403
+    await client.put("/v1/targets/team/north/calls_total/day", json={"value": 4}, headers=ADMIN)
+    await book(
+        db,
+        canonical("deal.updated", actor="u-1", deal_id="D1", amount="500"),
+        canonical("call.placed", actor="u-2"),
+    )
+    rep = await client.get(
+        "/v1/reps/alice/kpis?window=today&metrics=revenue,quota_attainment", headers=READ
+    )
+    assert rep.json()["metrics"] == {"revenue": 500.0, "quota_attainment": 0.25}
+    team = await client.get("/v1/teams/north/kpis?metrics=activity_attainment", headers=READ)
+    assert team.json()["metrics"] == {"activity_attainment": 0.25}
+    board = await client.get("/v1/leaderboards/quota_attainment", headers=READ)
+    assert next((r["rep_id"], r["value"]) for r in board.json()["rows"]) == ("alice", 0.25)
+    assert (await client.get("/v1/targets/rep/alice/revenue/day", headers=READ)).json()[
+        "value"
+    ] == 2000.0
+    assert (
+        await client.put("/v1/targets/rep/alice/happiness/day", json={"value": 1}, headers=ADMIN)
+    ).status_code == 404
+    bad_period = await client.put(
+        "/v1/targets/rep/alice/revenue/fortnight", json={"value": 1}, headers=ADMIN
+    )
+    assert bad_period.status_code == 422
+    assert (
+        await client.delete("/v1/targets/rep/alice/revenue/day", headers=ADMIN)
+    ).status_code == 204
