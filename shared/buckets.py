@@ -82,3 +82,62 @@ def _tile_hours(start: int, end: int) -> list[BucketRange]:
         BucketRange("minute", last_hour, end),
     ]
     return [r for r in ranges if r.lo < r.hi]
+
+
+def coarsen(
+    ranges: list[BucketRange],
+    tz: ZoneInfo,
+    minute_floor: int | None = None,
+    hour_floor: int | None = None,
+) -> list[BucketRange]:
+    """Replace buckets older than their grain's retention by the coarser bucket holding them.
+
+    Minute buckets before ``minute_floor`` and hour buckets before ``hour_floor`` have been
+    pruned, so such an edge of a window is answered from the whole enclosing hour (or day): a
+    window reaching back past the retention is rounded outwards to the buckets that still exist.
+    """
+    if minute_floor is None and hour_floor is None:
+        return ranges
+    days: set[int] = set()
+    hours: set[int] = set()
+    minutes: set[int] = set()
+    for r in ranges:
+        if r.grain == "minute":
+            for start in range(r.lo, r.hi, MINUTE):
+                if minute_floor is not None and start < minute_floor:
+                    hours.add(start - start % HOUR)
+                else:
+                    minutes.add(start)
+        elif r.grain == "hour":
+            hours.update(range(r.lo, r.hi, HOUR))
+    for start in list(hours):
+        if hour_floor is not None and start < hour_floor:
+            hours.discard(start)
+            days.add(local_midnight(start, tz))
+    minutes = {
+        m for m in minutes if m - m % HOUR not in hours and local_midnight(m, tz) not in days
+    }
+    hours = {h for h in hours if local_midnight(h, tz) not in days}
+    day_ranges = [r for r in ranges if r.grain == "day"]
+    covered = [(r.lo, r.hi) for r in day_ranges]
+    extra_days = [
+        BucketRange("day", d, next_local_midnight(d, tz))
+        for d in sorted(days)
+        if not any(lo <= d < hi for lo, hi in covered)
+    ]
+    return [
+        *_runs("minute", minutes, MINUTE),
+        *_runs("hour", hours, HOUR),
+        *day_ranges,
+        *extra_days,
+    ]
+
+
+def _runs(grain: Grain, starts: set[int], step: int) -> list[BucketRange]:
+    runs: list[BucketRange] = []
+    for start in sorted(starts):
+        if runs and runs[-1].hi == start:
+            runs[-1] = BucketRange(grain, runs[-1].lo, start + step)
+        else:
+            runs.append(BucketRange(grain, start, start + step))
+    return runs

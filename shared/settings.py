@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     kpi_metrics_port: int = 8002
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     kpi_batch_size: int = Field(default=2000, ge=1)
+    minute_retention_hours: int = Field(default=48, ge=1)
+    hour_retention_days: int = Field(default=400, ge=1)
     kpi_poll_timeout_ms: int = Field(default=200, ge=1)
     log_level: str = "INFO"
 
@@ -141,6 +143,13 @@ class Settings(BaseSettings):
     @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def retention_floors(self, now: float) -> tuple[int, int]:
+        """(minute floor, hour floor): buckets of that grain before them may have been pruned."""
+        return (
+            int(now) - self.minute_retention_hours * 3600,
+            int(now) - self.hour_retention_days * 86400,
+        )
 
     @property
     def activity_topic(self) -> str:

@@ -37,7 +37,7 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
     app.state.settings = settings
     app.state.keyring = KeyRing(settings.parsed_api_keys())
     app.state.roster = RosterStore(db)
-    app.state.kpi_queries = KpiQueries(db, settings.tz)
+    app.state.kpi_queries = KpiQueries(db, settings.tz, settings.retention_floors)
     app.state.targets = TargetStore(db)
     install_problem_handlers(app)
     app.add_middleware(HttpMetricsMiddleware, service="api")

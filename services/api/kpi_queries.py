@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.buckets import tile
+from shared.buckets import coarsen, tile
 from shared.db.models import KpiBucket, table
 from shared.windows import Window
 
@@ -19,9 +20,15 @@ Sums = dict[str, dict[str, int]]  # subject id -> base counter -> sum
 
 
 class KpiQueries:
-    def __init__(self, engine: AsyncEngine, tz: ZoneInfo) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        tz: ZoneInfo,
+        floors: Callable[[float], tuple[int, int]] | None = None,
+    ) -> None:
         self._db = engine
         self._tz = tz
+        self._floors = floors  # now -> (minute floor, hour floor): the retention
 
     async def sums(
         self,
@@ -32,6 +39,8 @@ class KpiQueries:
     ) -> Sums:
         """Per subject of ``scope`` (all, or the listed), the window's sum of each counter."""
         ranges = tile(window.start_ts, window.end_ts, self._tz)
+        if self._floors is not None:
+            ranges = coarsen(ranges, self._tz, *self._floors(time.time()))
         counters = sorted(set(counters))
         if not ranges or not counters or subjects == []:
             return {}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -31,10 +33,27 @@ class KpiService:
 
     store: KpiStore
 
+    floors: Callable[[float], tuple[int, int]] | None = None
+    prune_every_s: float = 600
+
     async def run(self, stop: asyncio.Event) -> None:
         await create_schema(self.db)
-        if await self._topics_ready(stop):
+        if not await self._topics_ready(stop):
+            return
+        pruner = asyncio.create_task(self._prune_periodically(stop))
+        try:
             await self.consumer.run(stop)
+        finally:
+            pruner.cancel()
+
+    async def _prune_periodically(self, stop: asyncio.Event) -> None:
+        """Keep minute and hour buckets within their retention (any instance may do it)."""
+        while self.floors is not None and not stop.is_set():
+            pruned = await self.store.prune(*self.floors(time.time()))
+            if pruned:
+                log.info("buckets pruned", extra={"rows": pruned})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.prune_every_s)
 
     async def replay(self, stop: asyncio.Event) -> dict[int, int]:
         """Rebuild every aggregate from the topic (the roster stays); return the offsets reached.
@@ -82,7 +101,12 @@ def build_kpi_service(
         poll_timeout_ms=settings.kpi_poll_timeout_ms,
     )
     return KpiService(
-        consumer, db, bus, (settings.activity_topic, settings.deadletter_topic), store
+        consumer,
+        db,
+        bus,
+        (settings.activity_topic, settings.deadletter_topic),
+        store,
+        settings.retention_floors,
     )
 
 

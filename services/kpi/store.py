@@ -108,6 +108,19 @@ class KpiStore:
             await conn.execute(delete(_offsets).where(_offsets.c.consumer_group == self._group))
         self._stored.clear()
 
+    async def prune(self, minute_floor: int, hour_floor: int) -> int:
+        """Delete minute and hour buckets past their retention (days are kept for ever)."""
+        async with self._db.begin() as conn:
+            pruned = 0
+            for grain, floor in (("minute", minute_floor), ("hour", hour_floor)):
+                result = await conn.execute(
+                    delete(_buckets).where(
+                        _buckets.c.grain == grain, _buckets.c.bucket_start < floor
+                    )
+                )
+                pruned += result.rowcount or 0
+        return pruned
+
     async def flush(self, booking: Booking) -> FlushResult:
         """Apply one batch exactly once; retried whole on a deadlock between instances."""
         for attempt in range(1, _DEADLOCK_RETRIES + 1):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,8 @@ from services.kpi.engine import Engine
 from services.kpi.store import Booking, KpiStore, OffsetsWentBackwards
 from shared import events as ev
 from shared.bus import Record
-from shared.db.models import AppliedEvent, table
+from shared.db.models import AppliedEvent, KpiBucket, table
+from shared.settings import Settings
 from shared.windows import resolve_window
 from tests.conftest import canonical
 
@@ -118,3 +119,25 @@ async def test_roster_change_is_seen_by_the_next_flush(db: AsyncEngine) -> None:
     await roster(db)
     await store.flush(booking(engine, records(canonical(actor="u-1"), first_offset=1)))
     assert (await today_calls(db))["alice"]["calls_placed"] == 1
+
+
+async def test_pruned_minutes_and_hours_are_answered_from_coarser_buckets(
+    db: AsyncEngine,
+) -> None:
+    await roster(db)
+    store, engine = make_store(db)
+    settings = Settings(minute_retention_hours=1, hour_retention_days=1)
+    old = datetime.now(UTC) - timedelta(days=3, minutes=17)
+    recent = datetime.now(UTC) - timedelta(hours=5, minutes=3)
+    await store.flush(booking(engine, records(canonical(time=old), canonical(time=recent))))
+    pruned = await store.prune(*settings.retention_floors(datetime.now(UTC).timestamp()))
+    assert pruned > 0
+    queries = KpiQueries(db, PARIS, settings.retention_floors)
+    since = old - timedelta(seconds=30)  # the window starts inside a pruned minute and hour
+    window = resolve_window(None, now=datetime.now(UTC), tz=PARIS, start=since)
+    sums = await queries.sums("rep", window, ["calls_placed"])
+    assert sums == {"alice": {"calls_placed": 2}}
+    buckets = table(KpiBucket)
+    async with db.connect() as conn:
+        grains = {g for (g,) in await conn.execute(select(buckets.c.grain).distinct())}
+    assert "minute" not in grains

@@ -4,7 +4,7 @@ import itertools
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from shared.buckets import BucketRange, bucket_starts, local_midnight, tile
+from shared.buckets import BucketRange, bucket_starts, coarsen, local_midnight, tile
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -66,3 +66,36 @@ def test_tiles_cover_the_window_exactly_once() -> None:
 
 def test_empty_window_has_no_tiles() -> None:
     assert tile(ts(2026, 1, 1), ts(2026, 1, 1), PARIS) == []
+
+
+def test_coarsen_answers_expired_minutes_from_their_hour_and_hours_from_their_day() -> None:
+    ranges = tile(ts(2026, 10, 24, 21, 30), ts(2026, 10, 26, 10, 15), PARIS)
+    assert coarsen(ranges, PARIS) == ranges  # nothing expired
+    minutes_gone = coarsen(ranges, PARIS, minute_floor=ts(2026, 10, 26))
+    assert minutes_gone == [
+        BucketRange("minute", ts(2026, 10, 26, 10), ts(2026, 10, 26, 10, 15)),  # still kept
+        BucketRange("hour", ts(2026, 10, 24, 21), ts(2026, 10, 24, 22)),  # widened outwards
+        BucketRange("hour", ts(2026, 10, 25, 23), ts(2026, 10, 26, 10)),
+        BucketRange("day", ts(2026, 10, 24, 22), ts(2026, 10, 25, 23)),
+    ]
+    hours_gone = coarsen(ranges, PARIS, minute_floor=ts(2026, 10, 27), hour_floor=ts(2026, 10, 27))
+    assert hours_gone == [
+        BucketRange("day", ts(2026, 10, 24, 22), ts(2026, 10, 25, 23)),
+        BucketRange("day", ts(2026, 10, 23, 22), ts(2026, 10, 24, 22)),
+        BucketRange("day", ts(2026, 10, 25, 23), ts(2026, 10, 26, 23)),
+    ]
+
+
+def test_coarsen_never_counts_a_bucket_twice() -> None:
+    ranges = tile(ts(2026, 3, 28, 17, 43, 10), ts(2026, 4, 2, 8, 7, 30), PARIS)
+    for floor in range(ts(2026, 3, 28), ts(2026, 4, 3), 5 * 3600):
+        result = coarsen(ranges, PARIS, minute_floor=floor, hour_floor=floor - 86400)
+        spans: list[tuple[int, int]] = []
+        for r in result:
+            step = {"minute": 60, "hour": 3600}.get(r.grain)
+            if step:
+                spans += [(t, t + step) for t in range(r.lo, r.hi, step)]
+            else:
+                spans.append((r.lo, r.hi))  # a run of whole days: disjoint from the rest
+        spans.sort()
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
