@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -19,7 +20,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.kpi.bulk import writer_for
-from services.kpi.engine import STATE_TYPES, Deltas, Engine, Item, States
+from services.kpi.engine import STATE_TYPES, BucketKey, Deltas, Engine, Item, States
+from services.kpi.recredit import rewrite_state
 from services.kpi.roster import Roster
 from services.kpi.state import StateKey
 from shared import events as ev
@@ -166,9 +168,16 @@ class KpiStore:
                 )
 
     async def _refresh_roster(self, conn: AsyncConnection) -> None:
-        version = (await conn.execute(select(_version.c.version))).scalar() or 0
+        """Reload the roster if its version moved, and re-credit newly known identities.
+
+        The version row is read FOR SHARE: a roster change (an UPDATE of that row) waits for
+        the flushes under way, and flushes after it see it. So no flush booking with an old
+        roster can commit after the re-credit that follows the change."""
+        version_query = select(_version.c.version).with_for_update(read=True)
+        version = (await conn.execute(version_query)).scalar() or 0
         if version == self._roster.version:
             return
+        known = set(self._roster.identities)
         identities = await conn.execute(
             select(_identities.c.provider, _identities.c.external_id, _identities.c.rep_id)
         )
@@ -179,6 +188,57 @@ class KpiStore:
         log.info(
             "roster loaded", extra={"version": version, "identities": len(self._roster.identities)}
         )
+        newly = [f"{p}:{x}" for p, x in set(self._roster.identities) - known]
+        if newly:
+            await self._recredit(conn, newly)
+
+    async def _recredit(self, conn: AsyncConnection, keys: list[str]) -> None:
+        """Move the unassigned activity of ``keys`` to their reps (see ``recredit.py``)."""
+        moved = await conn.execute(
+            delete(_buckets)
+            .where(_buckets.c.scope == "unassigned", _buckets.c.subject_id.in_(keys))
+            .returning(
+                _buckets.c.metric,
+                _buckets.c.grain,
+                _buckets.c.bucket_start,
+                _buckets.c.subject_id,
+                _buckets.c.value,
+            )
+        )
+        deltas: Deltas = defaultdict(int)
+        found: set[str] = set()
+        for metric, grain, start, subject, value in moved:
+            found.add(subject)
+            for scope, subject_id in self._resolve(subject, int(start)):
+                deltas[BucketKey(scope, metric, grain, int(start), subject_id)] += int(value)
+        await self._upsert(conn, deltas)
+        for key in sorted(found):
+            await self._rewrite_states(conn, key)
+        if found:
+            log.info("unassigned activity re-credited", extra={"identities": sorted(found)})
+
+    def _resolve(self, actor_key: str, ts: int) -> list[list[str]]:
+        provider, _, external_id = actor_key.partition(":")
+        owner = self._roster.owner(ev.Actor(provider=provider, external_id=external_id), ts)
+        if owner is None:
+            return [["unassigned", actor_key]]
+        return [["rep", owner.rep_id]] + ([["team", owner.team_id]] if owner.team_id else [])
+
+    async def _rewrite_states(self, conn: AsyncConnection, key: str) -> None:
+        marker = orjson.dumps(["unassigned", key]).decode()
+        rows = await conn.execute(
+            select(_states.c.kind, _states.c.key, _states.c.state)
+            .where(_states.c.state.contains(marker, autoescape=True))
+            .order_by(_states.c.kind, _states.c.key)
+            .with_for_update()
+        )
+        rewritten = []
+        for kind, state_key, text in rows:
+            state = orjson.loads(text)
+            if rewrite_state(state, key, lambda ts: self._resolve(key, ts)):
+                rewritten.append((kind, state_key, orjson.dumps(state).decode()))
+        if rewritten:
+            await self._writer.save_states(conn, rewritten)
 
     async def _claim(self, conn: AsyncConnection, booked: list[Item]) -> list[Item]:
         unique: dict[tuple[str, str], Item] = {}

@@ -46,7 +46,10 @@ async def roster(db: AsyncEngine) -> None:
 
 async def today_calls(db: AsyncEngine, scope: str = "rep") -> dict[str, dict[str, int]]:
     window = resolve_window("today", now=datetime.now(UTC), tz=PARIS)
-    return dict(await KpiQueries(db, PARIS).sums(scope, window, ["calls_placed", "talk_seconds"]))
+    sums = await KpiQueries(db, PARIS).sums(scope, window, ["calls_placed", "talk_seconds"])
+    return {
+        subject: {m: v for m, v in s.items() if v} for subject, s in sums.items() if any(s.values())
+    }
 
 
 def make_store(db: AsyncEngine) -> tuple[KpiStore, Engine]:
@@ -118,7 +121,8 @@ async def test_roster_change_is_seen_by_the_next_flush(db: AsyncEngine) -> None:
     assert set(await today_calls(db, "unassigned")) == {"crm:u-1"}
     await roster(db)
     await store.flush(booking(engine, records(canonical(actor="u-1"), first_offset=1)))
-    assert (await today_calls(db))["alice"]["calls_placed"] == 1
+    assert (await today_calls(db))["alice"]["calls_placed"] == 2  # the first one re-credited
+    assert await today_calls(db, "unassigned") == {}
 
 
 async def test_pruned_minutes_and_hours_are_answered_from_coarser_buckets(
@@ -141,3 +145,26 @@ async def test_pruned_minutes_and_hours_are_answered_from_coarser_buckets(
     async with db.connect() as conn:
         grains = {g for (g,) in await conn.execute(select(buckets.c.grain).distinct())}
     assert "minute" not in grains
+
+
+async def test_unassigned_activity_is_re_credited_when_its_identity_joins_the_roster(
+    db: AsyncEngine,
+) -> None:
+    await roster(db)
+    store, engine = make_store(db)
+    won = canonical("deal.updated", event_id="w", actor="z", deal_id="D9", amount="100")
+    await store.flush(booking(engine, records(canonical(actor="z", talk_seconds=7), won)))
+    assert set(await today_calls(db, "unassigned")) == {"crm:z"}
+
+    await RosterStore(db).put_rep("alice", "Alice", "north", [("crm", "u-1"), ("crm", "z")], 0)
+    reopened = canonical("deal.updated", event_id="r", deal_id="D9", status="open")
+    await store.flush(booking(engine, records(reopened, first_offset=2)))
+    assert await today_calls(db, "unassigned") == {}
+    assert await today_calls(db) == {"alice": {"calls_placed": 1, "talk_seconds": 7}}
+    assert await today_calls(db, "team") == {"north": {"calls_placed": 1, "talk_seconds": 7}}
+    window = resolve_window("today", now=datetime.now(UTC), tz=PARIS)
+    deals = await KpiQueries(db, PARIS).sums("rep", window, ["deals_won", "revenue_cents"])
+    # the reopening subtracted from alice, where the win had moved: nothing negative anywhere
+    assert deals.get("alice", {}).get("deals_won", 0) == 0
+    unassigned = await KpiQueries(db, PARIS).sums("unassigned", window, ["deals_won"])
+    assert all(v >= 0 for sums in unassigned.values() for v in sums.values())
