@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import make_url
 
 from shared.settings import Settings
@@ -155,3 +156,10 @@ def canonical(
         "time": (time or datetime.now(UTC)).isoformat(),
         "data": body,
     }
+
+
+# CI runs the property tests on a fixed seed (a red main must come from a change, not from
+# luck); developers' runs explore new examples every time.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if IN_CI:
+    hypothesis_settings.load_profile("ci")

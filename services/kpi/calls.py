@@ -34,16 +34,21 @@ def normalise_number(number: str | None) -> str | None:
 class CallState:
     version: list[Any] | None = None  # [time, id] of the event booked for the call
     booked: list[Booked] = field(default_factory=list)
+    callback: str | None = None  # the callback state this call is registered in
 
     def newer(self, version: Version) -> bool:
         return self.version is None or (self.version[0], self.version[1]) < version
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": self.version, "booked": booked_to_json(self.booked)}
+        return {
+            "version": self.version,
+            "booked": booked_to_json(self.booked),
+            "callback": self.callback,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CallState:
-        return cls(data.get("version"), booked_from_json(data.get("booked")))
+        return cls(data.get("version"), booked_from_json(data.get("booked")), data.get("callback"))
 
 
 @dataclass(slots=True)
@@ -52,6 +57,10 @@ class CallbackState:
     missed: dict[str, list[Any]] = field(default_factory=dict)
     placed: dict[str, float] = field(default_factory=dict)
     booked: list[Booked] = field(default_factory=list)
+
+    def forget(self, call_id: str) -> None:
+        self.missed.pop(call_id, None)
+        self.placed.pop(call_id, None)
 
     def add_missed(self, call_id: str, time: float, subjects: Subjects) -> None:
         self.missed[call_id] = [time, [list(s) for s in subjects]]

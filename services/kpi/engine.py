@@ -8,7 +8,8 @@ fact, or kept as unassigned activity under the actor's identity, in the minute, 
 bucket of that time.
 
 The caller (the store) locks the states the batch needs: ``plan`` names them, ``apply`` books
-the batch, and ``settle_accounts`` books the accounts that ``apply`` found affected.
+the batch, and ``settle`` books the states that ``apply`` found affected but could not know
+beforehand (a deal's account, the callback state a call was registered in before).
 """
 
 from __future__ import annotations
@@ -62,6 +63,13 @@ class Applied:
     accounts: dict[StateKey, list[tuple[str, tuple[int, int, Subjects] | None]]] = field(
         default_factory=dict
     )
+    # callback state key -> calls whose earlier report registered there and no longer holds
+    forget: dict[StateKey, list[str]] = field(default_factory=dict)
+
+    @property
+    def followups(self) -> set[StateKey]:
+        """States ``settle`` needs, beyond those ``plan`` named."""
+        return set(self.accounts) | set(self.forget)
 
 
 def new_state(key: StateKey) -> Any:
@@ -118,9 +126,9 @@ class Engine:
         for key in self.plan(batch, roster):
             states.setdefault(key, new_state(key))
         applied = self.apply(batch, states, roster)
-        for key in applied.accounts:
+        for key in applied.followups:
             states.setdefault(key, new_state(key))
-        for bucket, amount in self.settle_accounts(applied, states).items():
+        for bucket, amount in self.settle(applied, states).items():
             applied.deltas[bucket] += amount
         return applied.deltas
 
@@ -130,7 +138,7 @@ class Engine:
         touched: dict[str, set[StateKey]] = defaultdict(set)
         for event, counters in items:
             if event.type in CALL_TYPES:
-                self._call(event, counters, states, roster, result.deltas, touched)
+                self._call(event, counters, states, roster, result, touched)
             elif isinstance(event, ev.DealUpdated):
                 states[_deal_key(event)].merge(event)
                 touched["deal"].add(_deal_key(event))
@@ -146,9 +154,14 @@ class Engine:
             self._book_deal(key, states[key], roster, result)
         return result
 
-    def settle_accounts(self, applied: Applied, states: States) -> Deltas:
-        """Book the accounts whose deals' wins changed (their states locked by the caller)."""
+    def settle(self, applied: Applied, states: States) -> Deltas:
+        """Book the follow-ups of ``apply`` (their states locked by the caller)."""
         deltas: Deltas = defaultdict(int)
+        for key in sorted(applied.forget):
+            callbacks: CallbackState = states[key]
+            for call_id in applied.forget[key]:
+                callbacks.forget(call_id)
+            self._rebook(deltas, callbacks, callbacks.bookings())
         for key in sorted(applied.accounts):
             account: AccountState = states[key]
             for deal, win in applied.accounts[key]:
@@ -165,21 +178,33 @@ class Engine:
         counters: dict[str, int],
         states: States,
         roster: Roster,
-        deltas: Deltas,
+        result: Applied,
         touched: dict[str, set[StateKey]],
     ) -> None:
         ts = int(event.time.timestamp())
         subjects = self._subjects(event.actor, ts, roster, fallback=event.partition_key)
         call: CallState = states[_call_key(event)]
         version = (event.time.timestamp(), event.id)
-        if call.newer(version):  # the latest report of a call is its outcome
-            call.version = list(version)
-            self._rebook(deltas, call, [Booked(ts, subjects, tuple(counters.items()))])
+        if not call.newer(version):
+            return  # an older report of a call already told by a later one
+        call.version = list(version)  # the latest report of a call is its outcome
+        self._rebook(result.deltas, call, [Booked(ts, subjects, tuple(counters.items()))])
+        call_id = getattr(event.data, "call_id", event.id)
         callback = self._callback_key(event, roster)
+        previous = ("callback", call.callback) if call.callback else None
+        if previous and previous != callback:
+            # What an earlier report registered elsewhere no longer holds. If no event of this
+            # batch maps there, that state is not locked yet: ``settle`` undoes it.
+            if previous in states:
+                states[previous].forget(call_id)
+                touched["callback"].add(previous)
+            else:
+                result.forget.setdefault(previous, []).append(call_id)
+        call.callback = callback[1] if callback else None
         if callback is None:
             return
         state: CallbackState = states[callback]
-        call_id = getattr(event.data, "call_id", event.id)
+        state.forget(call_id)
         if event.type == "call.missed":
             state.add_missed(call_id, event.time.timestamp(), subjects)
         elif event.type == "call.placed":

@@ -253,9 +253,9 @@ class KpiStore:
         """Book the batch; the states it changes are locked for the transaction."""
         states = await self._lock_states(conn, self._kpi.plan(fresh, self._roster))
         applied = self._kpi.apply(fresh, states, self._roster)
-        if applied.accounts:  # known only once the deals are merged: locked second
-            states.update(await self._lock_states(conn, set(applied.accounts)))
-            _add_all(applied.deltas, self._kpi.settle_accounts(applied, states))
+        if applied.followups:  # known only once the batch is merged: locked second
+            states.update(await self._lock_states(conn, applied.followups - set(states)))
+            _add_all(applied.deltas, self._kpi.settle(applied, states))
         await self._save_states(conn, states)
         return applied.deltas
 

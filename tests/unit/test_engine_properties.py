@@ -66,7 +66,7 @@ offsets = st.integers(0, SPAN)
 
 @st.composite
 def activity(draw: st.DrawFn, index: int) -> dict[str, Any]:
-    kind = draw(st.sampled_from(["call", "call", "call", "deal", "deal", "other"]))
+    kind = draw(st.sampled_from(["call", "call", "call", "deal", "deal", "touch", "other"]))
     time = BASE + timedelta(seconds=draw(offsets))
     actor = {"provider": "crm", "external_id": draw(actors)}
     data: dict[str, Any]
@@ -80,6 +80,8 @@ def activity(draw: st.DrawFn, index: int) -> dict[str, Any]:
             data["outcome"] = draw(st.sampled_from(["connected", "no_answer", "busy"]))
         if type_ != "call.missed":
             data["talk_seconds"] = draw(st.integers(0, 600))
+        if type_ != "call.received":  # missed numbers, called back (or not) by the team
+            data["counterpart"] = draw(st.sampled_from(["+33 6 01", "+33601", "+33602"]))
     elif kind == "deal":
         type_ = "deal.updated"
         data = {"deal_id": draw(st.sampled_from(["d1", "d2", "d3"]))}
@@ -91,6 +93,21 @@ def activity(draw: st.DrawFn, index: int) -> dict[str, Any]:
         if draw(st.booleans()):
             data["amount"] = str(draw(st.integers(0, 100_000)) / Decimal(100))
             data["currency"] = draw(st.sampled_from(["EUR", "USD"]))
+        for name, values in (
+            ("account_id", ["A1", "A2"]),
+            ("margin", ["10", "250.5"]),
+            ("discount", ["0.1", "0.25"]),
+            ("created_at", ["2026-10-01T08:00:00+00:00", "2026-10-20T08:00:00+00:00"]),
+        ):
+            if draw(st.integers(0, 3)) == 0:
+                data[name] = draw(st.sampled_from(values))
+    elif kind == "touch":
+        type_ = draw(st.sampled_from(["meeting.held", "email.sent"]))
+        data = {
+            "deal_id": draw(st.sampled_from(["d1", "d2", "d3"])),
+            "actor": actor,
+            ("meeting_id" if type_ == "meeting.held" else "id"): f"t{index}",
+        }
     else:
         others: list[tuple[str, dict[str, Any]]] = [
             ("lead.created", {"lead_id": "l"}),
@@ -177,6 +194,7 @@ def reference_facts(unique: list[dict[str, Any]]) -> list[Fact]:
     facts: list[Fact] = []
     calls: dict[str, list[dict[str, Any]]] = defaultdict(list)
     deals: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    touches: dict[str, list[float]] = defaultdict(list)
     for e in unique:
         if e["type"].startswith("call."):
             calls[e["data"]["call_id"]].append(e)
@@ -184,17 +202,63 @@ def reference_facts(unique: list[dict[str, Any]]) -> list[Fact]:
             deals[e["data"]["deal_id"]].append(e)
         else:
             facts.append(Fact(_ts(e), e["data"]["actor"]["external_id"], e["type"], e["data"]))
+            if "deal_id" in e["data"]:
+                touches[e["data"]["deal_id"]].append(_ts(e))
+    final_calls = []
     for reports in calls.values():  # a call is its latest report
         e = latest(reports)
-        facts.append(Fact(_ts(e), e["data"]["actor"]["external_id"], e["type"], e["data"]))
-    for updates in deals.values():
-        fact = reference_deal(updates)
+        final_calls.append(
+            Fact(_ts(e), e["data"]["actor"]["external_id"], e["type"], dict(e["data"]))
+        )
+    reference_callbacks(final_calls)
+    wins = []
+    for deal_id, updates in deals.items():
+        fact = reference_deal(deal_id, updates, touches[deal_id])
         if fact:
-            facts.append(fact)
-    return facts
+            wins.append(fact)
+    reference_first_wins(wins)
+    return facts + final_calls + wins
 
 
-def reference_deal(updates: list[dict[str, Any]]) -> Fact | None:
+def team_of(f: Fact) -> str | None:
+    rep = IDS.get(f.actor or "")
+    return ROSTER.team_at(rep, int(f.time)) if rep else None
+
+
+def reference_callbacks(calls: list[Fact]) -> None:
+    """A missed call is called back by the first later call its team places to that number."""
+
+    def number(f: Fact) -> str:
+        return "".join(c for c in f.values.get("counterpart", "") if c.isdigit() or c == "+")
+
+    for missed in (c for c in calls if c.kind == "call.missed"):
+        team = team_of(missed)
+        later = [
+            c.time
+            for c in calls
+            if c.kind == "call.placed"
+            and team is not None
+            and team_of(c) == team
+            and number(c) == number(missed) != ""
+            and c.time > missed.time
+        ]
+        missed.values["delay"] = int(min(later) - missed.time) if later else None
+
+
+def reference_first_wins(deals: list[Fact]) -> None:
+    """An account's earliest win (ties: by deal key) is new business; later ones expansion."""
+    for account in {d.values["account"] for d in deals if d.values.get("account")}:
+        won = sorted(
+            (d for d in deals if d.kind == "deal.won" and d.values.get("account") == account),
+            key=lambda d: (d.time, f"test://p|{d.values['deal_id']}"),
+        )
+        for position, deal in enumerate(won):
+            deal.values["new"] = position == 0
+
+
+def reference_deal(
+    deal_id: str, updates: list[dict[str, Any]], touches: list[float]
+) -> Fact | None:
     ordered = sorted(updates, key=lambda e: (_ts(e), e["id"]))
     status, since = None, 0.0
     for e in ordered:
@@ -207,10 +271,26 @@ def reference_deal(updates: list[dict[str, Any]]) -> Fact | None:
         having = [e for e in ordered if field in e["data"]]
         return having[-1]["data"][field] if having else None
 
+    def cents(field: str) -> int:
+        value = Decimal(last(field) or 0) * RATES[last("currency") or "EUR"]
+        return int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
     owner = last("actor")
-    amount = Decimal(last("amount") or 0) * RATES[last("currency") or "EUR"]
-    cents = int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
-    return Fact(since, owner["external_id"] if owner else None, f"deal.{status}", {"cents": cents})
+    values = {
+        "deal_id": deal_id,
+        "cents": cents("amount"),
+        "account": last("account_id"),
+        "touches": sum(1 for t in touches if t <= since),
+    }
+    if last("margin") is not None:
+        values["margin_cents"] = cents("margin")
+    if last("discount") is not None:
+        values["discount_bp"] = int(Decimal(last("discount")) * 10_000)
+    if last("created_at") is not None:
+        values["cycle"] = max(
+            int(since - datetime.fromisoformat(last("created_at")).timestamp()), 0
+        )
+    return Fact(since, owner["external_id"] if owner else None, f"deal.{status}", values)
 
 
 def _ts(e: dict[str, Any]) -> float:
@@ -243,7 +323,29 @@ def reference_metrics(
     promoters = n("survey.answered", lambda f: f.values.get("nps", 0) >= 9)
     detractors = n("survey.answered", lambda f: f.values.get("nps", 99) <= 6)
     csats = [f.values["csat"] for f in fs if f.kind == "survey.answered" and "csat" in f.values]
+    wins = [f for f in fs if f.kind == "deal.won"]
+    delays = [
+        f.values["delay"]
+        for f in fs
+        if f.kind == "call.missed" and f.values.get("delay") is not None
+    ]
+    margin = sum(f.values.get("margin_cents", 0) for f in wins)
+    discounts = [f.values["discount_bp"] for f in wins if "discount_bp" in f.values]
+    cycles = [f.values["cycle"] for f in wins if "cycle" in f.values]
+    new = [f.values["cents"] for f in wins if f.values.get("new") is True]
+    expansion = [f.values["cents"] for f in wins if f.values.get("new") is False]
     return {
+        "missed_callback_rate": ratio(sum(1 for d in delays if d <= 3600), missed),
+        "avg_callback_seconds": ratio(sum(delays), len(delays)),
+        "margin": round(margin / 100, 2),
+        "margin_rate": ratio(margin, cents),
+        "avg_discount_rate": ratio(sum(discounts), len(discounts), 0.0001),
+        "new_customers": len(new),
+        "new_business_revenue": round(sum(new) / 100, 2),
+        "expansion_revenue": round(sum(expansion) / 100, 2),
+        "conversion_rate": ratio(len(new), n("lead.created")),
+        "sales_cycle_days": ratio(sum(cycles), len(cycles), 1 / 86400),
+        "touches_per_win": ratio(sum(f.values["touches"] for f in wins), won),
         "calls_placed": placed,
         "calls_connected": connected,
         "calls_received": received,
