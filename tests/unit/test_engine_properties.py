@@ -391,4 +391,5 @@ def test_every_metric_window_rep_and_team_matches_the_reference(
             got = measured(scope, subject, window.start, window.end)
             want = reference_metrics(facts, scope, subject, window.start, window.end)
             assert {m: got[m] for m in want} == want, (name, scope, subject)
-    assert set(CATALOGUE) >= set(want)
+    # every metric is checked here but the two attainments, which need targets: test_targets.py
+    assert set(CATALOGUE) - set(want) == {"quota_attainment", "activity_attainment"}
