@@ -323,5 +323,31 @@ def _value(metric: Metric, sums: Sums, targets: dict[str, float]) -> float | int
     return None if not target or achieved is None else _ratio(float(achieved), target)
 
 
+# The volume behind a ratio: a leaderboard lists a subject unranked below a minimum of it.
+VOLUME: dict[str, tuple[str, ...]] = {
+    "answer_rate": ("calls_received", "calls_missed"),
+    "connect_rate": ("calls_placed",),
+    "avg_call_seconds": ("calls_connected", "calls_received"),
+    "missed_callback_rate": ("calls_missed",),
+    "avg_callback_seconds": ("callbacks",),
+    "proposal_acceptance_rate": ("proposals_sent",),
+    "win_rate": ("deals_won", "deals_lost"),
+    "avg_deal_size": ("deals_won",),
+    "margin_rate": ("deals_won",),
+    "avg_discount_rate": ("discounted_wins",),
+    "conversion_rate": ("leads_created",),
+    "sales_cycle_days": ("cycled_wins",),
+    "touches_per_win": ("deals_won",),
+    "nps": ("nps_answers",),
+    "csat": ("csat_answers",),
+}
+
+
+def volume(name: str, sums: Sums) -> int | None:
+    """How many facts a ratio metric rests on (None for counts and sums)."""
+    counters = VOLUME.get(name)
+    return None if counters is None else sum(sums.get(c, 0) for c in counters)
+
+
 def needed_counters(names: list[str]) -> set[str]:
-    return {base for n in names for base in CATALOGUE[n].needs}
+    return {base for n in names for base in (*CATALOGUE[n].needs, *VOLUME.get(n, ()))}

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -98,7 +98,9 @@ def validation_errors(errors: Any) -> list[dict[str, Any]]:
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
-    async def _problem(_: Request, exc: Problem) -> JSONResponse:
+    async def _problem(_: Request, exc: Problem) -> Response:
+        if exc.status == 304:  # not an error: a conditional read that has nothing new
+            return Response(status_code=304, headers=exc.headers)
         return problem_response(
             exc.status, exc.slug, exc.detail, headers=exc.headers, **exc.extensions
         )

@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     hour_retention_days: int = Field(default=400, ge=1)
     kpi_poll_timeout_ms: int = Field(default=200, ge=1)
     log_level: str = "INFO"
+    cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser
+    leaderboard_min_volume: int = Field(default=5, ge=0)  # ratios: unranked below this volume
+    leaderboard_min_volumes: str = ""  # per-metric overrides, e.g. "win_rate:5,answer_rate:10"
+    leaderboard_movement_minutes: int = Field(default=60, ge=1)  # previous_rank: this long ago
+    business_metrics_per_rep: bool = False  # Prometheus business counters per rep, not only team
 
     @field_validator("timezone")
     @classmethod
@@ -175,6 +180,17 @@ class Settings(BaseSettings):
     @property
     def lost_stages(self) -> frozenset[str]:
         return _word_set(self.hubspot_lost_stages)
+
+    def min_volume(self, metric: str) -> int:
+        for item in filter(None, (p.strip() for p in self.leaderboard_min_volumes.split(","))):
+            name, _, value = item.partition(":")
+            if name == metric and value.isdigit():
+                return int(value)
+        return self.leaderboard_min_volume
+
+    @property
+    def cors(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     def parsed_api_keys(self) -> list[ApiKey]:
         return parse_api_keys(self.api_keys.get_secret_value()) if self.api_keys else []

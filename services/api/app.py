@@ -6,12 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api import kpis, roster, targets
+from services.api import kpis, leaderboards, roster, targets
 from services.api.auth import KeyRing
+from services.api.boards import Boards
 from services.api.kpi_queries import KpiQueries
+from services.api.leaderboards import BoardHub
 from services.api.roster_store import RosterStore
 from services.api.targets import TargetStore
 from shared.db.engine import create_engine, create_schema
@@ -30,6 +33,7 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await create_schema(db)
         yield
+        await app.state.board_hub.close()
         if owns_engine:
             await db.dispose()
 
@@ -39,10 +43,22 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
     app.state.roster = RosterStore(db)
     app.state.kpi_queries = KpiQueries(db, settings.tz, settings.retention_floors)
     app.state.targets = TargetStore(db)
+    app.state.db = db
+    app.state.boards = Boards(app.state.kpi_queries, app.state.roster, app.state.targets, settings)
+    app.state.board_hub = BoardHub(app.state.boards, db)
     install_problem_handlers(app)
     app.add_middleware(HttpMetricsMiddleware, service="api")
+    if settings.cors:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "If-None-Match", "Last-Event-ID", "Content-Type"],
+            expose_headers=["ETag"],
+        )
     app.include_router(roster.router)
     app.include_router(kpis.router)
+    app.include_router(leaderboards.router)
     app.include_router(targets.router)
 
     async def readiness() -> dict[str, bool]:

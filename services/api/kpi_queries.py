@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.buckets import coarsen, tile
+from shared.buckets import BucketRange, coarsen, tile
 from shared.db.models import KpiBucket, table
 from shared.windows import Window
 
@@ -38,9 +38,7 @@ class KpiQueries:
         subjects: list[str] | None = None,
     ) -> Sums:
         """Per subject of ``scope`` (all, or the listed), the window's sum of each counter."""
-        ranges = tile(window.start_ts, window.end_ts, self._tz)
-        if self._floors is not None:
-            ranges = coarsen(ranges, self._tz, *self._floors(time.time()))
+        ranges = self._tiling(window)
         counters = sorted(set(counters))
         if not ranges or not counters or subjects == []:
             return {}
@@ -67,3 +65,37 @@ class KpiQueries:
         for subject, metric, total in rows:
             sums[subject][metric] = int(total)
         return sums
+
+    async def sums_per_window(
+        self, scope: str, subject: str, windows: list[Window], counters: Iterable[str]
+    ) -> list[dict[str, int]]:
+        """One subject's sums for each of several disjoint windows (timeseries points), from one
+        range scan of its buckets; each bucket counts in the window whose tiling holds it."""
+        tilings = [self._tiling(w) for w in windows]
+        spans = [r for tiling in tilings for r in tiling]
+        result: list[dict[str, int]] = [defaultdict(int) for _ in windows]
+        if not spans:
+            return result
+        query = select(
+            _buckets.c.grain, _buckets.c.bucket_start, _buckets.c.metric, _buckets.c.value
+        ).where(
+            _buckets.c.scope == scope,
+            _buckets.c.subject_id == subject,
+            _buckets.c.metric.in_(sorted(set(counters))),
+            _buckets.c.bucket_start >= min(r.lo for r in spans),
+            _buckets.c.bucket_start < max(r.hi for r in spans),
+        )
+        async with self._db.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        for grain, start, metric, value in rows:
+            for index, tiling in enumerate(tilings):
+                if any(r.grain == grain and r.lo <= start < r.hi for r in tiling):
+                    result[index][metric] += int(value)
+                    break
+        return result
+
+    def _tiling(self, window: Window) -> list[BucketRange]:
+        ranges = tile(window.start_ts, window.end_ts, self._tz)
+        if self._floors is not None:
+            ranges = coarsen(ranges, self._tz, *self._floors(time.time()))
+        return ranges

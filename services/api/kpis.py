@@ -1,25 +1,35 @@
-"""KPI and leaderboard routes."""
+"""KPI routes: a rep's or a team's KPIs, timeseries, unassigned activity, the catalogue."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from services.api.auth import require
+from services.api.csv_export import csv_response, wants_csv
+from services.api.freshness import Fresh
 from services.api.kpi_queries import KpiQueries
-from services.api.ranking import Entry, rank
 from services.api.roster import Id, Store
-from services.api.schemas import LeaderboardOut, LeaderboardRow, RepKpisOut, TeamKpisOut
+from services.api.schemas import (
+    RepKpisOut,
+    TeamKpisOut,
+    TimeseriesOut,
+    TimeseriesPoint,
+    UnassignedOut,
+    UnassignedRow,
+)
 from services.api.targets import TargetStore
 from shared.catalogue import CATALOGUE, TARGETED, evaluate, needed_counters
 from shared.problems import NotFound, Unprocessable
 from shared.settings import Scope, Settings
-from shared.targets import Period, window_target
+from shared.targets import Period, next_period, period_start, window_target
 from shared.windows import Window, WindowError, resolve_window
 
 router = APIRouter(prefix="/v1", tags=["kpis"], dependencies=[Depends(require(Scope.read))])
+Interval = Literal["minute", "hour", "day", "week"]
+MAX_POINTS = 1500
 
 
 def window_param(
@@ -52,16 +62,15 @@ def metrics_param(
     return names
 
 
-WindowDep = Annotated[Window, Depends(window_param)]
-MetricsDep = Annotated[list[str], Depends(metrics_param)]
-
-
 def _queries(request: Request) -> KpiQueries:
     queries: KpiQueries = request.app.state.kpi_queries
     return queries
 
 
+WindowDep = Annotated[Window, Depends(window_param)]
+MetricsDep = Annotated[list[str], Depends(metrics_param)]
 Queries = Annotated[KpiQueries, Depends(_queries)]
+MetricName = Annotated[str, Path(max_length=48)]
 
 
 @router.get("/reps/{rep_id}/kpis", response_model=RepKpisOut, response_model_by_alias=True)
@@ -72,22 +81,21 @@ async def rep_kpis(
     names: MetricsDep,
     store: Store,
     queries: Queries,
+    version: Fresh,
 ) -> RepKpisOut:
     rep = await store.get_rep(rep_id)
     if rep is None:
         raise NotFound(f"no rep {rep_id!r}")
     sums = await queries.sums("rep", window, needed_counters(names), [rep_id])
-    now = datetime.now(UTC)
+    targets = await targets_for(request, "rep", window, names, rep_id)
     return RepKpisOut(
         rep_id=rep_id,
-        team_id=rep.team_at(int(now.timestamp())),
+        team_id=rep.team_at(int(datetime.now(UTC).timestamp())),
         window=window.name,
         from_=window.start,
         to=window.end,
-        as_of=now,
-        metrics=evaluate(
-            sums.get(rep_id, {}), names, await targets_for(request, "rep", window, names, rep_id)
-        ),
+        as_of=version.as_of,
+        metrics=evaluate(sums.get(rep_id, {}), names, targets),
     )
 
 
@@ -99,57 +107,172 @@ async def team_kpis(
     names: MetricsDep,
     store: Store,
     queries: Queries,
+    version: Fresh,
 ) -> TeamKpisOut:
     if await store.get_team(team_id) is None:
         raise NotFound(f"no team {team_id!r}")
     sums = await queries.sums("team", window, needed_counters(names), [team_id])
+    targets = await targets_for(request, "team", window, names, team_id)
     return TeamKpisOut(
         team_id=team_id,
         window=window.name,
         from_=window.start,
         to=window.end,
-        as_of=datetime.now(UTC),
-        metrics=evaluate(
-            sums.get(team_id, {}), names, await targets_for(request, "team", window, names, team_id)
-        ),
+        as_of=version.as_of,
+        metrics=evaluate(sums.get(team_id, {}), names, targets),
     )
 
 
-@router.get("/leaderboards/{metric}", response_model=LeaderboardOut, response_model_by_alias=True)
-async def leaderboard(
+@router.get(
+    "/reps/{rep_id}/timeseries/{metric}",
+    response_model=TimeseriesOut,
+    response_model_by_alias=True,
+    summary="A rep's metric per interval",
+)
+async def rep_timeseries(
     request: Request,
-    metric: str,
+    response: Response,
+    rep_id: Id,
+    metric: MetricName,
     window: WindowDep,
     store: Store,
     queries: Queries,
-    team: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> LeaderboardOut:
+    version: Fresh,
+    interval: Interval = "hour",
+) -> TimeseriesOut | Response:
+    if await store.get_rep(rep_id) is None:
+        raise NotFound(f"no rep {rep_id!r}")
+    return await _timeseries(
+        request, response, "rep", rep_id, metric, window, interval, queries, version
+    )
+
+
+@router.get(
+    "/teams/{team_id}/timeseries/{metric}",
+    response_model=TimeseriesOut,
+    response_model_by_alias=True,
+    summary="A team's metric per interval",
+)
+async def team_timeseries(
+    request: Request,
+    response: Response,
+    team_id: Id,
+    metric: MetricName,
+    window: WindowDep,
+    store: Store,
+    queries: Queries,
+    version: Fresh,
+    interval: Interval = "hour",
+) -> TimeseriesOut | Response:
+    if await store.get_team(team_id) is None:
+        raise NotFound(f"no team {team_id!r}")
+    return await _timeseries(
+        request, response, "team", team_id, metric, window, interval, queries, version
+    )
+
+
+async def _timeseries(
+    request: Request,
+    response: Response,
+    scope: str,
+    subject: str,
+    metric: str,
+    window: Window,
+    interval: Interval,
+    queries: KpiQueries,
+    version: Fresh,
+) -> TimeseriesOut | Response:
     if metric not in CATALOGUE:
         raise NotFound(f"unknown metric {metric!r}; see GET /v1/metrics")
-    now = datetime.now(UTC)
-    reps = [
-        r for r in await store.all_reps() if team is None or r.team_at(int(now.timestamp())) == team
-    ]
-    sums = await queries.sums("rep", window, needed_counters([metric]))
-    targets = await all_targets_for(request, window, metric)
-    entries = [
-        Entry(r.id, r.name, evaluate(sums.get(r.id, {}), [metric], targets.get(r.id))[metric])
-        for r in reps
-    ]
-    teams = {r.id: r.team_at(int(now.timestamp())) for r in reps}
-    rows = [
-        LeaderboardRow(
-            rank=x.rank,
-            rep_id=x.entry.key,
-            name=x.entry.name,
-            team_id=teams[x.entry.key],
-            value=x.entry.value,
+    settings: Settings = request.app.state.settings
+    cuts = interval_cuts(window, interval, settings)
+    if len(cuts) > MAX_POINTS:
+        raise Unprocessable(
+            f"{len(cuts)} points: at most {MAX_POINTS}; pick a longer interval",
+            errors=[{"field": "interval", "message": "too many points"}],
         )
-        for x in rank(entries)[:limit]
+    per_point = await queries.sums_per_window(scope, subject, cuts, needed_counters([metric]))
+    points = [
+        TimeseriesPoint(start=cut.start, end=cut.end, value=evaluate(sums, [metric])[metric])
+        for cut, sums in zip(cuts, per_point, strict=True)
     ]
-    return LeaderboardOut(
-        metric=metric, window=window.name, from_=window.start, to=window.end, as_of=now, rows=rows
+    if wants_csv(request):
+        return csv_response(points, dict(response.headers), f"timeseries-{metric}")
+    return TimeseriesOut(
+        scope=scope,
+        id=subject,
+        metric=metric,
+        interval=interval,
+        window=window.name,
+        from_=window.start,
+        to=window.end,
+        as_of=version.as_of,
+        points=points,
+    )
+
+
+def interval_cuts(window: Window, interval: Interval, settings: Settings) -> list[Window]:
+    """The window cut at interval boundaries (days and weeks in the organisation's zone)."""
+    tz = settings.tz
+    cuts: list[Window] = []
+    if interval in ("minute", "hour"):
+        step = 60 if interval == "minute" else 3600
+        edge = window.start_ts - window.start_ts % step
+        while edge < window.end_ts and len(cuts) <= MAX_POINTS:
+            cuts.append(_cut(window, edge, edge + step))
+            edge += step
+        return cuts
+    period: Period = "day" if interval == "day" else "week"
+    day = period_start(period, window.start.astimezone(tz).date(), settings.week_start.weekday)
+    while len(cuts) <= MAX_POINTS:
+        start = int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
+        if start >= window.end_ts:
+            break
+        day = next_period(period, day)
+        cuts.append(
+            _cut(window, start, int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()))
+        )
+    return cuts
+
+
+def _cut(window: Window, start: int, end: int) -> Window:
+    return Window(
+        window.name,
+        datetime.fromtimestamp(max(start, window.start_ts), UTC),
+        datetime.fromtimestamp(min(end, window.end_ts), UTC),
+    )
+
+
+@router.get(
+    "/unassigned",
+    response_model=UnassignedOut,
+    response_model_by_alias=True,
+    summary="Activity whose actor is not on the roster yet",
+)
+async def unassigned(
+    request: Request, response: Response, window: WindowDep, queries: Queries, version: Fresh
+) -> UnassignedOut | Response:
+    names = ["calls_total", "deals_won", "revenue"]
+    sums = await queries.sums("unassigned", window, needed_counters(names))
+    rows = []
+    for identity, own in sorted(sums.items()):
+        values = evaluate(own, names)
+        provider, _, external_id = identity.partition(":")
+        rows.append(
+            UnassignedRow(
+                identity=identity,
+                provider=provider,
+                external_id=external_id,
+                calls_total=int(values["calls_total"] or 0),
+                deals_won=int(values["deals_won"] or 0),
+                revenue=float(values["revenue"] or 0),
+            )
+        )
+    rows = [r for r in rows if r.calls_total or r.deals_won or r.revenue]
+    if wants_csv(request):
+        return csv_response(rows, dict(response.headers), "unassigned")
+    return UnassignedOut(
+        window=window.name, from_=window.start, to=window.end, as_of=version.as_of, rows=rows
     )
 
 
@@ -161,26 +284,10 @@ async def targets_for(
     if not wanted:
         return {}
     store: TargetStore = request.app.state.targets
-    found = (await store.of(scope, wanted, subject)).get(subject, {})
-    return _for_window(request, found, window)
-
-
-async def all_targets_for(
-    request: Request, window: Window, metric: str
-) -> dict[str, dict[str, float]]:
-    if metric not in TARGETED:
-        return {}
-    store: TargetStore = request.app.state.targets
-    found = await store.of("rep", {TARGETED[metric]})
-    return {rep: _for_window(request, by_metric, window) for rep, by_metric in found.items()}
-
-
-def _for_window(
-    request: Request, by_metric: dict[str, dict[Period, float]], window: Window
-) -> dict[str, float]:
     settings: Settings = request.app.state.settings
+    found = (await store.of(scope, wanted, subject)).get(subject, {})
     targets = {}
-    for name, periods in by_metric.items():
+    for name, periods in found.items():
         target = window_target(periods, window, settings.tz, settings.week_start.weekday)
         if target is not None:
             targets[name] = target
@@ -188,7 +295,7 @@ def _for_window(
 
 
 @router.get("/metrics", summary="The metric catalogue")
-async def metric_catalogue() -> list[dict[str, str]]:
+async def metric_catalogue(version: Fresh) -> list[dict[str, str]]:
     return [
         {"name": m.name, "kind": m.kind, "unit": m.unit, "definition": m.definition}
         for m in CATALOGUE.values()

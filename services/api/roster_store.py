@@ -47,7 +47,7 @@ class RosterStore:
             )
             if changed.rowcount == 0:
                 await conn.execute(_teams.insert().values(id=team_id, name=name))
-            await _bump(conn)
+            await bump_roster_version(conn)
 
     async def get_team(self, team_id: str) -> str | None:
         async with self._db.connect() as conn:
@@ -58,7 +58,7 @@ class RosterStore:
     async def delete_team(self, team_id: str) -> bool:
         async with self._db.begin() as conn:
             gone = (await conn.execute(delete(_teams).where(_teams.c.id == team_id))).rowcount
-            await _bump(conn)
+            await bump_roster_version(conn)
         return bool(gone)
 
     async def put_rep(
@@ -79,7 +79,7 @@ class RosterStore:
             if changed.rowcount == 0:
                 await conn.execute(_reps.insert().values(id=rep_id, name=name))
             await _move(conn, rep_id, team_id, effective_from)
-            await _bump(conn)
+            await bump_roster_version(conn)
 
     async def get_rep(self, rep_id: str) -> RepRecord | None:
         async with self._db.connect() as conn:
@@ -104,7 +104,7 @@ class RosterStore:
         async with self._db.begin() as conn:
             await conn.execute(delete(_identities).where(_identities.c.rep_id == rep_id))
             gone = (await conn.execute(delete(_reps).where(_reps.c.id == rep_id))).rowcount
-            await _bump(conn)
+            await bump_roster_version(conn)
         return bool(gone)
 
     async def all_reps(self) -> list[RepRecord]:
@@ -122,6 +122,10 @@ class RosterStore:
         for rep_id, since, team_id in history:
             by_rep.setdefault(rep_id, []).append((since, team_id))
         return [RepRecord(r, n, [], by_rep.get(r, [])) for r, n in reps]
+
+    async def all_teams(self) -> dict[str, str]:
+        async with self._db.connect() as conn:
+            return dict(await conn.execute(select(_teams.c.id, _teams.c.name)))
 
     async def members(self, team_id: str, at: int) -> list[str]:
         return [r.id for r in await self.all_reps() if r.team_at(at) == team_id]
@@ -178,7 +182,8 @@ async def _move(conn: AsyncConnection, rep_id: str, team_id: str | None, since: 
     )
 
 
-async def _bump(conn: AsyncConnection) -> None:
+async def bump_roster_version(conn: AsyncConnection) -> None:
+    """Roster and targets changed: the KPI service reloads, caches and ETags move on."""
     bumped = await conn.execute(
         update(_version).where(_version.c.id == 1).values(version=_version.c.version + 1)
     )

@@ -65,19 +65,59 @@ class TeamKpisOut(KpisOut):
 
 
 class LeaderboardRow(BaseModel):
-    rank: int | None
-    previous_rank: int | None = None
-    movement: int | None = None
+    rank: int | None = Field(description="standard competition rank; null: unranked")
+    previous_rank: int | None = Field(
+        default=None, description="rank on the same board a configured interval ago"
+    )
+    movement: int | None = Field(default=None, description="places gained (negative: lost)")
     rep_id: str | None = None
     name: str
     team_id: str | None
     value: MetricValue
+    attainment: float | None = Field(default=None, description="value / target, when ranked so")
+    volume: int | None = Field(default=None, description="facts a ratio rests on")
 
 
 class LeaderboardOut(BaseModel):
     metric: str
+    rank_by: str = "value"
     window: str
     from_: datetime = Field(serialization_alias="from")
     to: datetime
     as_of: datetime
     rows: list[LeaderboardRow]
+
+
+class TimeseriesPoint(BaseModel):
+    start: datetime
+    end: datetime
+    value: MetricValue
+
+
+class TimeseriesOut(BaseModel):
+    scope: str
+    id: str
+    metric: str
+    interval: str
+    window: str
+    from_: datetime = Field(serialization_alias="from")
+    to: datetime
+    as_of: datetime
+    points: list[TimeseriesPoint]
+
+
+class UnassignedRow(BaseModel):
+    identity: str = Field(description="provider:external_id as the events named the actor")
+    provider: str
+    external_id: str
+    calls_total: int
+    deals_won: int
+    revenue: float
+
+
+class UnassignedOut(BaseModel):
+    window: str
+    from_: datetime = Field(serialization_alias="from")
+    to: datetime
+    as_of: datetime
+    rows: list[UnassignedRow]

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.auth import require
 from services.api.roster import Id
+from services.api.roster_store import bump_roster_version
 from shared.catalogue import CATALOGUE
 from shared.db.models import Target, table
 from shared.problems import NotFound
@@ -49,6 +50,7 @@ class TargetStore:
         )
         async with self._db.begin() as conn:
             await conn.execute(statement)
+            await bump_roster_version(conn)
 
     async def delete(self, scope: str, subject: str, metric: str, period: str) -> bool:
         async with self._db.begin() as conn:
@@ -60,6 +62,7 @@ class TargetStore:
                     _targets.c.period == period,
                 )
             )
+            await bump_roster_version(conn)
         return bool(result.rowcount)
 
     async def of(

@@ -292,9 +292,11 @@ class KpiStore:
             set_={
                 "next_offset": self._greatest(
                     _offsets.c.next_offset, statement.excluded.next_offset
-                )
+                ),
+                "updated_at": statement.excluded.updated_at,
             },
         )
+        now_ms = int(time.time() * 1000)
         await conn.execute(
             statement,
             [
@@ -303,6 +305,7 @@ class KpiStore:
                     "topic": self._topic,
                     "partition": p,
                     "next_offset": o,
+                    "updated_at": now_ms,
                 }
                 for p, o in sorted(next_offsets.items())
             ],

@@ -108,6 +108,7 @@ class ConsumerOffset(SQLModel, table=True):
     topic: str = Field(sa_column=Column(String(200), primary_key=True))
     partition: int = Field(sa_column=Column(Integer, primary_key=True))
     next_offset: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_at: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
 
 
 def table(model: type[SQLModel]) -> Table:

@@ -1,0 +1,221 @@
+"""Leaderboards: computed once per change of the data, however many screens ask.
+
+A board is ranked with standard competition ranking, by the metric's value or by attainment
+(value / target, so reps with different quotas compete); a ratio resting on fewer facts than its
+minimum volume is listed unranked. ``previous_rank`` comes from the same board as it stood a
+configured interval ago. Results are cached per board and data version (and minute, for windows
+that move with the clock); while one is recomputed, others asking get the previous one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from services.api.freshness import DataVersion
+from services.api.kpi_queries import KpiQueries
+from services.api.ranking import Entry, rank
+from services.api.roster_store import RosterStore
+from services.api.schemas import LeaderboardOut, LeaderboardRow
+from services.api.targets import TargetStore
+from shared.catalogue import CATALOGUE, TARGETED, evaluate, needed_counters, volume
+from shared.settings import Settings
+from shared.targets import window_target
+from shared.windows import Window, WindowError, resolve_window
+
+Scope = Literal["rep", "team"]
+RankBy = Literal["value", "attainment"]
+
+
+@dataclass(frozen=True, slots=True)
+class BoardSpec:
+    scope: Scope
+    metric: str
+    window: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    team: str | None = None
+    limit: int = 100
+    rank_by: RankBy = "value"
+
+
+@dataclass(frozen=True, slots=True)
+class _Subject:
+    id: str
+    name: str
+    team_id: str | None
+
+
+class Boards:
+    def __init__(
+        self,
+        queries: KpiQueries,
+        roster: RosterStore,
+        targets: TargetStore,
+        settings: Settings,
+        capacity: int = 512,
+    ) -> None:
+        self._queries, self._roster, self._targets = queries, roster, targets
+        self._settings = settings
+        self._cache: OrderedDict[BoardSpec, tuple[tuple[DataVersion, int], LeaderboardOut]] = (
+            OrderedDict()
+        )
+        self._locks: dict[BoardSpec, asyncio.Lock] = {}
+        self._capacity = capacity
+        self.computed = 0  # how many boards were computed (tests and metrics)
+
+    async def board(self, spec: BoardSpec, version: DataVersion) -> LeaderboardOut:
+        """The board for ``spec`` at ``version``: from the cache, or computed (single flight)."""
+        stamp = (version, int(datetime.now(UTC).timestamp()) // 60)
+        cached = self._cache.get(spec)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        lock = self._locks.setdefault(spec, asyncio.Lock())
+        if lock.locked() and cached:
+            return cached[1]  # being recomputed: the previous board is at most one change old
+        async with lock:
+            cached = self._cache.get(spec)
+            if cached and cached[0] == stamp:
+                return cached[1]
+            result = await self._compute(spec, version)
+            self._remember(spec, stamp, result)
+            return result
+
+    def _remember(
+        self, spec: BoardSpec, stamp: tuple[DataVersion, int], result: LeaderboardOut
+    ) -> None:
+        self._cache[spec] = (stamp, result)
+        self._cache.move_to_end(spec)
+        while len(self._cache) > self._capacity:
+            evicted, _ = self._cache.popitem(last=False)
+            self._locks.pop(evicted, None)
+
+    def resolve(self, spec: BoardSpec, now: datetime) -> Window:
+        return resolve_window(
+            spec.window,
+            now=now,
+            tz=self._settings.tz,
+            week_start=self._settings.week_start.weekday,
+            start=spec.start,
+            end=spec.end,
+        )
+
+    async def _compute(self, spec: BoardSpec, version: DataVersion) -> LeaderboardOut:
+        self.computed += 1
+        now = datetime.now(UTC)
+        window = self.resolve(spec, now)
+        subjects = await self._subjects(spec, now)
+        current = await self._ranked(spec, window, subjects)
+        # The same board as it stood then: the window as resolved then, up to then.
+        then = now - timedelta(minutes=self._settings.leaderboard_movement_minutes)
+        previous: dict[str, int | None] = {}
+        try:
+            before = self.resolve(spec, then)
+        except WindowError:  # a custom window that had not begun then
+            before = Window(window.name, then, then)
+        if before.start < then:
+            cut = Window(before.name, before.start, min(before.end, then))
+            previous = {row.key: row.rank for row in await self._ranked(spec, cut, subjects)}
+        rows = [self._row(spec, r, subjects, previous) for r in current[: spec.limit]]
+        return LeaderboardOut(
+            metric=spec.metric,
+            rank_by=spec.rank_by,
+            window=window.name,
+            from_=window.start,
+            to=window.end,
+            as_of=version.as_of,
+            rows=rows,
+        )
+
+    async def _subjects(self, spec: BoardSpec, now: datetime) -> dict[str, _Subject]:
+        at = int(now.timestamp())
+        if spec.scope == "team":
+            return {
+                t: _Subject(t, n, t)
+                for t, n in (await self._roster.all_teams()).items()
+                if spec.team is None or t == spec.team
+            }
+        return {
+            r.id: _Subject(r.id, r.name, r.team_at(at))
+            for r in await self._roster.all_reps()
+            if spec.team is None or r.team_at(at) == spec.team
+        }
+
+    async def _ranked(
+        self, spec: BoardSpec, window: Window, subjects: dict[str, _Subject]
+    ) -> list[_Ranked]:
+        metric = spec.metric
+        sums = await self._queries.sums(spec.scope, window, needed_counters([metric]))
+        targets = await self._window_targets(spec, window)
+        minimum = self._settings.min_volume(metric)
+        entries, details = [], {}
+        for subject in subjects.values():
+            own = sums.get(subject.id, {})
+            value = evaluate(own, [metric], targets.get(subject.id))[metric]
+            facts = volume(metric, own)
+            attainment = None
+            if spec.rank_by == "attainment":
+                target = targets.get(subject.id, {}).get(metric)
+                attainment = None if not target or value is None else round(value / target, 6)
+            key_value = attainment if spec.rank_by == "attainment" else value
+            if facts is not None and facts < minimum:
+                key_value = None  # too few facts to compare a ratio fairly
+            entries.append(Entry(subject.id, subject.name, key_value))
+            details[subject.id] = (value, attainment, facts)
+        return [_Ranked(r.entry.key, r.rank, *details[r.entry.key]) for r in rank(entries)]
+
+    async def _window_targets(self, spec: BoardSpec, window: Window) -> dict[str, dict[str, float]]:
+        wanted = set()
+        if spec.metric in TARGETED:
+            wanted.add(TARGETED[spec.metric])
+        if spec.rank_by == "attainment":
+            wanted.add(spec.metric)
+        if not wanted:
+            return {}
+        found = await self._targets.of(spec.scope, wanted)
+        settings = self._settings
+        result: dict[str, dict[str, float]] = {}
+        for subject, by_metric in found.items():
+            for name, periods in by_metric.items():
+                target = window_target(periods, window, settings.tz, settings.week_start.weekday)
+                if target is not None:
+                    result.setdefault(subject, {})[name] = target
+        return result
+
+    @staticmethod
+    def _row(
+        spec: BoardSpec,
+        ranked: _Ranked,
+        subjects: dict[str, _Subject],
+        previous: dict[str, int | None],
+    ) -> LeaderboardRow:
+        subject = subjects[ranked.key]
+        before = previous.get(ranked.key)
+        movement = before - ranked.rank if before is not None and ranked.rank is not None else None
+        return LeaderboardRow(
+            rank=ranked.rank,
+            previous_rank=before,
+            movement=movement,
+            rep_id=subject.id if spec.scope == "rep" else None,
+            name=subject.name,
+            team_id=subject.team_id,
+            value=ranked.value,
+            attainment=ranked.attainment,
+            volume=ranked.volume,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Ranked:
+    key: str
+    rank: int | None
+    value: float | int | None
+    attainment: float | None
+    volume: int | None
+
+
+def known_metric(metric: str) -> bool:
+    return metric in CATALOGUE
