@@ -125,7 +125,8 @@ class RosterStore:
 
     async def all_teams(self) -> dict[str, str]:
         async with self._db.connect() as conn:
-            return dict(await conn.execute(select(_teams.c.id, _teams.c.name)))
+            rows = await conn.execute(select(_teams.c.id, _teams.c.name))
+            return {row.id: row.name for row in rows}
 
     async def members(self, team_id: str, at: int) -> list[str]:
         return [r.id for r in await self.all_reps() if r.team_at(at) == team_id]

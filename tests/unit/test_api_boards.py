@@ -1,0 +1,199 @@
+"""The read API for wallboards and apps: conditional reads, fair boards, CSV, timeseries."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.api.app import create_app
+from shared.settings import Settings
+from tests.api_support import ADMIN, READ, assert_problem, book, floor
+from tests.conftest import canonical
+
+
+async def test_reads_carry_an_etag_and_a_match_is_304_until_the_data_changes(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    await floor(client)
+    first = await client.get("/v1/leaderboards/calls_total", headers=READ)
+    assert first.headers["cache-control"] == "no-cache"
+    tag = first.headers["etag"]
+    again = await client.get("/v1/leaderboards/calls_total", headers={**READ, "if-none-match": tag})
+    assert again.status_code == 304
+    assert again.content == b""
+    await book(db, canonical("call.placed", actor="u-1"))
+    changed = await client.get(
+        "/v1/leaderboards/calls_total", headers={**READ, "if-none-match": tag}
+    )
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != tag
+    for path in (
+        "/v1/reps/alice/kpis",
+        "/v1/teams/north/kpis",
+        "/v1/unassigned",
+        "/v1/reps/alice/timeseries/calls_total",
+        "/v1/metrics",
+        "/v1/team-leaderboards/calls_total",
+    ):
+        assert "etag" in (await client.get(path, headers=READ)).headers, path
+
+
+async def test_team_board_ranks_teams_by_summed_parts_not_averaged_ratios(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    await floor(client)
+    # alice 2/2 answered, bob 0/3 answered: north answers 2 of 5, not (100% + 0%) / 2
+    await book(
+        db,
+        canonical("call.received", actor="u-1"),
+        canonical("call.received", actor="u-1"),
+        *(canonical("call.missed", actor="u-2") for _ in range(3)),
+        *(canonical("call.received", actor="u-3") for _ in range(4)),
+        canonical("call.missed", actor="u-3"),
+    )
+    board = (await client.get("/v1/team-leaderboards/answer_rate", headers=READ)).json()
+    assert [(r["team_id"], r["rank"], r["value"]) for r in board["rows"]] == [
+        ("south", 1, 0.8),
+        ("north", 2, 0.4),
+    ]
+
+
+async def test_ratio_below_its_minimum_volume_is_listed_unranked(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    await floor(client)
+    await book(
+        db,
+        *(canonical("deal.updated", actor="u-1", deal_id=f"A{i}", status="won") for i in range(5)),
+        canonical("deal.updated", actor="u-2", deal_id="B1", status="won"),
+    )
+    board = (await client.get("/v1/leaderboards/win_rate", headers=READ)).json()
+    rows = {r["rep_id"]: (r["rank"], r["value"], r["volume"]) for r in board["rows"]}
+    assert rows["alice"] == (1, 1.0, 5)
+    assert rows["bob"] == (None, 1.0, 1)  # a perfect rate on one deal does not outrank
+
+
+async def test_previous_rank_and_movement_against_the_board_an_hour_ago(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    await floor(client)
+    earlier = datetime.now(UTC) - timedelta(hours=2)
+    await book(
+        db,
+        *(canonical("call.placed", actor="u-1", time=earlier) for _ in range(2)),
+        canonical("call.placed", actor="u-2", time=earlier),
+        *(canonical("call.placed", actor="u-2") for _ in range(3)),
+    )
+    board = (await client.get("/v1/leaderboards/calls_total?window=last_24h", headers=READ)).json()
+    rows = {r["rep_id"]: (r["rank"], r["previous_rank"], r["movement"]) for r in board["rows"]}
+    assert rows["bob"] == (1, 2, 1)
+    assert rows["alice"] == (2, 1, -1)
+
+
+async def test_rank_by_attainment_lets_different_quotas_compete(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    await floor(client)
+    await client.put("/v1/targets/rep/alice/revenue/month", json={"value": 100_000}, headers=ADMIN)
+    await client.put("/v1/targets/rep/bob/revenue/month", json={"value": 10_000}, headers=ADMIN)
+    await book(
+        db,
+        canonical("deal.updated", actor="u-1", deal_id="A", amount="30000"),
+        canonical("deal.updated", actor="u-2", deal_id="B", amount="6000"),
+    )
+    by_value = (await client.get("/v1/leaderboards/revenue?window=this_month", headers=READ)).json()
+    assert by_value["rows"][0]["rep_id"] == "alice"
+    by_attainment = (
+        await client.get(
+            "/v1/leaderboards/revenue?window=this_month&rank_by=attainment", headers=READ
+        )
+    ).json()
+    assert [(r["rep_id"], r["rank"], r["attainment"]) for r in by_attainment["rows"]] == [
+        ("bob", 1, 0.6),
+        ("alice", 2, 0.3),
+        ("carol", None, None),
+    ]
+
+
+async def test_timeseries_points_add_up_to_the_windows_value(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    await floor(client)
+    now = datetime.now(UTC)
+    await book(
+        db,
+        *(
+            canonical("call.placed", actor="u-1", time=now - timedelta(hours=h))
+            for h in (0, 1, 1, 5, 30)
+        ),
+    )
+    total = (
+        await client.get("/v1/reps/alice/kpis?window=last_7d&metrics=calls_total", headers=READ)
+    ).json()["metrics"]["calls_total"]
+    for interval in ("hour", "day", "week"):
+        series = (
+            await client.get(
+                f"/v1/reps/alice/timeseries/calls_total?window=last_7d&interval={interval}",
+                headers=READ,
+            )
+        ).json()
+        assert sum(p["value"] for p in series["points"]) == total == 5, interval
+    minutes = await client.get(
+        "/v1/reps/alice/timeseries/calls_total?window=this_month&interval=minute", headers=READ
+    )
+    assert_problem(minutes, 422, "at most 1500")
+
+
+async def test_every_row_returning_get_answers_csv(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    await floor(client)
+    await book(db, canonical("call.placed", actor="u-1"), canonical("call.placed", actor="x"))
+    csv_accept = {**READ, "accept": "text/csv"}
+    board = await client.get("/v1/leaderboards/calls_total", headers=csv_accept)
+    assert board.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(board.text)))
+    assert rows[0]["rep_id"] == "alice"
+    assert rows[0]["value"] == "1"
+    assert rows[0]["rank"] == "1"
+    teams = await client.get("/v1/team-leaderboards/calls_total", headers=csv_accept)
+    assert "team_id" in teams.text.splitlines()[0]
+    series = await client.get("/v1/reps/alice/timeseries/calls_total", headers=csv_accept)
+    assert series.text.splitlines()[0] == "start,end,value"
+    unassigned = await client.get("/v1/unassigned", headers=csv_accept)
+    assert next(iter(csv.DictReader(io.StringIO(unassigned.text))))["identity"] == "crm:x"
+
+
+async def test_board_is_computed_once_per_change_however_many_ask(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    await floor(client)
+    app = client._transport.app  # type: ignore[attr-defined]
+    before = app.state.boards.computed
+    for _ in range(20):
+        await client.get("/v1/leaderboards/calls_total", headers=READ)
+    assert app.state.boards.computed == before + 1
+
+
+@pytest.fixture
+async def cors_client(
+    make_settings: Callable[..., Settings], db: AsyncEngine
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(make_settings(cors_origins="https://wall.example.com"), db)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+        yield c
+
+
+async def test_cors_origins_are_configurable(cors_client: httpx.AsyncClient) -> None:
+    allowed = await cors_client.get(
+        "/v1/metrics", headers={**READ, "origin": "https://wall.example.com"}
+    )
+    assert allowed.headers["access-control-allow-origin"] == "https://wall.example.com"
+    other = await cors_client.get("/v1/metrics", headers={**READ, "origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
