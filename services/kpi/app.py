@@ -99,6 +99,7 @@ def build_kpi_service(
         deadletter_topic=settings.deadletter_topic,
         batch_size=settings.kpi_batch_size,
         poll_timeout_ms=settings.kpi_poll_timeout_ms,
+        business_per_rep=settings.business_metrics_per_rep,
     )
     return KpiService(
         consumer,

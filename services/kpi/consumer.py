@@ -31,7 +31,9 @@ class KpiConsumer:
         deadletter_topic: str,
         batch_size: int = 2000,
         poll_timeout_ms: int = 200,
+        business_per_rep: bool = False,
     ) -> None:
+        self._business_per_rep = business_per_rep
         self._bus = bus
         self._store = store
         self._engine = engine
@@ -75,7 +77,7 @@ class KpiConsumer:
         result = await self._store.flush(booking)
         committed = time.time()
         metrics.FLUSH_SECONDS.observe(time.perf_counter() - started)
-        self._observe(records, result, committed)
+        self._observe(records, result, committed, self._business_per_rep)
         await self._consumer.acknowledge(result.next_offsets)
         self.flushed.set()
         return result
@@ -101,10 +103,13 @@ class KpiConsumer:
         return Booking(records, booked), rejects
 
     @staticmethod
-    def _observe(records: Sequence[Record], result: FlushResult, committed: float) -> None:
+    def _observe(
+        records: Sequence[Record], result: FlushResult, committed: float, per_rep: bool
+    ) -> None:
         metrics.EVENTS_APPLIED.inc(len(result.applied))
         metrics.DUPLICATES_SKIPPED.inc(result.duplicates)
         metrics.UNASSIGNED.inc(result.unassigned)
+        metrics.count_business(result.booked, per_rep)
         for record in records:
             metrics.EVENT_TO_KPI_SECONDS.observe(max(committed - record.timestamp_ms / 1000, 0))
 

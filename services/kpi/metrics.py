@@ -27,3 +27,29 @@ EVENT_TO_KPI_SECONDS = Histogram(
     "From the record's publish time to the commit of its aggregates",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+
+# Business counters: what was booked (a later correction is not subtracted; counters only grow,
+# and the API has the exact, corrected numbers). Per team; per rep only when enabled.
+_NOTE = " booked (corrections not subtracted)"
+CALLS = Counter("salespulse_calls_total", "Calls" + _NOTE, ["team", "direction"])
+DEALS_WON = Counter("salespulse_deals_won_total", "Deals won" + _NOTE, ["team"])
+REVENUE = Counter(
+    "salespulse_revenue_total", "Revenue of won deals, reporting currency" + _NOTE, ["team"]
+)
+REP_CALLS = Counter("salespulse_rep_calls_total", "Calls per rep" + _NOTE, ["rep", "direction"])
+REP_DEALS_WON = Counter("salespulse_rep_deals_won_total", "Deals won per rep" + _NOTE, ["rep"])
+REP_REVENUE = Counter("salespulse_rep_revenue_total", "Revenue per rep" + _NOTE, ["rep"])
+
+
+def count_business(booked: dict[tuple[str, str, str], int], per_rep: bool) -> None:
+    for (scope, subject, metric), amount in booked.items():
+        if amount <= 0 or (scope == "rep" and not per_rep):
+            continue
+        team = scope == "team"
+        if metric.startswith("calls_"):
+            direction = metric.removeprefix("calls_")
+            (CALLS if team else REP_CALLS).labels(subject, direction).inc(amount)
+        elif metric == "deals_won":
+            (DEALS_WON if team else REP_DEALS_WON).labels(subject).inc(amount)
+        elif metric == "revenue_cents":
+            (REVENUE if team else REP_REVENUE).labels(subject).inc(amount / 100)

@@ -67,6 +67,11 @@ class FlushResult:
     duplicates: int = 0
     unassigned: int = 0
     next_offsets: dict[int, int] = field(default_factory=dict)
+    # (scope, subject, metric) -> what the batch added, at day grain: for business counters
+    booked: dict[tuple[str, str, str], int] = field(default_factory=dict)
+
+
+BUSINESS = {"calls_placed", "calls_received", "calls_missed", "deals_won", "revenue_cents"}
 
 
 class KpiStore:
@@ -154,6 +159,11 @@ class KpiStore:
             result.duplicates = len(booking.booked) - len(fresh)
             deltas = await self._apply(conn, fresh)  # 3
             await self._upsert(conn, deltas)  # 4
+            result.booked = {
+                (k.scope, k.subject_id, k.metric): v
+                for k, v in deltas.items()
+                if k.grain == "day" and k.metric in BUSINESS and k.scope != "unassigned"
+            }
             await self._record_offsets(conn, result.next_offsets)  # 5
         self._stored.update(result.next_offsets)  # 6 (the `begin()` block committed)
         return result

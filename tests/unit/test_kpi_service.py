@@ -65,3 +65,53 @@ async def test_kpi_waits_for_the_broker_then_books_and_dead_letters(
     assert body["origin"].startswith(settings.activity_topic)
     assert body["origin"].endswith("/1")  # the broken record's offset
     assert base64.b64decode(body["body_base64"]) == b"{broken"
+
+
+async def test_business_counters_per_team_and_per_rep_only_when_enabled(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    from prometheus_client import REGISTRY
+
+    from services.api.roster_store import RosterStore
+    from shared.db.engine import create_schema
+
+    settings = make_settings(database_url=f"sqlite:///{tmp_path / 'b.db'}")
+    bus, db = MemoryBus(), create_engine(settings.database_url)
+    await create_schema(db)
+    roster = RosterStore(db)
+    await roster.put_team("north", "North")
+    await roster.put_rep("alice", "Alice", "north", [("crm", "u-1")], 0)
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = (
+        sample("salespulse_calls_total", team="north", direction="placed"),
+        sample("salespulse_revenue_total", team="north"),
+        sample("salespulse_rep_calls_total", rep="alice", direction="placed"),
+    )
+    await bus.publish(
+        settings.activity_topic,
+        [
+            OutgoingRecord(b"k", orjson.dumps(canonical("call.placed", actor="u-1"))),
+            OutgoingRecord(
+                b"k",
+                orjson.dumps(
+                    canonical("deal.updated", actor="u-1", deal_id="D", status="won", amount="12.5")
+                ),
+            ),
+        ],
+    )
+    service = build_kpi_service(settings, bus, db)
+    await service.consumer.run(
+        asyncio.Event(), until=await bus.end_offsets(settings.activity_topic)
+    )
+    await db.dispose()
+    after = (
+        sample("salespulse_calls_total", team="north", direction="placed"),
+        sample("salespulse_revenue_total", team="north"),
+        sample("salespulse_rep_calls_total", rep="alice", direction="placed"),
+    )
+    assert after[0] - before[0] == 1
+    assert after[1] - before[1] == 12.5
+    assert after[2] == before[2]  # per rep is off by default
