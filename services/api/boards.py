@@ -60,34 +60,41 @@ class Boards:
     ) -> None:
         self._queries, self._roster, self._targets = queries, roster, targets
         self._settings = settings
-        self._cache: OrderedDict[BoardSpec, tuple[tuple[DataVersion, int], LeaderboardOut]] = (
-            OrderedDict()
-        )
+        self._cache: OrderedDict[
+            BoardSpec, tuple[tuple[DataVersion, int], LeaderboardOut, bytes]
+        ] = OrderedDict()
         self._locks: dict[BoardSpec, asyncio.Lock] = {}
         self._capacity = capacity
         self.computed = 0  # how many boards were computed (tests and metrics)
+        self._roster_version: int | None = None
 
-    async def board(self, spec: BoardSpec, version: DataVersion) -> LeaderboardOut:
-        """The board for ``spec`` at ``version``: from the cache, or computed (single flight)."""
+    async def board(self, spec: BoardSpec, version: DataVersion) -> tuple[LeaderboardOut, bytes]:
+        """The board for ``spec`` at ``version`` and its JSON: from the cache, or computed
+        (single flight)."""
         stamp = (version, int(datetime.now(UTC).timestamp()) // 60)
         cached = self._cache.get(spec)
         if cached and cached[0] == stamp:
-            return cached[1]
+            return cached[1], cached[2]
         lock = self._locks.setdefault(spec, asyncio.Lock())
         if lock.locked() and cached:
-            return cached[1]  # being recomputed: the previous board is at most one change old
+            return cached[1], cached[2]  # being recomputed: at most one change old
         async with lock:
             cached = self._cache.get(spec)
             if cached and cached[0] == stamp:
-                return cached[1]
+                return cached[1], cached[2]
             result = await self._compute(spec, version)
-            self._remember(spec, stamp, result)
-            return result
+            encoded = result.model_dump_json(by_alias=True).encode()
+            self._remember(spec, stamp, result, encoded)
+            return result, encoded
 
     def _remember(
-        self, spec: BoardSpec, stamp: tuple[DataVersion, int], result: LeaderboardOut
+        self,
+        spec: BoardSpec,
+        stamp: tuple[DataVersion, int],
+        result: LeaderboardOut,
+        encoded: bytes,
     ) -> None:
-        self._cache[spec] = (stamp, result)
+        self._cache[spec] = (stamp, result, encoded)
         self._cache.move_to_end(spec)
         while len(self._cache) > self._capacity:
             evicted, _ = self._cache.popitem(last=False)
@@ -105,6 +112,7 @@ class Boards:
 
     async def _compute(self, spec: BoardSpec, version: DataVersion) -> LeaderboardOut:
         self.computed += 1
+        self._roster_version = version.roster
         now = datetime.now(UTC)
         window = self.resolve(spec, now)
         subjects = await self._subjects(spec, now)
@@ -175,7 +183,7 @@ class Boards:
             wanted.add(spec.metric)
         if not wanted:
             return {}
-        found = await self._targets.of(spec.scope, wanted)
+        found = await self._targets.of(spec.scope, wanted, version=self._roster_version)
         settings = self._settings
         result: dict[str, dict[str, float]] = {}
         for subject, by_metric in found.items():

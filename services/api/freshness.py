@@ -63,6 +63,11 @@ async def fresh(request: Request, response: Response) -> DataVersion:
     return version
 
 
+def cache_headers(response: Response) -> dict[str, str]:
+    """The validators set by ``fresh``, for a route that builds its own response."""
+    return {k: v for k, v in response.headers.items() if k in ("etag", "cache-control")}
+
+
 def etag(version: DataVersion, request: Request) -> str:
     """Weak: equal for equal data, whatever the representation's bytes (as_of aside)."""
     source = "|".join(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from services.api.auth import require
 from services.api.csv_export import csv_response, wants_csv
-from services.api.freshness import Fresh
+from services.api.freshness import Fresh, cache_headers
 from services.api.kpi_queries import KpiQueries
 from services.api.roster import Id, Store
 from services.api.schemas import (
@@ -83,14 +83,14 @@ async def rep_kpis(
     queries: Queries,
     version: Fresh,
 ) -> RepKpisOut:
-    rep = await store.get_rep(rep_id)
-    if rep is None:
+    exists, team_id = await store.rep_team(rep_id, int(datetime.now(UTC).timestamp()))
+    if not exists:
         raise NotFound(f"no rep {rep_id!r}")
     sums = await queries.sums("rep", window, needed_counters(names), [rep_id])
-    targets = await targets_for(request, "rep", window, names, rep_id)
+    targets = await targets_for(request, "rep", window, names, rep_id, version.roster)
     return RepKpisOut(
         rep_id=rep_id,
-        team_id=rep.team_at(int(datetime.now(UTC).timestamp())),
+        team_id=team_id,
         window=window.name,
         from_=window.start,
         to=window.end,
@@ -112,7 +112,7 @@ async def team_kpis(
     if await store.get_team(team_id) is None:
         raise NotFound(f"no team {team_id!r}")
     sums = await queries.sums("team", window, needed_counters(names), [team_id])
-    targets = await targets_for(request, "team", window, names, team_id)
+    targets = await targets_for(request, "team", window, names, team_id, version.roster)
     return TeamKpisOut(
         team_id=team_id,
         window=window.name,
@@ -197,7 +197,7 @@ async def _timeseries(
         for cut, sums in zip(cuts, per_point, strict=True)
     ]
     if wants_csv(request):
-        return csv_response(points, dict(response.headers), f"timeseries-{metric}")
+        return csv_response(points, cache_headers(response), f"timeseries-{metric}")
     return TimeseriesOut(
         scope=scope,
         id=subject,
@@ -270,14 +270,19 @@ async def unassigned(
         )
     rows = [r for r in rows if r.calls_total or r.deals_won or r.revenue]
     if wants_csv(request):
-        return csv_response(rows, dict(response.headers), "unassigned")
+        return csv_response(rows, cache_headers(response), "unassigned")
     return UnassignedOut(
         window=window.name, from_=window.start, to=window.end, as_of=version.as_of, rows=rows
     )
 
 
 async def targets_for(
-    request: Request, scope: str, window: Window, names: list[str], subject: str
+    request: Request,
+    scope: str,
+    window: Window,
+    names: list[str],
+    subject: str,
+    version: int | None = None,
 ) -> dict[str, float]:
     """The window's targets of the metrics that the listed attainment metrics measure."""
     wanted = {TARGETED[n] for n in names if n in TARGETED}
@@ -285,7 +290,7 @@ async def targets_for(
         return {}
     store: TargetStore = request.app.state.targets
     settings: Settings = request.app.state.settings
-    found = (await store.of(scope, wanted, subject)).get(subject, {})
+    found = (await store.of(scope, wanted, subject, version)).get(subject, {})
     targets = {}
     for name, periods in found.items():
         target = window_target(periods, window, settings.tz, settings.week_start.weekday)

@@ -15,7 +15,7 @@ from fastapi.responses import Response, StreamingResponse
 from services.api.auth import require
 from services.api.boards import Boards, BoardSpec, RankBy, Scope
 from services.api.csv_export import csv_response, wants_csv
-from services.api.freshness import DataVersion, Fresh, data_version
+from services.api.freshness import DataVersion, Fresh, cache_headers, data_version
 from services.api.schemas import LeaderboardOut
 from shared.catalogue import CATALOGUE
 from shared.problems import NotFound, Unprocessable
@@ -71,12 +71,13 @@ def boards(request: Request) -> Boards:
 async def _answer(
     request: Request, response: Response, spec: BoardSpec, version: DataVersion
 ) -> LeaderboardOut | Response:
-    board = await boards(request).board(spec, version)
+    board, encoded = await boards(request).board(spec, version)
     if wants_csv(request):
         return csv_response(
-            board.rows, dict(response.headers), f"leaderboard-{spec.metric}", CSV_COLUMNS
+            board.rows, cache_headers(response), f"leaderboard-{spec.metric}", CSV_COLUMNS
         )
-    return board
+    # served as encoded once per change: no re-validation or re-serialisation per request
+    return Response(encoded, media_type="application/json", headers=cache_headers(response))
 
 
 @router.get(
@@ -174,7 +175,7 @@ class BoardHub:
         try:
             while self._listeners.get(spec, 0) > 0:
                 version = await data_version(self._db)  # type: ignore[arg-type]
-                board = await self._boards.board(spec, version)
+                board, _ = await self._boards.board(spec, version)
                 payload = board.model_dump_json(by_alias=True, exclude={"as_of"}).encode()
                 event_id = hashlib.sha256(payload).hexdigest()[:16]
                 if self._latest.get(spec, ("",))[0] != event_id:

@@ -81,6 +81,19 @@ class RosterStore:
             await _move(conn, rep_id, team_id, effective_from)
             await bump_roster_version(conn)
 
+    async def rep_team(self, rep_id: str, at: int) -> tuple[bool, str | None]:
+        """(whether the rep exists, the rep's team at ``at``), in one query."""
+        team = (
+            select(_rep_teams.c.team_id)
+            .where(_rep_teams.c.rep_id == rep_id, _rep_teams.c.effective_from <= at)
+            .order_by(_rep_teams.c.effective_from.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        async with self._db.connect() as conn:
+            row = (await conn.execute(select(_reps.c.id, team).where(_reps.c.id == rep_id))).first()
+        return (False, None) if row is None else (True, row[1])
+
     async def get_rep(self, rep_id: str) -> RepRecord | None:
         async with self._db.connect() as conn:
             name = (await conn.execute(select(_reps.c.name).where(_reps.c.id == rep_id))).scalar()

@@ -39,6 +39,7 @@ class TargetStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._db = engine
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._cached: tuple[int, dict[tuple[str, str, str, str], float]] | None = None
 
     async def put(self, scope: str, subject: str, metric: str, period: str, value: float) -> None:
         statement = self._insert(_targets).values(
@@ -66,20 +67,34 @@ class TargetStore:
         return bool(result.rowcount)
 
     async def of(
-        self, scope: str, metrics: set[str], subject: str | None = None
+        self,
+        scope: str,
+        metrics: set[str],
+        subject: str | None = None,
+        version: int | None = None,
     ) -> dict[str, dict[str, dict[Period, float]]]:
-        """subject -> metric -> period -> value, for one subject or all of a scope."""
-        query = select(
-            _targets.c.subject_id, _targets.c.metric, _targets.c.period, _targets.c.value
-        ).where(_targets.c.scope == scope, _targets.c.metric.in_(metrics))
-        if subject is not None:
-            query = query.where(_targets.c.subject_id == subject)
-        async with self._db.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        """subject -> metric -> period -> value, for one subject or all of a scope.
+
+        Targets are few and change rarely (each change bumps the roster version): given the
+        current ``version``, they are served from memory until it moves."""
+        if version is None or self._cached is None or self._cached[0] != version:
+            self._cached = (version if version is not None else -1, await self._load())
         found: dict[str, dict[str, dict[Period, float]]] = {}
-        for who, metric, period, value in rows:
-            found.setdefault(who, {}).setdefault(metric, {})[period] = float(value)
+        for (where, who, metric, period), value in self._cached[1].items():
+            if where == scope and metric in metrics and subject in (None, who):
+                found.setdefault(who, {}).setdefault(metric, {})[period] = value  # type: ignore[index]
         return found
+
+    async def _load(self) -> dict[tuple[str, str, str, str], float]:
+        query = select(
+            _targets.c.scope,
+            _targets.c.subject_id,
+            _targets.c.metric,
+            _targets.c.period,
+            _targets.c.value,
+        )
+        async with self._db.connect() as conn:
+            return {(s, i, m, p): float(v) for s, i, m, p, v in await conn.execute(query)}
 
 
 def _store(request: Request) -> TargetStore:
