@@ -28,6 +28,7 @@ import httpx
 import orjson
 import uvloop
 
+from bench import api_reads
 from bench import kpi as kpi_bench
 from bench.load import run_load, signed_requests
 from services.simulator import signed_headers
@@ -186,6 +187,8 @@ async def main() -> None:
         report["webhook_to_api_latency"] = await latency(kafka, database_url)
         async with fresh_database(database_url) as url:
             report["kpi_throughput"] = await kpi_bench.measure(kafka, url, KPI_EVENTS)
+        async with fresh_database(database_url) as url:
+            report["api_reads"] = await api_reads.measure(url, free_port())
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2))

@@ -78,7 +78,7 @@ async def fill(database_url: str, day0: int, hour0: int, minute0: int) -> dict[s
         await conn.close()
 
 
-async def get_load(port: int, paths: list[str], concurrency: int = 8) -> list[float]:
+async def get_load(port: int, paths: list[str], concurrency: int = 1) -> list[float]:
     queue = iter(paths)
     latencies: list[float] = []
     auth = f"authorization: Bearer {ADMIN_KEY}"
