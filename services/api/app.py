@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -70,4 +73,22 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
         return {"database": True}
 
     app.include_router(health_router(readiness))
+    mount_wallboard(app)
     return app
+
+
+WALLBOARD = Path(__file__).parent / "wallboard"
+
+
+def mount_wallboard(app: FastAPI) -> None:
+    """The TV page: static files, no build step, no CDN; its data comes with a ?key=."""
+    app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD), name="wallboard-static")
+
+    @app.get(
+        "/wallboard",
+        response_class=HTMLResponse,
+        tags=["wallboard"],
+        summary="The TV wallboard (?key=&metrics=&windows=&team=&rotate=&theme=)",
+    )
+    async def wallboard() -> FileResponse:
+        return FileResponse(WALLBOARD / "index.html", media_type="text/html")

@@ -1,0 +1,112 @@
+"""The wallboard in a real headless Chromium (Debian's, driven by Playwright): it shows the
+reps' names and values, and updates by itself when a new event arrives."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import async_playwright
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.api.app import create_app
+from services.runner import serve
+from shared.db.engine import create_engine, create_schema
+from shared.settings import Settings
+from tests.api_support import book, floor
+from tests.conftest import IN_CI, READ_KEY, canonical
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+ARTIFACTS.mkdir(exist_ok=True)
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+HAVE_CHROMIUM = Path(CHROMIUM).exists()
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+async def site(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> AsyncIterator[tuple[str, AsyncEngine]]:
+    if not HAVE_CHROMIUM:
+        if IN_CI:
+            pytest.fail("Chromium missing: .ci/run installs Debian's chromium")
+        pytest.skip("Chromium not installed (apt-get install chromium)")
+    db = create_engine(f"sqlite:///{tmp_path / 'wall.db'}")
+    await create_schema(db)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(create_app(make_settings(), db), "127.0.0.1", port, stop))
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=url) as client:
+        for _ in range(100):
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get("/healthz")).status_code == 200:
+                    break
+            await asyncio.sleep(0.05)
+        await floor(client)
+    yield url, db
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    await db.dispose()
+
+
+async def test_wallboard_shows_the_board_and_updates_live(
+    site: tuple[str, AsyncEngine],
+) -> None:
+    url, db = site
+    await book(
+        db,
+        *(canonical("call.placed", actor="u-3") for _ in range(3)),
+        canonical("call.placed", actor="u-1"),
+    )
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1600, "height": 900})
+            await page.goto(f"{url}/wallboard?key={READ_KEY}&metrics=calls_total&windows=today")
+            rows = page.locator("#rows tr")
+            await rows.first.wait_for(timeout=10_000)
+            first = await rows.nth(0).inner_text()
+            assert "Carol" in first
+            assert "3" in first
+            assert "Alice" in await rows.nth(1).inner_text()
+            assert await page.locator("#title").inner_text() == "Calls total · today"
+
+            await book(db, *(canonical("call.placed", actor="u-1") for _ in range(4)))
+            await page.wait_for_function(
+                "document.querySelector('#rows tr td.name').textContent === 'Alice'", timeout=5_000
+            )
+            assert "5" in await rows.nth(0).inner_text()
+            await page.screenshot(path=str(ARTIFACTS / "wallboard.png"))  # kept out of git
+        finally:
+            await browser.close()
+
+
+async def test_wallboard_page_works_offline_and_is_served_without_a_key(
+    site: tuple[str, AsyncEngine],
+) -> None:
+    url, _ = site
+    async with httpx.AsyncClient(base_url=url) as client:
+        page = await client.get("/wallboard")
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert "http" not in page.text.replace("http-equiv", "")  # no CDN: nothing external
+        assert (await client.get("/wallboard/static/wallboard.js")).status_code == 200
+        assert (await client.get("/v1/leaderboards/calls_total")).status_code == 401
