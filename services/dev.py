@@ -24,7 +24,8 @@ def with_demo_secrets(settings: Settings) -> tuple[Settings, str | None]:
     token = secrets.token_urlsafe(16)
     demo = {
         "webhook_secret": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
-        "api_keys": f"demo-{secrets.token_urlsafe(12)}:read+admin",
+        "api_keys": f"demo-{secrets.token_urlsafe(12)}:read+admin,"
+        f"wall-{secrets.token_urlsafe(9)}:read",
         "twilio_auth_token": f"demo-twilio-{token}",
         "aircall_token": f"demo-aircall-{token}",
         "hubspot_client_secret": f"demo-hubspot-{token}",
@@ -57,6 +58,13 @@ def simulator_secrets(settings: Settings) -> Secrets:
     )
 
 
+def _read_key(settings: Settings) -> str:
+    """A key for the TV's URL: read-only if there is one."""
+    keys = settings.parsed_api_keys()
+    read_only = [k for k in keys if k.scopes == {Scope.read}]
+    return (read_only or keys)[0].key.get_secret_value() if keys else "<read key>"
+
+
 def banner(settings: Settings, admin_key: str | None) -> str:
     api = f"http://{settings.api_host}:{settings.api_port}"
     ingest = f"http://{settings.ingest_host}:{settings.ingest_port}"
@@ -68,6 +76,8 @@ def banner(settings: Settings, admin_key: str | None) -> str:
             " pipedrive with demo secrets)",
             f"  api      {api}/docs",
             f"  board    {api}/v1/leaderboards/calls_total?window=today",
+            f"  wallboard {api}/wallboard?key={_read_key(settings)}"
+            "&metrics=calls_total,deals_won,revenue&windows=today,this_week",
             f"  API key (read+admin)                {admin_key or '(none with admin scope)'}",
             f"  webhook secret (Standard Webhooks) {webhook}",
             "  simulator "
