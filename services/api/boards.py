@@ -126,7 +126,10 @@ class Boards:
             before = Window(window.name, then, then)
         if before.start < then:
             cut = Window(before.name, before.start, min(before.end, then))
-            previous = {row.key: row.rank for row in await self._ranked(spec, cut, subjects)}
+            # Nothing yet then is no position to move from: no previous rank, no movement.
+            previous = {
+                row.key: row.rank for row in await self._ranked(spec, cut, subjects) if row.value
+            }
         rows = [self._row(spec, r, subjects, previous) for r in current[: spec.limit]]
         return LeaderboardOut(
             metric=spec.metric,

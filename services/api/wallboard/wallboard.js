@@ -110,7 +110,7 @@
       const now = Object.fromEntries(won.rows.map((r) => [r.name, r.value || 0]));
       if (wonBefore) {
         const winners = Object.keys(now).filter((n) => now[n] > (wonBefore[n] || 0));
-        if (winners.length) $("ticker").textContent = "🏆 " + winners.map(
+        if (winners.length) $("ticker").textContent = "★ " + winners.map(
           (n) => `${n} won a deal`).join(" · ");
       }
       wonBefore = now;
