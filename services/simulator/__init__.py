@@ -62,6 +62,12 @@ class Simulator:
                 f"{self.api_url}/v1/teams/{team_id}", json={"name": name}, headers=auth
             )
             response.raise_for_status()
+            target = await client.put(
+                f"{self.api_url}/v1/targets/team/{team_id}/revenue/month",
+                json={"value": 2_000_000},
+                headers=auth,
+            )
+            target.raise_for_status()
         for rep in REPS:
             body = {
                 "name": rep.name,
