@@ -147,6 +147,8 @@ async def _measure_latency(ingest: str, api: str) -> dict[str, Any]:
                 kpis = await client.get(
                     f"{api}/v1/reps/{rep_id}/kpis?metrics=calls_placed", headers=auth
                 )
+                if kpis.status_code != 200:
+                    raise RuntimeError(f"KPI read failed: {kpis.status_code} {kpis.text[:300]}")
                 if kpis.json()["metrics"]["calls_placed"] >= n:
                     break
                 await asyncio.sleep(0.005)
@@ -184,7 +186,8 @@ async def main() -> None:
         "ingest_throughput": runs,
     }
     if kafka and database_url:
-        report["webhook_to_api_latency"] = await latency(kafka, database_url)
+        async with fresh_database(database_url) as url:
+            report["webhook_to_api_latency"] = await latency(kafka, url)
         async with fresh_database(database_url) as url:
             report["kpi_throughput"] = await kpi_bench.measure(kafka, url, KPI_EVENTS)
         async with fresh_database(database_url) as url:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.kpi_queries import KpiQueries
@@ -17,6 +17,7 @@ from services.kpi.engine import Engine
 from services.kpi.store import Booking, KpiStore, OffsetsWentBackwards
 from shared import events as ev
 from shared.bus import Record
+from shared.db.engine import create_schema
 from shared.db.models import AppliedEvent, KpiBucket, table
 from shared.settings import Settings
 from shared.windows import resolve_window
@@ -168,3 +169,20 @@ async def test_unassigned_activity_is_re_credited_when_its_identity_joins_the_ro
     assert deals.get("alice", {}).get("deals_won", 0) == 0
     unassigned = await KpiQueries(db, PARIS).sums("unassigned", window, ["deals_won"])
     assert all(v >= 0 for sums in unassigned.values() for v in sums.values())
+
+
+async def test_a_database_from_before_a_new_column_gets_it_at_start(db: AsyncEngine) -> None:
+    async with db.begin() as conn:  # the offsets table as the first release created it
+        await conn.execute(text("DROP TABLE consumer_offsets"))
+        await conn.execute(
+            text(
+                "CREATE TABLE consumer_offsets (consumer_group VARCHAR(200), topic VARCHAR(200), "
+                "partition INTEGER, next_offset BIGINT NOT NULL, "
+                "PRIMARY KEY (consumer_group, topic, partition))"
+            )
+        )
+    await create_schema(db)
+    await roster(db)
+    store, engine = make_store(db)
+    await store.flush(booking(engine, records(canonical())))
+    assert await store.load_offsets(TOPIC, [0]) == {0: 1}
