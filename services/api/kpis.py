@@ -13,6 +13,7 @@ from services.api.freshness import Fresh, cache_headers
 from services.api.kpi_queries import KpiQueries
 from services.api.roster import Id, Store
 from services.api.schemas import (
+    MetricOut,
     RepKpisOut,
     TeamKpisOut,
     TimeseriesOut,
@@ -299,9 +300,14 @@ async def targets_for(
     return targets
 
 
-@router.get("/metrics", summary="The metric catalogue")
-async def metric_catalogue(version: Fresh) -> list[dict[str, str]]:
-    return [
-        {"name": m.name, "kind": m.kind, "unit": m.unit, "definition": m.definition}
+@router.get("/metrics", summary="The metric catalogue", response_model=list[MetricOut])
+async def metric_catalogue(
+    request: Request, response: Response, version: Fresh
+) -> list[MetricOut] | Response:
+    rows = [
+        MetricOut(name=m.name, kind=m.kind, unit=m.unit, definition=m.definition)
         for m in CATALOGUE.values()
     ]
+    if wants_csv(request):
+        return csv_response(rows, cache_headers(response), "metrics")
+    return rows

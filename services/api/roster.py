@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from services.api.auth import require
+from services.api.freshness import Fresh
 from services.api.roster_store import RosterConflict, RosterStore, UnknownTeam
 from services.api.schemas import IdentityModel, Membership, RepIn, RepOut, TeamIn, TeamOut
 from shared.problems import NotFound, Problem, Unprocessable
@@ -42,7 +43,7 @@ async def put_team(team_id: Id, body: TeamIn, store: Store) -> TeamOut:
 
 
 @router.get("/teams/{team_id}", response_model=TeamOut, dependencies=reader)
-async def get_team(team_id: Id, store: Store) -> TeamOut:
+async def get_team(team_id: Id, store: Store, _: Fresh) -> TeamOut:
     return await _team_out(store, team_id)
 
 
@@ -91,7 +92,7 @@ async def put_rep(rep_id: Id, body: RepIn, store: Store) -> RepOut:
 
 
 @router.get("/reps/{rep_id}", response_model=RepOut, dependencies=reader)
-async def get_rep(rep_id: Id, store: Store) -> RepOut:
+async def get_rep(rep_id: Id, store: Store, _: Fresh) -> RepOut:
     return await _rep_out(store, rep_id)
 
 

@@ -121,3 +121,10 @@ class UnassignedOut(BaseModel):
     to: datetime
     as_of: datetime
     rows: list[UnassignedRow]
+
+
+class MetricOut(BaseModel):
+    name: str
+    kind: str = Field(description="count, sum or ratio")
+    unit: str
+    definition: str

@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.auth import require
+from services.api.freshness import Fresh
 from services.api.roster import Id
 from services.api.roster_store import bump_roster_version
 from shared.catalogue import CATALOGUE
@@ -130,7 +131,7 @@ async def put_target(
     dependencies=[Depends(require(Scope.read))],
 )
 async def get_target(
-    scope: ScopeName, id: Id, metric: MetricName, period: Period, store: Store
+    scope: ScopeName, id: Id, metric: MetricName, period: Period, store: Store, _: Fresh
 ) -> TargetOut:
     value = (await store.of(scope, {metric}, id)).get(id, {}).get(metric, {}).get(period)
     if value is None:

@@ -166,6 +166,8 @@ async def test_every_row_returning_get_answers_csv(
     assert "team_id" in teams.text.splitlines()[0]
     series = await client.get("/v1/reps/alice/timeseries/calls_total", headers=csv_accept)
     assert series.text.splitlines()[0] == "start,end,value"
+    catalogue = await client.get("/v1/metrics", headers=csv_accept)
+    assert catalogue.text.splitlines()[0] == "name,kind,unit,definition"
     unassigned = await client.get("/v1/unassigned", headers=csv_accept)
     assert next(iter(csv.DictReader(io.StringIO(unassigned.text))))["identity"] == "crm:x"
 

@@ -167,3 +167,5 @@ async def test_catalogue_health_and_metrics_are_served(client: httpx.AsyncClient
         exposition
     )
     assert 'route="/healthz"' not in exposition
+    await client.get("/wp-admin/setup.php", headers=READ)  # a bot: unmatched, not labelled
+    assert "wp-admin" not in (await client.get("/metrics")).text
