@@ -21,6 +21,7 @@ async def test_reads_carry_an_etag_and_a_match_is_304_until_the_data_changes(
     client: httpx.AsyncClient, db: AsyncEngine
 ) -> None:
     await floor(client)
+    await client.put("/v1/targets/rep/alice/revenue/day", json={"value": 5}, headers=ADMIN)
     first = await client.get("/v1/leaderboards/calls_total", headers=READ)
     assert first.headers["cache-control"] == "no-cache"
     tag = first.headers["etag"]
@@ -40,6 +41,9 @@ async def test_reads_carry_an_etag_and_a_match_is_304_until_the_data_changes(
         "/v1/reps/alice/timeseries/calls_total",
         "/v1/metrics",
         "/v1/team-leaderboards/calls_total",
+        "/v1/reps/alice",
+        "/v1/teams/north",
+        "/v1/targets/rep/alice/revenue/day",
     ):
         assert "etag" in (await client.get(path, headers=READ)).headers, path
 
