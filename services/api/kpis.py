@@ -141,7 +141,7 @@ async def rep_timeseries(
     version: Fresh,
     interval: Interval = "hour",
 ) -> TimeseriesOut | Response:
-    if await store.get_rep(rep_id) is None:
+    if not (await store.rep_team(rep_id, int(datetime.now(UTC).timestamp())))[0]:
         raise NotFound(f"no rep {rep_id!r}")
     return await _timeseries(
         request, response, "rep", rep_id, metric, window, interval, queries, version
