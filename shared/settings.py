@@ -115,6 +115,7 @@ class Settings(BaseSettings):
     kpi_batch_size: int = Field(default=2000, ge=1)
     minute_retention_hours: int = Field(default=48, ge=1)
     hour_retention_days: int = Field(default=400, ge=1)
+    dedupe_retention_days: int = Field(default=35, ge=1)  # applied ids and call states kept
     kpi_poll_timeout_ms: int = Field(default=200, ge=1)
     log_level: str = "INFO"
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser

@@ -35,6 +35,7 @@ class KpiService:
 
     floors: Callable[[float], tuple[int, int]] | None = None
     prune_every_s: float = 600
+    fact_retention_s: int = 35 * 86400
 
     async def run(self, stop: asyncio.Event) -> None:
         await create_schema(self.db)
@@ -49,7 +50,8 @@ class KpiService:
     async def _prune_periodically(self, stop: asyncio.Event) -> None:
         """Keep minute and hour buckets within their retention (any instance may do it)."""
         while self.floors is not None and not stop.is_set():
-            pruned = await self.store.prune(*self.floors(time.time()))
+            now = time.time()
+            pruned = await self.store.prune(*self.floors(now), int(now) - self.fact_retention_s)
             if pruned:
                 log.info("buckets pruned", extra={"rows": pruned})
             with contextlib.suppress(TimeoutError):
@@ -108,6 +110,7 @@ def build_kpi_service(
         (settings.activity_topic, settings.deadletter_topic),
         store,
         settings.retention_floors,
+        fact_retention_s=settings.dedupe_retention_days * 86400,
     )
 
 

@@ -8,6 +8,7 @@ most of the cost of a flush at thousands of rows per batch.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -73,9 +74,13 @@ class CoreWriter:
     async def save_states(self, conn: AsyncConnection, rows: Sequence[StateRow]) -> None:
         insert = self._insert(_states)
         statement = insert.on_conflict_do_update(
-            index_elements=["kind", "key"], set_={"state": insert.excluded.state}
+            index_elements=["kind", "key"],
+            set_={"state": insert.excluded.state, "updated_at": insert.excluded.updated_at},
         )
-        await conn.execute(statement, [{"kind": k, "key": y, "state": s} for k, y, s in rows])
+        now = int(time.time())
+        await conn.execute(
+            statement, [{"kind": k, "key": y, "state": s, "updated_at": now} for k, y, s in rows]
+        )
 
     async def add_buckets(self, conn: AsyncConnection, rows: Sequence[BucketRow]) -> None:
         insert = self._insert(_buckets)
@@ -99,9 +104,10 @@ class PostgresWriter:
         ON CONFLICT (kind, key) DO UPDATE SET kind = EXCLUDED.kind
         RETURNING kind, key, state"""
     SAVE = """
-        INSERT INTO kpi_states (kind, key, state)
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
-        ON CONFLICT (kind, key) DO UPDATE SET state = EXCLUDED.state"""
+        INSERT INTO kpi_states (kind, key, state, updated_at)
+        SELECT k, y, s, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS t(k, y, s)
+        ON CONFLICT (kind, key) DO UPDATE
+        SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at"""
     ADD = """
         INSERT INTO kpi_buckets (scope, metric, grain, bucket_start, subject_id, value)
         SELECT s, m, g, b, i, v FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[],
@@ -124,7 +130,7 @@ class PostgresWriter:
         return [(r["kind"], r["key"], r["state"]) for r in rows]
 
     async def save_states(self, conn: AsyncConnection, rows: Sequence[StateRow]) -> None:
-        await (await _driver(conn)).execute(self.SAVE, *_columns(rows, 3))
+        await (await _driver(conn)).execute(self.SAVE, *_columns(rows, 3), int(time.time()))
 
     async def add_buckets(self, conn: AsyncConnection, rows: Sequence[BucketRow]) -> None:
         await (await _driver(conn)).execute(self.ADD, *_columns(rows, 6))

@@ -115,10 +115,22 @@ class KpiStore:
             await conn.execute(delete(_offsets).where(_offsets.c.consumer_group == self._group))
         self._stored.clear()
 
-    async def prune(self, minute_floor: int, hour_floor: int) -> int:
-        """Delete minute and hour buckets past their retention (days are kept for ever)."""
+    async def prune(self, minute_floor: int, hour_floor: int, fact_floor: int | None = None) -> int:
+        """Delete minute and hour buckets past their retention (days are kept for ever); and,
+        before ``fact_floor``, the ids of applied events and the states of calls: a provider's
+        retry or a call's late report older than that would count again."""
         async with self._db.begin() as conn:
             pruned = 0
+            if fact_floor is not None:
+                old_ids = await conn.execute(
+                    delete(_applied).where(_applied.c.applied_at < fact_floor)
+                )
+                old_calls = await conn.execute(
+                    delete(_states).where(
+                        _states.c.kind.in_(("call", "callback")), _states.c.updated_at < fact_floor
+                    )
+                )
+                pruned += (old_ids.rowcount or 0) + (old_calls.rowcount or 0)
             for grain, floor in (("minute", minute_floor), ("hour", hour_floor)):
                 result = await conn.execute(
                     delete(_buckets).where(

@@ -98,6 +98,7 @@ class KpiState(SQLModel, table=True):
     kind: str = Field(sa_column=Column(String(16), primary_key=True))
     key: str = Field(sa_column=Column(String(600), primary_key=True))
     state: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
 
 
 class ConsumerOffset(SQLModel, table=True):

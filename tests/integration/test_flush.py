@@ -18,7 +18,7 @@ from services.kpi.store import Booking, KpiStore, OffsetsWentBackwards
 from shared import events as ev
 from shared.bus import Record
 from shared.db.engine import create_schema
-from shared.db.models import AppliedEvent, KpiBucket, table
+from shared.db.models import AppliedEvent, KpiBucket, KpiState, table
 from shared.settings import Settings
 from shared.windows import resolve_window
 from tests.conftest import canonical
@@ -186,3 +186,22 @@ async def test_a_database_from_before_a_new_column_gets_it_at_start(db: AsyncEng
     store, engine = make_store(db)
     await store.flush(booking(engine, records(canonical())))
     assert await store.load_offsets(TOPIC, [0]) == {0: 1}
+
+
+async def test_applied_ids_and_call_states_are_pruned_after_their_retention(
+    db: AsyncEngine,
+) -> None:
+    await roster(db)
+    store, engine = make_store(db)
+    await store.flush(
+        booking(engine, records(canonical(), canonical("deal.updated", deal_id="D1", status="won")))
+    )
+    now = int(datetime.now(UTC).timestamp())
+    far = now - 10 * 86400
+    assert await store.prune(far, far, fact_floor=now - 86400) == 0  # all still young
+    assert await store.prune(far, far, fact_floor=now + 60) == 3  # 2 applied ids, 1 call
+    async with db.connect() as conn:
+        kinds = {k for (k,) in await conn.execute(select(table(KpiState).c.kind))}
+        ids = (await conn.execute(select(func.count()).select_from(table(AppliedEvent)))).scalar()
+    assert kinds == {"deal"}  # deals are kept: they can change for months
+    assert ids == 0
