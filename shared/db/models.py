@@ -98,7 +98,9 @@ class KpiState(SQLModel, table=True):
     kind: str = Field(sa_column=Column(String(16), primary_key=True))
     key: str = Field(sa_column=Column(String(600), primary_key=True))
     state: str = Field(sa_column=Column(Text, nullable=False))
-    updated_at: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    updated_at: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default="0")
+    )
 
 
 class ConsumerOffset(SQLModel, table=True):
@@ -109,7 +111,9 @@ class ConsumerOffset(SQLModel, table=True):
     topic: str = Field(sa_column=Column(String(200), primary_key=True))
     partition: int = Field(sa_column=Column(Integer, primary_key=True))
     next_offset: int = Field(sa_column=Column(BigInteger, nullable=False))
-    updated_at: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    updated_at: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default="0")
+    )
 
 
 def table(model: type[SQLModel]) -> Table:
