@@ -21,7 +21,7 @@ from services.api.ranking import Entry, rank
 from services.api.roster_store import RosterStore
 from services.api.schemas import LeaderboardOut, LeaderboardRow
 from services.api.targets import TargetStore
-from shared.catalogue import CATALOGUE, TARGETED, evaluate, needed_counters, volume
+from shared.catalogue import TARGETED, evaluate, needed_counters, volume
 from shared.settings import Settings
 from shared.targets import window_target
 from shared.windows import Window, WindowError, resolve_window
@@ -226,7 +226,3 @@ class _Ranked:
     value: float | int | None
     attainment: float | None
     volume: int | None
-
-
-def known_metric(metric: str) -> bool:
-    return metric in CATALOGUE

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.auth import require
 from services.api.boards import Boards, BoardSpec, RankBy, Scope
@@ -38,7 +39,9 @@ CSV_COLUMNS = [
 ]
 
 
-def board_spec(scope: Scope):  # type: ignore[no-untyped-def]
+def board_spec(scope: Scope) -> Callable[..., BoardSpec]:
+    """The dependency that reads a board's query parameters, for rep or team boards."""
+
     def spec(
         request: Request,
         metric: str,
@@ -133,7 +136,7 @@ class BoardHub:
     query), recomputes the board when that moves, and pushes it only if it changed."""
 
     def __init__(
-        self, boards: Boards, db: object, poll_s: float = 0.5, heartbeat_s: float = 15.0
+        self, boards: Boards, db: AsyncEngine, poll_s: float = 0.25, heartbeat_s: float = 15.0
     ) -> None:
         self._boards, self._db = boards, db
         self._poll_s, self._heartbeat_s = poll_s, heartbeat_s
@@ -174,7 +177,7 @@ class BoardHub:
     async def _watch(self, spec: BoardSpec) -> None:
         try:
             while self._listeners.get(spec, 0) > 0:
-                version = await data_version(self._db)  # type: ignore[arg-type]
+                version = await data_version(self._db)
                 board, _ = await self._boards.board(spec, version)
                 payload = board.model_dump_json(by_alias=True, exclude={"as_of"}).encode()
                 event_id = hashlib.sha256(payload).hexdigest()[:16]

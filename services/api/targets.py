@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, Field
@@ -83,7 +83,7 @@ class TargetStore:
         found: dict[str, dict[str, dict[Period, float]]] = {}
         for (where, who, metric, period), value in self._cached[1].items():
             if where == scope and metric in metrics and subject in (None, who):
-                found.setdefault(who, {}).setdefault(metric, {})[period] = value  # type: ignore[index]
+                found.setdefault(who, {}).setdefault(metric, {})[cast(Period, period)] = value
         return found
 
     async def _load(self) -> dict[tuple[str, str, str, str], float]:

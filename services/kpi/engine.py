@@ -244,9 +244,9 @@ class Engine:
     ) -> None:
         account_id = deal.value("account_id")
         account = ("account", f"{key[1].split('|', 1)[0]}|{account_id}") if account_id else None
-        previous = tuple(deal.account) if deal.account else None
+        previous = (deal.account[0], deal.account[1]) if deal.account else None
         if previous and previous != account:
-            result.accounts.setdefault(previous, []).append((key[1], None))  # type: ignore[arg-type]
+            result.accounts.setdefault(previous, []).append((key[1], None))
         if account:
             result.accounts.setdefault(account, []).append((key[1], win))
         deal.account = list(account) if account else None
