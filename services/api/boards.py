@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from services.api.freshness import DataVersion
-from services.api.kpi_queries import KpiQueries
+from services.api.kpi_queries import KpiQueries, Sums
 from services.api.ranking import Entry, rank
 from services.api.roster_store import RosterStore
 from services.api.schemas import LeaderboardOut, LeaderboardRow
@@ -116,7 +116,9 @@ class Boards:
         now = datetime.now(UTC)
         window = self.resolve(spec, now)
         subjects = await self._subjects(spec, now)
-        current = await self._ranked(spec, window, subjects)
+        counters = needed_counters([spec.metric])
+        sums = await self._queries.sums(spec.scope, window, counters)
+        current = await self._ranked(spec, window, subjects, sums)
         # The same board as it stood then: the window as resolved then, up to then.
         then = now - timedelta(minutes=self._settings.leaderboard_movement_minutes)
         previous: dict[str, int | None] = {}
@@ -126,9 +128,20 @@ class Boards:
             before = Window(window.name, then, then)
         if before.start < then:
             cut = Window(before.name, before.start, min(before.end, then))
+            if cut.start == window.start and cut.end <= window.end:
+                # The same start: the board then is the board now less the last interval,
+                # a small range to read instead of the whole window again.
+                recent = await self._queries.sums(
+                    spec.scope, Window(window.name, cut.end, window.end), counters
+                )
+                earlier = _minus(sums, recent)
+            else:
+                earlier = await self._queries.sums(spec.scope, cut, counters)
             # Nothing yet then is no position to move from: no previous rank, no movement.
             previous = {
-                row.key: row.rank for row in await self._ranked(spec, cut, subjects) if row.value
+                row.key: row.rank
+                for row in await self._ranked(spec, cut, subjects, earlier)
+                if row.value
             }
         rows = [self._row(spec, r, subjects, previous) for r in current[: spec.limit]]
         return LeaderboardOut(
@@ -156,10 +169,9 @@ class Boards:
         }
 
     async def _ranked(
-        self, spec: BoardSpec, window: Window, subjects: dict[str, _Subject]
+        self, spec: BoardSpec, window: Window, subjects: dict[str, _Subject], sums: Sums
     ) -> list[_Ranked]:
         metric = spec.metric
-        sums = await self._queries.sums(spec.scope, window, needed_counters([metric]))
         targets = await self._window_targets(spec, window)
         minimum = self._settings.min_volume(metric)
         entries, details = [], {}
@@ -217,6 +229,14 @@ class Boards:
             attainment=ranked.attainment,
             volume=ranked.volume,
         )
+
+
+def _minus(whole: Sums, part: Sums) -> Sums:
+    """Per subject and counter: what ``whole`` has beyond ``part`` (counters are additive)."""
+    return {
+        subject: {c: v - part.get(subject, {}).get(c, 0) for c, v in counters.items()}
+        for subject, counters in whole.items()
+    }
 
 
 @dataclass(frozen=True, slots=True)
