@@ -203,3 +203,23 @@ async def test_cors_origins_are_configurable(cors_client: httpx.AsyncClient) -> 
     assert allowed.headers["access-control-allow-origin"] == "https://wall.example.com"
     other = await cors_client.get("/v1/metrics", headers={**READ, "origin": "https://evil.example"})
     assert "access-control-allow-origin" not in other.headers
+
+
+async def test_movement_on_a_calendar_board_from_the_sums_less_the_last_interval(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    earlier = datetime.now(UTC) - timedelta(hours=2)
+    if earlier.year != datetime.now(UTC).year:
+        pytest.skip("the first two hours of the year have no earlier board this year")
+    await floor(client)
+    await book(
+        db,
+        *(canonical("call.placed", actor="u-1", time=earlier) for _ in range(2)),
+        canonical("call.placed", actor="u-2", time=earlier),
+        *(canonical("call.placed", actor="u-2") for _ in range(3)),
+    )
+    board = (await client.get("/v1/leaderboards/calls_total?window=this_year", headers=READ)).json()
+    rows = {r["rep_id"]: (r["rank"], r["previous_rank"], r["movement"]) for r in board["rows"]}
+    assert rows["bob"] == (1, 2, 1)
+    assert rows["alice"] == (2, 1, -1)
+    assert rows["carol"] == (3, None, None)  # nothing then: no position to move from
