@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -10,10 +11,11 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from sqlalchemy import func, select
@@ -39,6 +41,7 @@ class Rig:
     bus: KafkaBus
     db: AsyncEngine
     env: dict[str, str]
+    ports: dict[int, int] = field(default_factory=dict)  # process id -> health port
 
     async def publish(self, bodies: list[dict[str, Any]]) -> None:
         records = [
@@ -78,10 +81,25 @@ class Rig:
         pytest.fail(f"KPI never caught up: {await self.stored_offsets()} < {targets}")
 
     def kpi_process(self, log: Path) -> subprocess.Popen[bytes]:
-        env = {**self.env, "SALESPULSE_KPI_METRICS_PORT": str(_free_port())}
-        return subprocess.Popen(
+        port = _free_port()
+        env = {**self.env, "SALESPULSE_KPI_METRICS_PORT": str(port)}
+        process = subprocess.Popen(
             [str(SALESPULSE), "kpi"], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
         )
+        self.ports[process.pid] = port
+        return process
+
+    async def until_serving(self, process: subprocess.Popen[bytes]) -> None:
+        """Wait until a KPI process answers on its health port (its signal handlers are set)."""
+        url = f"http://127.0.0.1:{self.ports[process.pid]}/healthz"
+        async with httpx.AsyncClient() as client:
+            for _ in range(600):
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get(url)).status_code == 200:
+                        return
+                assert process.poll() is None, "the KPI process exited at start"
+                await asyncio.sleep(0.1)
+        pytest.fail("the KPI process never served its health port")
 
 
 def _free_port() -> int:
@@ -214,10 +232,12 @@ async def test_two_kpi_processes_in_one_group_give_the_totals_of_one_across_reba
     sent = calls(1000, rng)
     first = rig.kpi_process(tmp_path / "a.log")
     second: subprocess.Popen[bytes] | None = None
+    await rig.until_serving(first)  # a SIGTERM before that would find no handler yet
     try:
         await rig.publish(sent[:400])
         await asyncio.sleep(1.0)
         second = rig.kpi_process(tmp_path / "b.log")  # joins: partitions are rebalanced
+        await rig.until_serving(second)
         for start in range(400, 1000, 100):
             await rig.publish(sent[start : start + 100] + rng.sample(sent[:start], 10))
             sent += sent[start - 10 : start]  # what was re-sent (same ids: no new facts)
