@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from bench.load import exchange
 from shared.db.engine import create_engine, create_schema
 from tests.conftest import ADMIN_KEY
 
@@ -89,16 +90,9 @@ async def get_load(port: int, paths: list[str], concurrency: int = 1) -> list[fl
             for path in queue:
                 request = f"GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n{auth}\r\n\r\n".encode()
                 started = time.perf_counter()
-                writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                await reader.readexactly(length)
-                if head[9:12] != b"200":
-                    raise RuntimeError(f"{path}: {head[:12]!r}")
+                status = await exchange(reader, writer, request)
+                if status != 200:
+                    raise RuntimeError(f"{path}: HTTP {status}")
                 latencies.append((time.perf_counter() - started) * 1000)
         finally:
             writer.close()

@@ -44,7 +44,7 @@ def _raw_request(path: str, body: bytes, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _exchange(
+async def exchange(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
 ) -> int:
     """One request on a kept-alive connection; returns the status code."""
@@ -77,7 +77,7 @@ async def run_load(
         try:
             for request in queue:
                 started = time.perf_counter()
-                status = await _exchange(reader, writer, request)
+                status = await exchange(reader, writer, request)
                 latencies.append((time.perf_counter() - started) * 1000)
                 errors += status != 202
         finally:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import orjson
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.kpi.engine import Engine
 from services.kpi.store import Booking, KpiStore
+from services.runner import serve
 from shared import events as ev
 from shared.bus import Record
 from shared.settings import Settings
@@ -52,3 +59,25 @@ def assert_problem(response: httpx.Response, status: int, detail_part: str) -> N
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert detail_part in response.json()["detail"]
+
+
+@asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    """``app`` on a real HTTP server on 127.0.0.1 (a free port), until the block ends."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(app, "127.0.0.1", port, stop))
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient() as client:
+        for _ in range(200):
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get(f"{url}/healthz")).status_code == 200:
+                    break
+            await asyncio.sleep(0.05)
+    try:
+        yield url
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)

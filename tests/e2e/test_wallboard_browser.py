@@ -3,10 +3,7 @@ reps' names and values, and updates by itself when a new event arrives."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import shutil
-import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -16,10 +13,9 @@ from playwright.async_api import async_playwright
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.app import create_app
-from services.runner import serve
 from shared.db.engine import create_engine, create_schema
 from shared.settings import Settings
-from tests.api_support import book, floor
+from tests.api_support import book, floor, served
 from tests.conftest import IN_CI, READ_KEY, canonical
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -48,22 +44,10 @@ async def site(
         pytest.skip("Chromium not installed (apt-get install chromium)")
     db = create_engine(f"sqlite:///{tmp_path / 'wall.db'}")
     await create_schema(db)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(create_app(make_settings(), db), "127.0.0.1", port, stop))
-    url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=url) as client:
-        for _ in range(100):
-            with contextlib.suppress(httpx.TransportError):
-                if (await client.get("/healthz")).status_code == 200:
-                    break
-            await asyncio.sleep(0.05)
-        await floor(client)
-    yield url, db
-    stop.set()
-    await asyncio.wait_for(task, 10)
+    async with served(create_app(make_settings(), db)) as url:
+        async with httpx.AsyncClient(base_url=url) as client:
+            await floor(client)
+        yield url, db
     await db.dispose()
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -15,29 +13,15 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.app import create_app
-from services.runner import serve
 from shared.settings import Settings
-from tests.api_support import READ, book, floor
+from tests.api_support import READ, book, floor, served
 from tests.conftest import canonical
 
 
 @pytest.fixture
 async def server(make_settings: Callable[..., Settings], db: AsyncEngine) -> AsyncIterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(create_app(make_settings(), db), "127.0.0.1", port, stop))
-    url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient() as probe:
-        for _ in range(100):
-            with contextlib.suppress(httpx.TransportError):
-                if (await probe.get(f"{url}/healthz")).status_code == 200:
-                    break
-            await asyncio.sleep(0.05)
-    yield url
-    stop.set()
-    await asyncio.wait_for(task, 10)
+    async with served(create_app(make_settings(), db)) as url:
+        yield url
 
 
 async def events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
