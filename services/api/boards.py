@@ -23,7 +23,6 @@ from services.api.schemas import LeaderboardOut, LeaderboardRow
 from services.api.targets import TargetStore
 from shared.catalogue import TARGETED, evaluate, needed_counters, volume
 from shared.settings import Settings
-from shared.targets import window_target
 from shared.windows import Window, WindowError, resolve_window
 
 Scope = Literal["rep", "team"]
@@ -66,7 +65,6 @@ class Boards:
         self._locks: dict[BoardSpec, asyncio.Lock] = {}
         self._capacity = capacity
         self.computed = 0  # how many boards were computed (tests and metrics)
-        self._roster_version: int | None = None
 
     async def board(self, spec: BoardSpec, version: DataVersion) -> tuple[LeaderboardOut, bytes]:
         """The board for ``spec`` at ``version`` and its JSON: from the cache, or computed
@@ -112,13 +110,12 @@ class Boards:
 
     async def _compute(self, spec: BoardSpec, version: DataVersion) -> LeaderboardOut:
         self.computed += 1
-        self._roster_version = version.roster
         now = datetime.now(UTC)
         window = self.resolve(spec, now)
         subjects = await self._subjects(spec, now)
         counters = needed_counters([spec.metric])
         sums = await self._queries.sums(spec.scope, window, counters)
-        current = await self._ranked(spec, window, subjects, sums)
+        current = await self._ranked(spec, window, subjects, sums, version.roster)
         # The same board as it stood then: the window as resolved then, up to then.
         then = now - timedelta(minutes=self._settings.leaderboard_movement_minutes)
         previous: dict[str, int | None] = {}
@@ -140,7 +137,7 @@ class Boards:
             # Nothing yet then is no position to move from: no previous rank, no movement.
             previous = {
                 row.key: row.rank
-                for row in await self._ranked(spec, cut, subjects, earlier)
+                for row in await self._ranked(spec, cut, subjects, earlier, version.roster)
                 if row.value
             }
         rows = [self._row(spec, r, subjects, previous) for r in current[: spec.limit]]
@@ -169,10 +166,18 @@ class Boards:
         }
 
     async def _ranked(
-        self, spec: BoardSpec, window: Window, subjects: dict[str, _Subject], sums: Sums
+        self,
+        spec: BoardSpec,
+        window: Window,
+        subjects: dict[str, _Subject],
+        sums: Sums,
+        roster_version: int,
     ) -> list[_Ranked]:
         metric = spec.metric
-        targets = await self._window_targets(spec, window)
+        wanted = {TARGETED[spec.metric]} if spec.metric in TARGETED else set()
+        if spec.rank_by == "attainment":
+            wanted.add(spec.metric)
+        targets = await self._targets.for_window(spec.scope, wanted, window, version=roster_version)
         minimum = self._settings.min_volume(metric)
         entries, details = [], {}
         for subject in subjects.values():
@@ -189,24 +194,6 @@ class Boards:
             entries.append(Entry(subject.id, subject.name, key_value))
             details[subject.id] = (value, attainment, facts)
         return [_Ranked(r.entry.key, r.rank, *details[r.entry.key]) for r in rank(entries)]
-
-    async def _window_targets(self, spec: BoardSpec, window: Window) -> dict[str, dict[str, float]]:
-        wanted = set()
-        if spec.metric in TARGETED:
-            wanted.add(TARGETED[spec.metric])
-        if spec.rank_by == "attainment":
-            wanted.add(spec.metric)
-        if not wanted:
-            return {}
-        found = await self._targets.of(spec.scope, wanted, version=self._roster_version)
-        settings = self._settings
-        result: dict[str, dict[str, float]] = {}
-        for subject, by_metric in found.items():
-            for name, periods in by_metric.items():
-                target = window_target(periods, window, settings.tz, settings.week_start.weekday)
-                if target is not None:
-                    result.setdefault(subject, {})[name] = target
-        return result
 
     @staticmethod
     def _row(

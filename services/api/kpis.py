@@ -25,7 +25,7 @@ from services.api.targets import TargetStore
 from shared.catalogue import CATALOGUE, TARGETED, evaluate, needed_counters
 from shared.problems import NotFound, Unprocessable
 from shared.settings import Scope, Settings
-from shared.targets import Period, next_period, period_start, window_target
+from shared.targets import Period, next_period, period_start
 from shared.windows import Window, WindowError, resolve_window
 
 router = APIRouter(prefix="/v1", tags=["kpis"], dependencies=[Depends(require(Scope.read))])
@@ -278,26 +278,12 @@ async def unassigned(
 
 
 async def targets_for(
-    request: Request,
-    scope: str,
-    window: Window,
-    names: list[str],
-    subject: str,
-    version: int | None = None,
+    request: Request, scope: str, window: Window, names: list[str], subject: str, version: int
 ) -> dict[str, float]:
     """The window's targets of the metrics that the listed attainment metrics measure."""
-    wanted = {TARGETED[n] for n in names if n in TARGETED}
-    if not wanted:
-        return {}
     store: TargetStore = request.app.state.targets
-    settings: Settings = request.app.state.settings
-    found = (await store.of(scope, wanted, subject, version)).get(subject, {})
-    targets = {}
-    for name, periods in found.items():
-        target = window_target(periods, window, settings.tz, settings.week_start.weekday)
-        if target is not None:
-            targets[name] = target
-    return targets
+    wanted = {TARGETED[n] for n in names if n in TARGETED}
+    return (await store.for_window(scope, wanted, window, subject, version)).get(subject, {})
 
 
 @router.get("/metrics", summary="The metric catalogue", response_model=list[MetricOut])

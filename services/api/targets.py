@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal, cast
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, Field
@@ -18,7 +19,8 @@ from shared.catalogue import CATALOGUE
 from shared.db.models import Target, table
 from shared.problems import NotFound
 from shared.settings import Scope
-from shared.targets import Period
+from shared.targets import Period, window_target
+from shared.windows import Window
 
 router = APIRouter(prefix="/v1/targets", tags=["targets"])
 _targets = table(Target)
@@ -37,8 +39,9 @@ class TargetOut(TargetIn):
 
 
 class TargetStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, tz: ZoneInfo, week_start: int = 0) -> None:
         self._db = engine
+        self._tz, self._week_start = tz, week_start
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._cached: tuple[int, dict[tuple[str, str, str, str], float]] | None = None
 
@@ -85,6 +88,25 @@ class TargetStore:
             if where == scope and metric in metrics and subject in (None, who):
                 found.setdefault(who, {}).setdefault(metric, {})[cast(Period, period)] = value
         return found
+
+    async def for_window(
+        self,
+        scope: str,
+        metrics: set[str],
+        window: Window,
+        subject: str | None = None,
+        version: int | None = None,
+    ) -> dict[str, dict[str, float]]:
+        """subject -> metric -> the target ``window`` is measured against (see shared.targets)."""
+        if not metrics:
+            return {}
+        result: dict[str, dict[str, float]] = {}
+        for who, by_metric in (await self.of(scope, metrics, subject, version)).items():
+            for name, periods in by_metric.items():
+                target = window_target(periods, window, self._tz, self._week_start)
+                if target is not None:
+                    result.setdefault(who, {})[name] = target
+        return result
 
     async def _load(self) -> dict[tuple[str, str, str, str], float]:
         query = select(
