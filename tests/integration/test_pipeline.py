@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,13 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.app import create_app as create_api
 from services.ingest.app import create_app as create_ingest
-from services.kpi.app import KpiService, build_kpi_service
+from services.kpi.app import build_kpi_service
 from services.simulator import signed_headers
 from shared.bus import OutgoingRecord
 from shared.bus.kafka import KafkaBus
 from shared.db.engine import create_engine, create_schema
 from shared.settings import Settings
 from tests.conftest import ADMIN_KEY, WEBHOOK_SECRET, canonical
+from tests.kpi_support import run_kpi_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 AUTH = {"authorization": f"Bearer {ADMIN_KEY}"}
@@ -86,20 +86,6 @@ async def stack(
     await db.dispose()
 
 
-async def run_kpi_until(service: KpiService, done: Callable[[], Any], seconds: float = 30) -> None:
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.run(stop))
-    try:
-        deadline = asyncio.get_running_loop().time() + seconds
-        while not await done():
-            assert not task.done(), task.exception()
-            assert asyncio.get_running_loop().time() < deadline, "KPI never caught up"
-            await asyncio.sleep(0.1)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
-
-
 async def test_events_flow_to_the_leaderboard_once_even_when_delivered_twice(stack: Stack) -> None:
     events = [canonical("call.placed", actor="u-1") for _ in range(3)]
     events.append(canonical("call.received", actor="u-2"))
@@ -122,8 +108,8 @@ async def test_events_flow_to_the_leaderboard_once_even_when_delivered_twice(sta
     async def caught_up() -> bool:
         return await stack.board() == {"alice": 3, "bob": 1}
 
-    await run_kpi_until(service, caught_up)
-    await asyncio.sleep(1)  # anything still to come (there should be nothing) would show now
+    # settle while still running: anything still to come (there should be nothing) lands
+    await run_kpi_until(service, caught_up, settle=1.0)
     assert await stack.board() == {"alice": 3, "bob": 1}
 
 

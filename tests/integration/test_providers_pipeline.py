@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ from shared.bus.kafka import KafkaBus
 from shared.db.engine import create_engine, create_schema
 from shared.settings import Settings
 from tests.conftest import ADMIN_KEY
+from tests.kpi_support import run_kpi_until
 from tests.providers_support import Providers, fixture
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -145,16 +145,8 @@ async def test_provider_deliveries_sent_twice_count_once_in_the_reps_kpis(
         metrics: dict[str, Any] = response.json()["metrics"]
         return metrics
 
-    service = build_kpi_service(settings, bus, db)
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.run(stop))
-    try:
-        for _ in range(300):
-            if await kpis() == expected:
-                break
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(1.0)  # a double count, if any, would have landed by now
-        assert await kpis() == expected
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
+    async def counted_once() -> bool:
+        return await kpis() == expected
+
+    await run_kpi_until(build_kpi_service(settings, bus, db), counted_once, settle=1.0)
+    assert await kpis() == expected  # a double count, if any, would have landed by now
