@@ -6,10 +6,22 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.observability import metrics_endpoint
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+
+async def database_ready(db: AsyncEngine) -> bool:
+    """Whether the database answers a trivial query now."""
+    try:
+        async with db.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:  # any failure means "not ready"; the orchestrator retries
+        return False
+    return True
 
 
 def health_router(readiness: ReadinessCheck) -> APIRouter:

@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api import kpis, leaderboards, roster, targets
@@ -21,7 +20,7 @@ from services.api.leaderboards import BoardHub
 from services.api.roster_store import RosterStore
 from services.api.targets import TargetStore
 from shared.db.engine import create_engine, create_schema
-from shared.health import health_router
+from shared.health import database_ready, health_router
 from shared.observability import HttpMetricsMiddleware
 from shared.problems import install_problem_handlers
 from shared.settings import Settings
@@ -65,12 +64,7 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
     app.include_router(targets.router)
 
     async def readiness() -> dict[str, bool]:
-        try:
-            async with db.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception:
-            return {"database": False}
-        return {"database": True}
+        return {"database": await database_ready(db)}
 
     app.include_router(health_router(readiness))
     mount_wallboard(app)

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.kpi.consumer import KpiConsumer
@@ -18,7 +17,7 @@ from services.kpi.engine import Engine
 from services.kpi.store import KpiStore
 from shared.bus import Bus
 from shared.db.engine import create_schema
-from shared.health import health_router
+from shared.health import database_ready, health_router
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -118,13 +117,7 @@ def create_health_app(bus: Bus, db: AsyncEngine) -> FastAPI:
     app = FastAPI(title="SalesPulse KPI", version="1", docs_url=None, redoc_url=None)
 
     async def readiness() -> dict[str, bool]:
-        try:
-            async with db.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            database = True
-        except Exception:
-            database = False
-        return {"database": database, "bus": await bus.ready()}
+        return {"database": await database_ready(db), "bus": await bus.ready()}
 
     app.include_router(health_router(readiness))
     return app
