@@ -6,10 +6,13 @@ mode: the whole event as JSON in the record value, keyed by the actor's identity
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -21,7 +24,29 @@ from pydantic import (
 
 CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
 
+# Bounds at the door (architecture decision 11): every string fits the column it ends up in
+# (ids and sources: 256; a provider: 64, as in `identities`; keys built from them stay under
+# the 330/600 characters of `kpi_buckets.subject_id` and `kpi_states.key`), and every time lies
+# where buckets and windows can be computed. An event outside them is refused where it enters,
+# never found out by the KPI service later.
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_EVENT_AHEAD = timedelta(days=1)  # clocks drift; a day ahead is still "now"
+MAX_EXTENSIONS = 16
+_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")  # CloudEvents 1.0 attribute naming
+
+
+def _in_event_range(value: datetime) -> datetime:
+    latest = datetime.now(UTC) + LATEST_EVENT_AHEAD
+    if not EARLIEST_EVENT_TIME <= value <= latest:
+        raise ValueError(f"must lie between {EARLIEST_EVENT_TIME.date()} and now + 1 day")
+    return value
+
+
+EventTime = Annotated[AwareDatetime, AfterValidator(_in_event_range)]
 NonEmpty = Annotated[str, Field(min_length=1, max_length=256)]
+Text = Annotated[str, Field(max_length=256)]
+ProviderName = Annotated[str, Field(min_length=1, max_length=64)]
+PhoneNumber = Annotated[str, Field(max_length=128)]  # E.164, or client:<identity>
 Seconds = Annotated[int, Field(ge=0, le=7 * 24 * 3600)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
@@ -31,7 +56,7 @@ class Actor(BaseModel):
     """Who did it, as the source names them; the KPI service maps it to a rep and team."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    provider: NonEmpty
+    provider: ProviderName
     external_id: NonEmpty
 
     @property
@@ -46,8 +71,8 @@ class _Data(BaseModel):
 class CallPlacedData(_Data):
     call_id: NonEmpty
     actor: Actor
-    counterpart: str | None = None
-    started_at: AwareDatetime | None = None
+    counterpart: PhoneNumber | None = None
+    started_at: EventTime | None = None
     outcome: Literal["connected", "no_answer", "busy", "failed", "voicemail"]
     talk_seconds: Seconds = 0
 
@@ -55,7 +80,7 @@ class CallPlacedData(_Data):
 class CallReceivedData(_Data):
     call_id: NonEmpty
     actor: Actor
-    counterpart: str | None = None
+    counterpart: PhoneNumber | None = None
     talk_seconds: Seconds = 0
     wait_seconds: Seconds = 0
 
@@ -63,8 +88,8 @@ class CallReceivedData(_Data):
 class CallMissedData(_Data):
     call_id: NonEmpty
     actor: Actor | None = None
-    queue: str | None = None
-    counterpart: str | None = None
+    queue: Text | None = None
+    counterpart: PhoneNumber | None = None
     reason: Literal["no_answer", "busy", "abandoned", "out_of_hours", "voicemail", "other"] = (
         "no_answer"
     )
@@ -79,25 +104,25 @@ class CallMissedData(_Data):
 class LeadCreatedData(_Data):
     lead_id: NonEmpty
     actor: Actor
-    source: str | None = None
+    source: Text | None = None
 
 
 class MeetingData(_Data):
     meeting_id: NonEmpty
     actor: Actor
-    deal_id: str | None = None
+    deal_id: Text | None = None
 
 
 class TouchData(_Data):
     id: NonEmpty
     actor: Actor
-    deal_id: str | None = None
+    deal_id: Text | None = None
 
 
 class ProposalData(_Data):
     proposal_id: NonEmpty
     actor: Actor
-    deal_id: str | None = None
+    deal_id: Text | None = None
     amount: Money | None = None
     currency: Currency | None = None
 
@@ -107,14 +132,14 @@ class DealUpdatedData(_Data):
 
     deal_id: NonEmpty
     actor: Actor | None = None
-    account_id: str | None = None
-    stage: str | None = None
+    account_id: Text | None = None
+    stage: Text | None = None
     status: Literal["open", "won", "lost"] | None = None
     amount: Money | None = None
     currency: Currency | None = None
     margin: Annotated[Decimal, Field(max_digits=18, decimal_places=4)] | None = None
     discount: Annotated[Decimal, Field(ge=0, le=1)] | None = None
-    created_at: AwareDatetime | None = None
+    created_at: EventTime | None = None
 
 
 class AccountData(_Data):
@@ -142,11 +167,26 @@ class _Envelope(BaseModel):
     specversion: Literal["1.0"]
     id: NonEmpty
     source: NonEmpty
-    time: AwareDatetime
-    subject: str | None = None
+    time: EventTime
+    subject: Text | None = None
     datacontenttype: Literal["application/json"] | None = None
 
     data: _Data
+
+    @model_validator(mode="after")
+    def _scalar_extensions(self) -> _Envelope:
+        """Extension attributes as CloudEvents defines them: a few short names, scalar values."""
+        extra = self.model_extra or {}
+        if len(extra) > MAX_EXTENSIONS:
+            raise ValueError(f"at most {MAX_EXTENSIONS} extension attributes")
+        for name, value in extra.items():
+            if not _EXTENSION_NAME.match(name):
+                raise ValueError(f"extension attribute {name[:40]!r}: lowercase a-z0-9, 1-20")
+            if not isinstance(value, str | int | bool):
+                raise ValueError(f"extension attribute {name!r} must be a string, integer or bool")
+            if isinstance(value, str) and len(value) > 256:
+                raise ValueError(f"extension attribute {name!r} is longer than 256 characters")
+        return self
 
     @property
     def actor(self) -> Actor | None:

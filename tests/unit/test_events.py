@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import functools
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -85,3 +87,61 @@ def test_partition_key_is_the_actor_identity_or_the_deal_without_actor() -> None
 def test_cloudevents_extension_attributes_are_kept() -> None:
     body = {**canonical("lead.created"), "traceparent": "00-abc-def-01"}
     assert b"traceparent" in ev.parse_events(body)[0].to_json()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        # the poison event that once stopped the KPI service: a time it cannot bucket
+        (lambda e: e.update(time="9999-12-31T23:30:00Z"), "time"),
+        (lambda e: e.update(time="1970-01-01T00:00:00Z"), "time"),
+        (lambda e: e["data"].update(started_at="9999-01-01T00:00:00Z"), "started_at"),
+        # fields longer than the columns they end up in
+        (lambda e: e["data"].update(counterpart="+3" * 2500), "counterpart"),
+        (lambda e: e["data"]["actor"].update(external_id="x" * 600), "external_id"),
+        (lambda e: e["data"]["actor"].update(provider="p" * 65), "provider"),
+        (lambda e: e.update(id="i" * 257), "id"),
+        (lambda e: e.update(source="s" * 257), "source"),
+    ],
+)
+def test_times_and_strings_out_of_bounds_are_refused_at_the_door(mutate: Any, field: str) -> None:
+    body = canonical("call.placed")
+    mutate(body)
+    with pytest.raises(ValidationError) as caught:
+        ev.parse_events(body)
+    assert field in str(caught.value)
+
+
+def test_a_time_within_a_day_ahead_is_accepted_as_clock_drift() -> None:
+    ahead = datetime.now(UTC) + timedelta(hours=23)
+    assert ev.parse_events(canonical("call.placed", time=ahead))[0].time == ahead
+
+
+@pytest.mark.parametrize(
+    ("type_", "field", "value"),
+    [
+        ("call.missed", "queue", "q" * 5000),
+        ("deal.updated", "account_id", "a" * 3000),
+        ("deal.updated", "stage", "s" * 300),
+        ("lead.created", "source", "w" * 300),
+    ],
+)
+def test_long_data_fields_are_refused(type_: str, field: str, value: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        ev.parse_events(canonical(type_, **{field: value}))
+    assert field in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "extension",
+    [
+        {"deep": functools.reduce(lambda inner, _: {"x": inner}, range(256), {})},
+        {"list": [1, 2, 3]},
+        {"Upper": "x"},
+        {"long": "v" * 257},
+        {f"e{i}": "v" for i in range(17)},
+    ],
+)
+def test_extension_attributes_are_few_short_scalars(extension: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="extension attribute"):
+        ev.parse_events({**canonical("lead.created"), **extension})
