@@ -10,6 +10,13 @@ from shared import events as ev
 from tests.conftest import canonical
 
 
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"x": value}
+    return value
+
+
 @pytest.mark.parametrize(
     ("type_", "data"),
     [
@@ -126,9 +133,9 @@ def test_a_time_within_a_day_ahead_is_accepted_as_clock_drift() -> None:
     ],
 )
 def test_long_data_fields_are_refused(type_: str, field: str, value: str) -> None:
+    body = canonical(type_)
+    body["data"][field] = value
     with pytest.raises(ValidationError) as caught:
-        body = canonical(type_)
-        body["data"][field] = value
         ev.parse_events(body)
     assert field in str(caught.value)
 
@@ -146,10 +153,3 @@ def test_long_data_fields_are_refused(type_: str, field: str, value: str) -> Non
 def test_extension_attributes_are_few_short_scalars(extension: dict[str, Any]) -> None:
     with pytest.raises(ValidationError, match="extension attribute"):
         ev.parse_events({**canonical("lead.created"), **extension})
-
-
-def _nested(depth: int) -> dict[str, Any]:
-    value: dict[str, Any] = {}
-    for _ in range(depth):
-        value = {"x": value}
-    return value
