@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 ROLLING: dict[str, timedelta] = {
@@ -27,10 +27,20 @@ CALENDAR = (
     "this_year",
 )
 WINDOWS: tuple[str, ...] = (*CALENDAR, *ROLLING)
+# Custom windows lie within these bounds: they cover any activity a sales team can have booked,
+# and keep every derived date (tiling, the board an hour earlier, pro-rated targets) far from
+# the limits of ``datetime``, which years 1 and 9999 overflow.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+CUSTOM_RANGE = f"between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} UTC"
 
 
 class WindowError(ValueError):
-    """A window name or range that cannot be measured."""
+    """A window name or range that cannot be measured; ``field`` is the parameter at fault."""
+
+    def __init__(self, message: str, field: str = "window") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +111,20 @@ def resolve_window(
 
 def _custom(start: datetime | None, end: datetime | None, now: datetime, tz: ZoneInfo) -> Window:
     if start is None:
-        raise WindowError("a custom window needs 'from' (ISO 8601)")
-    start = start if start.tzinfo else start.replace(tzinfo=tz)
-    end = (end if end.tzinfo else end.replace(tzinfo=tz)) if end is not None else now
-    if end <= start:
-        raise WindowError("'to' must be after 'from'")
+        raise WindowError("a custom window needs 'from' (ISO 8601)", "from")
+    given_end = end is not None
+    start = _bounded(start if start.tzinfo else start.replace(tzinfo=tz), "from")
+    end = _bounded(end if end.tzinfo else end.replace(tzinfo=tz), "to") if end is not None else now
+    if end <= start:  # without 'to', the window ends now: then 'from' is what is wrong
+        raise WindowError("'to' must be after 'from'", "to" if given_end else "from")
     if end - start > timedelta(days=3660):
-        raise WindowError("a custom window spans at most ten years")
+        raise WindowError("a custom window spans at most ten years", "to")
     return Window("custom", start, end)
+
+
+def _bounded(moment: datetime, field: str) -> datetime:
+    """``moment`` if it lies within [EARLIEST, LATEST]; compared as instants, so an offset of
+    year 1 or 9999 never has to be converted (which would overflow)."""
+    if not EARLIEST <= moment <= LATEST:
+        raise WindowError(f"'{field}' must lie {CUSTOM_RANGE}", field)
+    return moment

@@ -26,18 +26,27 @@ from shared.catalogue import CATALOGUE, TARGETED, evaluate, needed_counters
 from shared.problems import NotFound, Unprocessable
 from shared.settings import Scope, Settings
 from shared.targets import Period, next_period, period_start
-from shared.windows import Window, WindowError, resolve_window
+from shared.windows import CUSTOM_RANGE, Window, WindowError, resolve_window
 
 router = APIRouter(prefix="/v1", tags=["kpis"], dependencies=[Depends(require(Scope.read))])
 Interval = Literal["minute", "hour", "day", "week"]
 MAX_POINTS = 1500
 
 
+FROM_DOC = f"ISO 8601 start of a custom window, {CUSTOM_RANGE}"
+TO_DOC = f"ISO 8601 end of a custom window (default now), {CUSTOM_RANGE}"
+
+
+def window_problem(exc: WindowError) -> Unprocessable:
+    """A window that cannot be measured, as a 422 naming the parameter at fault."""
+    return Unprocessable(str(exc), errors=[{"field": exc.field, "message": str(exc)}])
+
+
 def window_param(
     request: Request,
     window: Annotated[str | None, Query(description="named window, default today")] = None,
-    from_: Annotated[datetime | None, Query(alias="from", description="ISO 8601 start")] = None,
-    to: Annotated[datetime | None, Query(description="ISO 8601 end (default now)")] = None,
+    from_: Annotated[datetime | None, Query(alias="from", description=FROM_DOC)] = None,
+    to: Annotated[datetime | None, Query(description=TO_DOC)] = None,
 ) -> Window:
     settings: Settings = request.app.state.settings
     try:
@@ -50,7 +59,7 @@ def window_param(
             end=to,
         )
     except WindowError as exc:
-        raise Unprocessable(str(exc), errors=[{"field": "window", "message": str(exc)}]) from None
+        raise window_problem(exc) from None
 
 
 def metrics_param(

@@ -17,9 +17,10 @@ from services.api.auth import require
 from services.api.boards import Boards, BoardSpec, RankBy, Scope
 from services.api.csv_export import csv_response, wants_csv
 from services.api.freshness import DataVersion, Fresh, cache_headers, data_version
+from services.api.kpis import FROM_DOC, TO_DOC, window_problem
 from services.api.schemas import LeaderboardOut
 from shared.catalogue import CATALOGUE
-from shared.problems import NotFound, Unprocessable
+from shared.problems import NotFound
 from shared.settings import Scope as KeyScope
 from shared.windows import WindowError
 
@@ -46,8 +47,8 @@ def board_spec(scope: Scope) -> Callable[..., BoardSpec]:
         request: Request,
         metric: str,
         window: Annotated[str | None, Query(description="named window, default today")] = None,
-        from_: Annotated[datetime | None, Query(alias="from")] = None,
-        to: Annotated[datetime | None, Query()] = None,
+        from_: Annotated[datetime | None, Query(alias="from", description=FROM_DOC)] = None,
+        to: Annotated[datetime | None, Query(description=TO_DOC)] = None,
         team: Annotated[str | None, Query(max_length=64)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         rank_by: Annotated[RankBy, Query(description="value, or attainment of target")] = "value",
@@ -58,9 +59,7 @@ def board_spec(scope: Scope) -> Callable[..., BoardSpec]:
         try:
             boards(request).resolve(board, datetime.now().astimezone())
         except WindowError as exc:
-            raise Unprocessable(
-                str(exc), errors=[{"field": "window", "message": str(exc)}]
-            ) from None
+            raise window_problem(exc) from None
         return board
 
     return spec

@@ -169,3 +169,36 @@ async def test_catalogue_health_and_metrics_are_served(client: httpx.AsyncClient
     assert 'route="/healthz"' not in exposition
     await client.get("/wp-admin/setup.php", headers=READ)  # a bot: unmatched, not labelled
     assert "wp-admin" not in (await client.get("/metrics")).text
+
+
+ROUTE_FAMILIES = (
+    "/v1/leaderboards/calls_total",
+    "/v1/team-leaderboards/calls_total",
+    "/v1/stream/leaderboards/calls_total",
+    "/v1/reps/alice/kpis",
+    "/v1/teams/north/kpis",
+    "/v1/reps/alice/timeseries/calls_total",
+    "/v1/teams/north/timeseries/calls_total",
+    "/v1/unassigned",
+)
+
+
+async def test_custom_windows_beyond_the_documented_range_are_a_422_naming_the_field(
+    client: httpx.AsyncClient,
+) -> None:
+    await floor(client)
+    refused = (
+        ({"from": "9999-12-30T00:00:00Z", "to": "9999-12-31T23:59:59Z"}, "from"),
+        ({"from": "0001-01-01T00:00:00", "to": "0001-01-02T00:00:00"}, "from"),
+        ({"from": "2026-01-01T00:00:00Z", "to": "9999-12-31T23:59:59Z"}, "to"),
+    )
+    for path in ROUTE_FAMILIES:
+        for params, field in refused:
+            response = await client.get(path, params=params, headers=READ)
+            assert_problem(response, 422, f"'{field}' must lie between 2000-01-01 and 2100-01-01")
+            assert response.json()["errors"] == [
+                {"field": field, "message": response.json()["detail"]}
+            ], path
+        if "stream" not in path:  # the last day of the range is still a window
+            edge = {"from": "2099-12-31T00:00:00Z", "to": "2100-01-01T00:00:00Z"}
+            assert (await client.get(path, params=edge, headers=READ)).status_code == 200, path

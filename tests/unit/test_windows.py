@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shared.windows import WindowError, resolve_window
+from shared.windows import EARLIEST, LATEST, WindowError, resolve_window
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 25, 23, 30, tzinfo=UTC)  # Thursday 26 Nov 00:30 in Paris
@@ -68,3 +68,28 @@ def test_bad_windows_are_refused(
 ) -> None:
     with pytest.raises(WindowError, match=message):
         resolve_window(name, now=NOW, tz=PARIS, start=start, end=end)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "field"),
+    [
+        (datetime(9999, 12, 30, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, tzinfo=UTC), "from"),
+        (datetime(1, 1, 1), datetime(1, 1, 2), "from"),  # naive: local time of year 1
+        (datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC), NOW, "from"),
+        (NOW, datetime(9999, 12, 31, 23, 59, tzinfo=UTC), "to"),
+        (NOW, datetime(2100, 1, 1, 0, 0, 1, tzinfo=UTC), "to"),
+        (datetime(2099, 12, 31, tzinfo=UTC), None, "from"),  # ends now: before it began
+    ],
+)
+def test_custom_windows_outside_the_documented_range_name_the_field(
+    start: datetime, end: datetime | None, field: str
+) -> None:
+    with pytest.raises(WindowError) as refused:
+        resolve_window(None, now=NOW, tz=PARIS, start=start, end=end)
+    assert refused.value.field == field
+
+
+def test_custom_windows_may_touch_both_bounds() -> None:
+    first = resolve_window(None, now=NOW, tz=PARIS, start=EARLIEST, end=EARLIEST + timedelta(1))
+    last = resolve_window(None, now=NOW, tz=PARIS, start=LATEST - timedelta(1), end=LATEST)
+    assert (first.start, last.end) == (EARLIEST, LATEST)
