@@ -1,4 +1,12 @@
-"""``Accept: text/csv`` on every GET that returns rows."""
+"""``Accept: text/csv`` on every GET that returns rows.
+
+Exports are opened in spreadsheets, which run a cell beginning with ``=``, ``+``, ``-``, ``@``,
+tab or carriage return as a formula: a rep named ``=HYPERLINK(...)`` would become a link, or
+worse, on the screen of whoever opens the export. Such text cells are prefixed with a single
+quote, as OWASP recommends (CSV injection), so the spreadsheet shows them as text; numbers are
+left as numbers (a movement of -2 is a number, not a formula). Separators and quotes inside a
+cell are quoted by the CSV writer, so no text can begin a cell of its own.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +18,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def wants_csv(request: Request) -> bool:
@@ -36,5 +46,12 @@ def csv_response(
     )
 
 
+def neutralised(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula, made inert; anything else as it is."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
 def _flat(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: "" if v is None else v for k, v in row.items()}
+    return {k: "" if v is None else neutralised(v) for k, v in row.items()}

@@ -1,0 +1,66 @@
+"""CSV exports cannot smuggle a formula into a spreadsheet (OWASP, CSV injection)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.api.csv_export import neutralised
+from tests.api_support import ADMIN, READ, book
+from tests.conftest import canonical
+
+LINK = '=HYPERLINK("http://x","y")'
+
+
+@pytest.mark.parametrize("text", [LINK, "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"])
+def test_text_a_spreadsheet_would_run_is_prefixed_with_a_quote(text: str) -> None:
+    assert neutralised(text) == "'" + text
+
+
+@pytest.mark.parametrize("value", ["Alice", "a=b", "", -2, -0.5, 3, None, True])
+def test_plain_text_and_numbers_are_left_alone(value: Any) -> None:
+    assert neutralised(value) == value
+
+
+async def test_a_rep_named_like_a_formula_is_exported_as_text_and_movement_stays_a_number(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    assert (
+        await client.put("/v1/teams/north", json={"name": "North"}, headers=ADMIN)
+    ).status_code == 200
+    for rep_id, name, ident in (("evil", LINK, "u-1"), ("bob", "Bob", "u-2"), ("cy", "@Cy", "u-3")):
+        body = {
+            "name": name,
+            "team_id": "north",
+            "effective_from": "2020-01-01T00:00:00Z",
+            "identities": [{"provider": "crm", "external_id": ident}],
+        }
+        assert (await client.put(f"/v1/reps/{rep_id}", json=body, headers=ADMIN)).status_code == 200
+    # Two hours ago the formula led; since then both others overtook it: movement -2.
+    earlier = datetime.now(UTC) - timedelta(hours=2)
+    await book(
+        db,
+        *(canonical("call.placed", actor="u-1", time=earlier) for _ in range(3)),
+        *(canonical("call.placed", actor="u-2", time=earlier) for _ in range(2)),
+        canonical("call.placed", actor="u-3", time=earlier),
+        *(canonical("call.placed", actor="u-2") for _ in range(5)),
+        *(canonical("call.placed", actor="u-3") for _ in range(5)),
+    )
+    response = await client.get(
+        "/v1/leaderboards/calls_total?window=last_24h", headers={**READ, "accept": "text/csv"}
+    )
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = {r["rep_id"]: r for r in csv.DictReader(io.StringIO(response.text))}
+    assert rows["evil"]["name"] == "'" + LINK
+    assert rows["cy"]["name"] == "'@Cy"
+    assert rows["bob"]["name"] == "Bob"
+    assert (rows["evil"]["rank"], rows["evil"]["previous_rank"]) == ("3", "1")
+    assert rows["evil"]["movement"] == "-2"  # a number: not prefixed
+    assert not any(line.startswith(("=", "+", "@")) for line in response.text.splitlines())
+    assert ",=" not in response.text
