@@ -51,7 +51,7 @@ def kpi() -> None:
         db = create_engine(settings.database_url, pool_pre_ping=True)
         await bus.start()
         service = build_kpi_service(settings, bus, db)
-        health = create_health_app(bus, db)
+        health = create_health_app(bus, db, service.consumer)
         try:
             await run_all(
                 service.run,

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -37,8 +37,9 @@ class KpiService:
     fact_retention_s: int = 35 * 86400
 
     async def run(self, stop: asyncio.Event) -> None:
-        await create_schema(self.db)
-        if not await self._topics_ready(stop):
+        if not await self._patiently("schema", lambda: create_schema(self.db), stop):
+            return
+        if not await self._patiently("topics", lambda: self.bus.ensure_topics(self.topics), stop):
             return
         pruner = asyncio.create_task(self._prune_periodically(stop))
         try:
@@ -50,7 +51,11 @@ class KpiService:
         """Keep minute and hour buckets within their retention (any instance may do it)."""
         while self.floors is not None and not stop.is_set():
             now = time.time()
-            pruned = await self.store.prune(*self.floors(now), int(now) - self.fact_retention_s)
+            try:
+                pruned = await self.store.prune(*self.floors(now), int(now) - self.fact_retention_s)
+            except Exception as exc:  # housekeeping: the next round will do it
+                log.warning("pruning failed; next round later", extra={"error": repr(exc)[:300]})
+                pruned = 0
             if pruned:
                 log.info("buckets pruned", extra={"rows": pruned})
             with contextlib.suppress(TimeoutError):
@@ -67,17 +72,22 @@ class KpiService:
         await self.consumer.run(stop, until=targets)
         return targets
 
-    async def _topics_ready(self, stop: asyncio.Event) -> bool:
-        """Wait (with backoff) for the broker to take the topics; False if asked to stop first."""
+    async def _patiently(
+        self, what: str, step: Callable[[], Awaitable[None]], stop: asyncio.Event
+    ) -> bool:
+        """Run a start-up step until it succeeds (the orchestrator may start us before the
+        broker or the database); False if asked to stop first."""
         delay = 0.5
         while not stop.is_set():
             try:
-                await self.bus.ensure_topics(self.topics)
+                await step()
                 return True
-            except (
-                Exception
-            ) as exc:  # the broker is not there yet: the orchestrator may start us first
-                log.warning("topics not ready; retrying", extra={"error": repr(exc), "in_s": delay})
+            except Exception as exc:  # not there yet: wait, report not-ready meanwhile
+                self.consumer.healthy = False
+                log.warning(
+                    "not ready at start; retrying",
+                    extra={"step": what, "error": repr(exc)[:300], "in_s": delay},
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
                 delay = min(delay * 2, 10)
@@ -113,11 +123,15 @@ def build_kpi_service(
     )
 
 
-def create_health_app(bus: Bus, db: AsyncEngine) -> FastAPI:
+def create_health_app(bus: Bus, db: AsyncEngine, consumer: KpiConsumer) -> FastAPI:
     app = FastAPI(title="SalesPulse KPI", version="1", docs_url=None, redoc_url=None)
 
     async def readiness() -> dict[str, bool]:
-        return {"database": await database_ready(db), "bus": await bus.ready()}
+        return {
+            "database": await database_ready(db),
+            "bus": await bus.ready(),
+            "consuming": consumer.healthy,  # False while it waits out an outage
+        }
 
     app.include_router(health_router(readiness))
     return app

@@ -1,22 +1,54 @@
-"""The consumer loop: fetch a batch, decode, flush exactly once, then acknowledge."""
+"""The consumer loop: fetch a batch, decode, flush exactly once, then acknowledge.
+
+One bad event never stops the line (architecture decision 11):
+
+- an event that cannot be decoded or booked (invalid, out of bounds, a currency with no rate,
+  an engine error) is dead-lettered with its reason and origin at decode time;
+- a flush that fails for a reason other than the infrastructure is bisected with dry runs
+  (rolled back) down to the events that fail on their own; those are dead-lettered and the
+  batch is flushed without them, their records still moving the offsets, so the rest of the
+  batch (and every later event) goes on;
+- when the database or the broker is unavailable, nothing is skipped: the same step is tried
+  again with a growing pause, the service reports not-ready meanwhile, and it resumes by itself.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import TypeVar
 
 from pydantic import ValidationError
 
 from services.kpi import metrics
-from services.kpi.engine import Engine, UnusableEvent
-from services.kpi.store import Booking, FlushResult, KpiStore
+from services.kpi.engine import Engine, Item, UnusableEvent
+from services.kpi.store import Booking, FlushResult, KpiStore, OffsetsWentBackwards
 from shared import events as ev
-from shared.bus import Bus, Consumer, OutgoingRecord, Record
+from shared.bus import Bus, BusUnavailable, Consumer, OutgoingRecord, Record
+from shared.db.retry import is_unavailable
 from shared.deadletter import dead_letter
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+Decoded = list[tuple[Record, Item | None]]  # each record, with its event if it decoded
+MAX_PAUSE_S = 30.0
+
+
+class Stopping(Exception):
+    """Asked to stop while waiting for the infrastructure: leave without acknowledging."""
+
+
+class SystemicFailure(Exception):
+    """A flush fails, but not because of particular events (a bug, a broken schema): none is
+    dead-lettered; the batch is retried like an outage, and the service reports not-ready."""
+
+
+def infrastructure_down(exc: BaseException) -> bool:
+    """The database or the broker is unavailable: wait, never skip."""
+    return isinstance(exc, BusUnavailable) or is_unavailable(exc)
 
 
 class KpiConsumer:
@@ -40,21 +72,26 @@ class KpiConsumer:
         self._deadletter_topic = deadletter_topic
         self._batch_size = batch_size
         self._poll_timeout_ms = poll_timeout_ms
-        self._consumer: Consumer = bus.consumer(topic, group, store.load_offsets)
+        self._stop = asyncio.Event()
+        self._consumer: Consumer = bus.consumer(topic, group, self._load_offsets)
         self.flushed = asyncio.Event()  # set after every flush; tests and dev mode wait on it
+        self.healthy = True  # False while waiting for the database or the broker (readiness)
 
     async def run(self, stop: asyncio.Event, until: dict[int, int] | None = None) -> None:
         """Consume until ``stop`` is set (or, given ``until``, once those offsets are stored)."""
+        self._stop = stop
         await self._consumer.start()
         try:
             while not stop.is_set():
                 if until is not None and self._store.caught_up(until):
                     break
-                records = await self._next_batch()
+                records = await self._patiently("fetch", self._next_batch)
                 if records:
                     await self.process(records)
                 for partition, lag in self._consumer.lag().items():
                     metrics.CONSUMER_LAG.labels(str(partition)).set(lag)
+        except Stopping:
+            log.info("stopped while waiting for the infrastructure")
         finally:
             await self._consumer.stop()
 
@@ -70,37 +107,142 @@ class KpiConsumer:
         return records
 
     async def process(self, records: Sequence[Record]) -> FlushResult:
-        booking, rejects = self._decode(records)
+        """Decode, dead-letter what cannot be booked, flush the rest, acknowledge."""
+        decoded, rejects = self._decode(records)
         if rejects:  # published before the offsets move past them: never lost, maybe repeated
-            await self._bus.publish(self._deadletter_topic, rejects)
-        started = time.perf_counter()
-        result = await self._store.flush(booking)
-        committed = time.time()
-        metrics.FLUSH_SECONDS.observe(time.perf_counter() - started)
-        self._observe(records, result, committed, self._business_per_rep)
+            await self._patiently("dead-letter", lambda: self._publish_letters(rejects))
+        result = await self._flush_isolated(decoded)
+        self._observe(records, result, time.time(), self._business_per_rep)
         await self._consumer.acknowledge(result.next_offsets)
         self.flushed.set()
         return result
 
-    def _decode(self, records: Sequence[Record]) -> tuple[Booking, list[OutgoingRecord]]:
-        booked: list[tuple[ev.Event, dict[str, int]]] = []
+    def _decode(self, records: Sequence[Record]) -> tuple[Decoded, list[OutgoingRecord]]:
+        decoded: Decoded = []
         rejects: list[OutgoingRecord] = []
         for record in records:
             try:
                 event = ev.parse_event(record.value)
-                booked.append((event, self._engine.contributions(event)))
-            except (ValidationError, UnusableEvent) as exc:
-                reason = "invalid_event" if isinstance(exc, ValidationError) else "unusable_event"
-                metrics.DEADLETTERED.labels(reason).inc()
-                rejects.append(
-                    dead_letter(
-                        provider="kpi",
-                        reason=f"{reason}: {_summary(exc)}",
-                        body=record.value,
-                        origin=f"{record.topic}/{record.partition}/{record.offset}",
-                    )
+                decoded.append((record, (event, self._engine.contributions(event))))
+            except Exception as exc:  # anything one event makes fail fails that event alone
+                decoded.append((record, None))
+                rejects.append(self._letter(record, _reason(exc)))
+        return decoded, rejects
+
+    # -- flushing, one bad event at a time ------------------------------------------------
+
+    async def _flush_isolated(self, decoded: Decoded) -> FlushResult:
+        """Flush the batch; if the data makes it fail, dead-letter the events at fault and
+        flush the rest (their records still move the offsets)."""
+        while True:
+            try:
+                return await self._patiently("flush", partial(self._flush, decoded))
+            except (Stopping, OffsetsWentBackwards):
+                raise
+            except Exception as exc:
+                log.warning(
+                    "flush failed on the data; isolating the events at fault",
+                    extra={"records": len(decoded), "error": _summary(exc)},
                 )
-        return Booking(records, booked), rejects
+                poison = await self._poison(decoded)
+                if not poison:
+                    await self._wait_out(SystemicFailure(_summary(exc)), "flush")
+                    continue
+                decoded = await self._reject(decoded, poison)
+
+    async def _poison(self, decoded: Decoded) -> dict[int, str]:
+        """Index -> reason of each event that fails a flush on its own, found by bisection with
+        dry runs (rolled back, so nothing is booked or dead-lettered while searching).
+
+        Empty when the fault is not in the events: none fails alone, or most of them do (a bug
+        or a broken schema fails them all; dead-lettering the stream would hide it)."""
+        found: dict[int, str] = {}
+        await self._bisect(decoded, 0, found)
+        events = sum(1 for _, item in decoded if item is not None)
+        if events > 2 and len(found) > events // 2:
+            return {}
+        return found
+
+    async def _bisect(self, decoded: Decoded, base: int, found: dict[int, str]) -> None:
+        try:
+            await self._patiently("flush", lambda: self._flush(decoded, dry_run=True))
+            return
+        except (Stopping, OffsetsWentBackwards):
+            raise
+        except Exception as exc:
+            if len(decoded) == 1:
+                if decoded[0][1] is not None:  # offsets alone failing is not the event's fault
+                    found[base] = f"engine_error: {_summary(exc)}"
+                return
+        middle = len(decoded) // 2
+        await self._bisect(decoded[:middle], base, found)
+        await self._bisect(decoded[middle:], base + middle, found)
+
+    async def _reject(self, decoded: Decoded, poison: dict[int, str]) -> Decoded:
+        """Dead-letter the events at fault; their records stay, without events, for offsets."""
+        letters = [self._letter(decoded[i][0], reason) for i, reason in poison.items()]
+        await self._patiently("dead-letter", lambda: self._publish_letters(letters))
+        metrics.DEADLETTERED.labels("engine_error").inc(len(letters))
+        for index, reason in poison.items():
+            log.error(
+                "event dead-lettered: a flush fails on it alone",
+                extra={"origin": _origin(decoded[index][0]), "reason": reason},
+            )
+        return [(record, None if i in poison else item) for i, (record, item) in enumerate(decoded)]
+
+    async def _flush(self, decoded: Decoded, dry_run: bool = False) -> FlushResult:
+        records = [record for record, _ in decoded]
+        booking = Booking(records, [item for _, item in decoded if item is not None])
+        started = time.perf_counter()
+        result = await self._store.flush(booking, dry_run=dry_run)
+        if not dry_run:
+            metrics.FLUSH_SECONDS.observe(time.perf_counter() - started)
+        return result
+
+    # -- waiting out the infrastructure ---------------------------------------------------
+
+    async def _patiently(self, what: str, step: Callable[[], Awaitable[T]]) -> T:
+        """Run ``step`` until it succeeds, waiting while the database or broker is down."""
+        pause = 0.5
+        while True:
+            try:
+                result = await step()
+            except Exception as exc:
+                if not infrastructure_down(exc):
+                    raise
+                await self._wait_out(exc, what, pause)
+                pause = min(pause * 2, MAX_PAUSE_S)
+                continue
+            if not self.healthy:
+                log.info("infrastructure back; resuming", extra={"step": what})
+            self.healthy = True
+            return result
+
+    async def _wait_out(self, exc: BaseException, what: str, pause: float = MAX_PAUSE_S) -> None:
+        self.healthy = False
+        metrics.INFRASTRUCTURE_WAITS.labels(what).inc()
+        log.warning(
+            "infrastructure unavailable; waiting",
+            extra={"step": what, "error": _summary(exc), "retry_in_s": pause},
+        )
+        try:
+            await asyncio.wait_for(self._stop.wait(), pause)
+        except TimeoutError:
+            return
+        raise Stopping
+
+    async def _load_offsets(self, topic: str, partitions: list[int]) -> dict[int, int]:
+        """Stored offsets for an assignment, waiting for the database if it is down: a
+        partition must never be read from anywhere else."""
+        return await self._patiently(
+            "load offsets", lambda: self._store.load_offsets(topic, partitions)
+        )
+
+    async def _publish_letters(self, letters: Sequence[OutgoingRecord]) -> None:
+        await self._bus.publish(self._deadletter_topic, letters)
+
+    def _letter(self, record: Record, reason: str) -> OutgoingRecord:
+        return dead_letter(provider="kpi", reason=reason, body=record.value, origin=_origin(record))
 
     @staticmethod
     def _observe(
@@ -114,7 +256,26 @@ class KpiConsumer:
             metrics.EVENT_TO_KPI_SECONDS.observe(max(committed - record.timestamp_ms / 1000, 0))
 
 
-def _summary(exc: Exception) -> str:
+def _reason(exc: Exception) -> str:
+    """The dead letter's reason: what kind of failure, then the details."""
+    kind = (
+        "invalid_event"
+        if isinstance(exc, ValidationError)
+        else "unusable_event"
+        if isinstance(exc, UnusableEvent)
+        else "engine_error"
+    )
+    metrics.DEADLETTERED.labels(kind).inc()
+    return f"{kind}: {_summary(exc)}"
+
+
+def _origin(record: Record) -> str:
+    return f"{record.topic}/{record.partition}/{record.offset}"
+
+
+def _summary(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
-    return str(exc)
+    if isinstance(exc, UnusableEvent | SystemicFailure):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"[:500]

@@ -14,6 +14,11 @@ DEADLETTERED = Counter(
 UNASSIGNED = Counter(
     "salespulse_kpi_unassigned_events_total", "Applied events whose actor is not on the roster"
 )
+INFRASTRUCTURE_WAITS = Counter(
+    "salespulse_kpi_infrastructure_waits_total",
+    "Pauses because the database or the broker was unavailable, per step",
+    ["step"],
+)
 CONSUMER_LAG = Gauge(
     "salespulse_kpi_consumer_lag", "Records behind the end of the partition", ["partition"]
 )

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import orjson
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.kpi.bulk import writer_for
@@ -36,6 +35,7 @@ from shared.db.models import (
     RosterVersion,
     table,
 )
+from shared.db.retry import retrying
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,6 @@ _states = table(KpiState)
 _version = table(RosterVersion)
 _identities = table(Identity)
 _rep_teams = table(RepTeam)
-_DEADLOCK_RETRIES = 3
 
 
 class OffsetsWentBackwards(AssertionError):
@@ -119,6 +118,11 @@ class KpiStore:
         """Delete minute and hour buckets past their retention (days are kept for ever); and,
         before ``fact_floor``, the ids of applied events and the states of calls: a provider's
         retry or a call's late report older than that would count again."""
+        return await retrying(
+            lambda: self._prune_once(minute_floor, hour_floor, fact_floor), what="prune"
+        )
+
+    async def _prune_once(self, minute_floor: int, hour_floor: int, fact_floor: int | None) -> int:
         async with self._db.begin() as conn:
             pruned = 0
             if fact_floor is not None:
@@ -140,18 +144,15 @@ class KpiStore:
                 pruned += result.rowcount or 0
         return pruned
 
-    async def flush(self, booking: Booking) -> FlushResult:
-        """Apply one batch exactly once; retried whole on a deadlock between instances."""
-        for attempt in range(1, _DEADLOCK_RETRIES + 1):
-            try:
-                return await self._flush_once(booking)
-            except DBAPIError as exc:
-                if attempt == _DEADLOCK_RETRIES or not _is_retryable(exc):
-                    raise
-                log.warning("flush retried", extra={"attempt": attempt, "error": str(exc.orig)})
-        raise AssertionError("unreachable")
+    async def flush(self, booking: Booking, *, dry_run: bool = False) -> FlushResult:
+        """Apply one batch exactly once; retried whole on a deadlock or serialisation failure
+        between instances (raised by SQLAlchemy or, from the bulk writes, by asyncpg).
 
-    async def _flush_once(self, booking: Booking) -> FlushResult:
+        ``dry_run`` does every step, then rolls back: whether the batch *would* flush, for the
+        consumer's search of an event at fault."""
+        return await retrying(lambda: self._flush_once(booking, dry_run), what="flush")
+
+    async def _flush_once(self, booking: Booking, dry_run: bool = False) -> FlushResult:
         """The ordered steps; each is marked in the body.
 
         1. refresh the roster snapshot if its version moved (one single-row read)
@@ -164,21 +165,32 @@ class KpiStore:
         """
         result = FlushResult(next_offsets=_next_offsets(booking.records))
         self._check_forward(result.next_offsets)
-        async with self._db.begin() as conn:
-            await self._refresh_roster(conn)  # 1
-            fresh = await self._claim(conn, booking.booked)  # 2
-            result.applied = [event for event, _ in fresh]
-            result.duplicates = len(booking.booked) - len(fresh)
-            deltas = await self._apply(conn, fresh)  # 3
-            await self._upsert(conn, deltas)  # 4
-            result.booked = {
-                (k.scope, k.subject_id, k.metric): v
-                for k, v in deltas.items()
-                if k.grain == "day" and k.metric in BUSINESS and k.scope != "unassigned"
-            }
-            await self._record_offsets(conn, result.next_offsets)  # 5
+        roster = self._roster  # a rolled-back flush must not keep a roster it re-credited for
+        try:
+            async with self._db.begin() as conn:
+                await self._refresh_roster(conn)  # 1
+                fresh = await self._claim(conn, booking.booked)  # 2
+                result.applied = [event for event, _ in fresh]
+                result.duplicates = len(booking.booked) - len(fresh)
+                result.unassigned = sum(1 for e in result.applied if self._unassigned(e))
+                deltas = await self._apply(conn, fresh)  # 3
+                await self._upsert(conn, deltas)  # 4
+                result.booked = _business(deltas)
+                await self._record_offsets(conn, result.next_offsets)  # 5
+                if dry_run:
+                    raise _RolledBack
+        except _RolledBack:
+            self._roster = roster
+            return result
+        except BaseException:
+            self._roster = roster
+            raise
         self._stored.update(result.next_offsets)  # 6 (the `begin()` block committed)
         return result
+
+    def _unassigned(self, event: ev.Event) -> bool:
+        """Booked under the actor's identity: nobody on the roster owns it at the event's time."""
+        return self._roster.owner(event.actor, int(event.time.timestamp())) is None
 
     def _check_forward(self, next_offsets: dict[int, int]) -> None:
         # Paranoid check: a lower offset than one already stored would mean the consumer was
@@ -346,6 +358,14 @@ def _next_offsets(records: Sequence[Record]) -> dict[int, int]:
     return offsets
 
 
-def _is_retryable(exc: DBAPIError) -> bool:
-    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return code in {"40P01", "40001"} or "database is locked" in str(exc.orig)
+def _business(deltas: Deltas) -> dict[tuple[str, str, str], int]:
+    """What the batch booked per rep and team, at day grain, for the business counters."""
+    return {
+        (k.scope, k.subject_id, k.metric): v
+        for k, v in deltas.items()
+        if k.grain == "day" and k.metric in BUSINESS and k.scope != "unassigned"
+    }
+
+
+class _RolledBack(Exception):
+    """Leaves a dry-run flush's transaction, which rolls it back."""

@@ -1,9 +1,11 @@
 """In-memory bus for the embedded default (one process) and for unit tests.
 
 It keeps Kafka's semantics that the services rely on: records keyed into partitions, offsets
-per partition, a consumer that seeks to the offsets its owner stored. It persists nothing: when a
-restarted dev process seeks past the end of a (new, empty) partition, the partition's log resumes
-at that offset, so offsets stored in the database stay meaningful.
+per partition, a consumer that seeks to the offsets its owner stored. It persists nothing: the
+log of a new process continues the one whose offsets the database stored. The first time a
+consumer is positioned on a partition, the partition is renumbered to begin at the stored
+offset, so records accepted before that moment (ingest may answer before the KPI service has
+read its offsets) are read, never skipped as if they lay before the stored position.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from shared.bus.base import Consumer, OffsetsLoader, OutgoingRecord, Record
 
@@ -21,6 +23,12 @@ from shared.bus.base import Consumer, OffsetsLoader, OutgoingRecord, Record
 class _Partition:
     base_offset: int = 0
     records: list[Record] = field(default_factory=list)
+    positioned: bool = False  # a consumer was positioned on it: its numbering is settled
+
+    def continue_from(self, stored: int) -> None:
+        """Number this process's log from ``stored``, where the previous process stopped."""
+        self.records = [replace(r, offset=stored + i) for i, r in enumerate(self.records)]
+        self.base_offset = stored
 
     @property
     def end_offset(self) -> int:
@@ -92,8 +100,9 @@ class MemoryConsumer:
         stored = await self._load_offsets(self._topic, list(range(len(partitions))))
         for number, partition in enumerate(partitions):
             position = stored.get(number, partition.base_offset)
-            if position > partition.end_offset and not partition.records:
-                partition.base_offset = position
+            if not partition.positioned and position > partition.base_offset:
+                partition.continue_from(position)
+            partition.positioned = True
             self._positions[number] = position
 
     async def stop(self) -> None:
