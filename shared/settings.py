@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = None
     kafka_partitions: int = Field(default=6, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1)
+    # How long a publish (connecting included) may take before ingest answers 503 + Retry-After:
+    # under the providers' own 5 s timeouts (HubSpot, Aircall), so they see our answer.
+    publish_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
     database_url: str = "sqlite:///./salespulse.db"
     topic_prefix: str = ""
     timezone: str = "Europe/Paris"

@@ -13,6 +13,7 @@ def build_bus(settings: Settings, client_id: str = "salespulse") -> Bus:
             partitions=settings.kafka_partitions,
             replication_factor=settings.kafka_replication_factor,
             client_id=client_id,
+            publish_timeout_s=settings.publish_timeout_seconds,
         )
     from shared.bus.memory import MemoryBus
 

@@ -26,7 +26,7 @@ class KafkaBus:
         partitions: int = 6,
         replication_factor: int = 1,
         client_id: str = "salespulse",
-        publish_timeout_s: float = 10.0,
+        publish_timeout_s: float = 3.0,
     ) -> None:
         self._servers = bootstrap_servers
         self._partitions = partitions
@@ -58,26 +58,41 @@ class KafkaBus:
             return False
         return True
 
-    async def _producer_ready(self) -> AIOKafkaProducer:
-        async with self._starting:
-            if self._producer is not None:
-                return self._producer
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self._servers,
-                client_id=self._client_id,
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=2,
-                max_batch_size=256 * 1024,
-                request_timeout_ms=int(self._publish_timeout_s * 1000),
-            )
-            try:
-                await producer.start()
-            except (KafkaError, OSError) as exc:
-                await producer.stop()
-                raise BusUnavailable(f"kafka at {self._servers} unreachable: {exc}") from exc
-            self._producer = producer
-            return producer
+    async def _producer_ready(self, deadline: float | None = None) -> AIOKafkaProducer:
+        """The connected producer; connecting it counts against ``deadline`` (loop time), by
+        default the publish timeout from now, so a broker that is down cannot hold a caller
+        past it."""
+        loop = asyncio.get_running_loop()
+        deadline = deadline if deadline is not None else loop.time() + self._publish_timeout_s
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._starting.acquire()
+        except TimeoutError:
+            raise BusUnavailable("kafka producer still connecting") from None
+        try:
+            if self._producer is None:
+                self._producer = await self._connect(max(deadline - loop.time(), 0.001))
+            return self._producer
+        finally:
+            self._starting.release()
+
+    async def _connect(self, timeout_s: float) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._servers,
+            client_id=self._client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=2,
+            max_batch_size=256 * 1024,
+            request_timeout_ms=int(self._publish_timeout_s * 1000),
+        )
+        try:
+            # start() retries the bootstrap and the producer id for as long as it takes.
+            await asyncio.wait_for(producer.start(), timeout_s)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            await producer.stop()
+            raise BusUnavailable(f"kafka at {self._servers} unreachable: {exc!r}") from exc
+        return producer
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
         partitions = await (await self._producer_ready()).partitions_for(topic)
@@ -108,13 +123,16 @@ class KafkaBus:
             await admin.close()
 
     async def publish(self, topic: str, records: Sequence[OutgoingRecord]) -> None:
-        producer = await self._producer_ready()
+        """Within the publish timeout, connecting included, or ``BusUnavailable``."""
+        deadline = asyncio.get_running_loop().time() + self._publish_timeout_s
+        producer = await self._producer_ready(deadline)
         try:
-            pending = [
-                await producer.send(topic, r.value, key=r.key, headers=list(r.headers))
-                for r in records
-            ]
-            await asyncio.wait_for(asyncio.gather(*pending), self._publish_timeout_s)
+            async with asyncio.timeout_at(deadline):
+                pending = [
+                    await producer.send(topic, r.value, key=r.key, headers=list(r.headers))
+                    for r in records
+                ]
+                await asyncio.gather(*pending)
         except (KafkaError, TimeoutError) as exc:
             raise BusUnavailable(f"kafka did not acknowledge: {exc!r}") from exc
 
