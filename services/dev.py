@@ -16,7 +16,7 @@ from services.runner import run_all, serve
 from services.simulator import Secrets, Simulator
 from shared.bus.memory import MemoryBus
 from shared.db.engine import create_engine, create_schema
-from shared.settings import Scope, Settings
+from shared.settings import Scope, Settings, masked_url
 
 
 def with_demo_secrets(settings: Settings) -> tuple[Settings, str | None]:
@@ -71,7 +71,9 @@ def banner(settings: Settings, admin_key: str | None) -> str:
     webhook = settings.webhook_secret.get_secret_value() if settings.webhook_secret else "(unset)"
     return "\n".join(
         [
-            "SalesPulse (embedded: in-memory bus, SQLite at " + settings.database_url + ")",
+            "SalesPulse (embedded: in-memory bus, database "
+            + masked_url(settings.database_url)
+            + ")",
             f"  ingest   {ingest}/webhooks/events (+ /webhooks/twilio/voice, aircall, hubspot,"
             " pipedrive with demo secrets)",
             f"  api      {api}/docs",

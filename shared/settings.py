@@ -6,14 +6,18 @@ turns its route off; nothing here ever means "accept unsigned".
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from functools import cached_property
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 
 class WeekStart(StrEnum):
@@ -72,6 +76,15 @@ def parse_fx_rates(spec: str) -> dict[str, Decimal]:
     return rates
 
 
+def masked_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``: for banners, logs and reprs."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url.split("@")[-1] if "@" in url else url
+    return parsed.render_as_string(hide_password=True)
+
+
 def _word_set(spec: str) -> frozenset[str]:
     return frozenset(w.strip() for w in spec.split(",") if w.strip())
 
@@ -126,6 +139,11 @@ class Settings(BaseSettings):
     leaderboard_min_volumes: str = ""  # per-metric overrides, e.g. "win_rate:5,answer_rate:10"
     leaderboard_movement_minutes: int = Field(default=60, ge=1)  # previous_rank: this long ago
     business_metrics_per_rep: bool = False  # Prometheus business counters per rep, not only team
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """The database URL's password never shows (the secrets are ``SecretStr`` already)."""
+        for name, value in super().__repr_args__():
+            yield name, masked_url(value) if name == "database_url" else value
 
     @field_validator("timezone")
     @classmethod

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from services.dev import banner
 from shared.settings import Scope, Settings, parse_api_keys
 
 
@@ -53,3 +54,11 @@ def test_secrets_do_not_show_in_repr() -> None:
     settings = Settings(webhook_secret="whsec_abc", api_keys="k:read")
     assert "whsec_abc" not in repr(settings)
     assert "k:read" not in repr(settings)
+
+
+def test_the_database_password_never_shows_in_the_repr_or_the_dev_banner() -> None:
+    settings = Settings(database_url="postgresql://sales:s3cr3t-pw@db.internal:5432/salespulse")
+    assert "s3cr3t-pw" not in repr(settings)
+    assert "s3cr3t-pw" not in str(settings)
+    assert "db.internal" in repr(settings)  # the rest stays, to tell which database it is
+    assert "s3cr3t-pw" not in banner(settings, admin_key=None)
