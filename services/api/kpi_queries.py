@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from zoneinfo import ZoneInfo
@@ -95,11 +96,11 @@ class KpiQueries:
         )
         async with self._db.connect() as conn:
             rows = (await conn.execute(query)).all()
+        points = PointIndex(tilings)
         for grain, start, metric, value in rows:
-            for index, tiling in enumerate(tilings):
-                if any(r.grain == grain and r.lo <= start < r.hi for r in tiling):
-                    result[index][metric] += int(value)
-                    break
+            point = points.of(grain, start)
+            if point is not None:
+                result[point][metric] += int(value)
         return result
 
     def _tiling(self, window: Window) -> list[BucketRange]:
@@ -107,3 +108,32 @@ class KpiQueries:
         if self._floors is not None:
             ranges = coarsen(ranges, self._tz, *self._floors(time.time()))
         return ranges
+
+
+class PointIndex:
+    """Which point's tiling holds a bucket: a bisection over each grain's ranges, so a series
+    costs its rows + points (times a log), not rows x points.
+
+    Tilings rounded outwards past a retention can overlap (two hourly points inside one
+    remaining day bucket); a bucket then counts once, in the first point that holds it, as
+    its earlier ranges sort first and claim the overlap.
+    """
+
+    def __init__(self, tilings: list[list[BucketRange]]) -> None:
+        self._los: dict[str, list[int]] = defaultdict(list)  # grain -> segment starts, ascending
+        self._ends: dict[str, list[tuple[int, int]]] = defaultdict(list)  # grain -> (hi, point)
+        spans = sorted((r.grain, r.lo, point, r.hi) for point, t in enumerate(tilings) for r in t)
+        for grain, lo, point, hi in spans:
+            ends = self._ends[grain]
+            lo = max(lo, ends[-1][0]) if ends else lo  # what an earlier point holds stays its
+            if lo < hi:
+                self._los[grain].append(lo)
+                ends.append((hi, point))
+
+    def of(self, grain: str, start: int) -> int | None:
+        """The index of the point whose tiling holds the ``grain`` bucket at ``start``."""
+        at = bisect_right(self._los.get(grain, []), start) - 1
+        if at < 0:
+            return None
+        hi, point = self._ends[grain][at]
+        return point if start < hi else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
@@ -23,14 +23,28 @@ from services.api.schemas import (
 )
 from services.api.targets import TargetStore
 from shared.catalogue import CATALOGUE, TARGETED, evaluate, needed_counters
-from shared.problems import NotFound, Unprocessable
+from shared.problems import NotFound, Problem, Unprocessable
 from shared.settings import Scope, Settings
 from shared.targets import Period, next_period, period_start
 from shared.windows import CUSTOM_RANGE, Window, WindowError, resolve_window
 
 router = APIRouter(prefix="/v1", tags=["kpis"], dependencies=[Depends(require(Scope.read))])
 Interval = Literal["minute", "hour", "day", "week"]
-MAX_POINTS = 1500
+MAX_POINTS = 1500  # points of one timeseries; more is a 400 (a day of minutes fits)
+SERIES_DOC = (
+    f"The window cut at interval boundaries (days and weeks in the organisation's time zone). "
+    f"A series has at most {MAX_POINTS} points: a window and interval that would give more are "
+    "refused with 400 (problem `too-many-points`, naming `interval`)."
+)
+IntervalParam = Annotated[
+    Interval, Query(description=f"the width of a point; at most {MAX_POINTS} points per series")
+]
+TOO_MANY_POINTS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "description": f"more than {MAX_POINTS} points",
+        "content": {"application/problem+json": {}},
+    }
+}
 
 
 FROM_DOC = f"ISO 8601 start of a custom window, {CUSTOM_RANGE}"
@@ -138,6 +152,8 @@ async def team_kpis(
     response_model=TimeseriesOut,
     response_model_by_alias=True,
     summary="A rep's metric per interval",
+    description=SERIES_DOC,
+    responses=TOO_MANY_POINTS,
 )
 async def rep_timeseries(
     request: Request,
@@ -148,7 +164,7 @@ async def rep_timeseries(
     store: Store,
     queries: Queries,
     version: Fresh,
-    interval: Interval = "hour",
+    interval: IntervalParam = "hour",
 ) -> TimeseriesOut | Response:
     if not (await store.rep_team(rep_id, int(datetime.now(UTC).timestamp())))[0]:
         raise NotFound(f"no rep {rep_id!r}")
@@ -162,6 +178,8 @@ async def rep_timeseries(
     response_model=TimeseriesOut,
     response_model_by_alias=True,
     summary="A team's metric per interval",
+    description=SERIES_DOC,
+    responses=TOO_MANY_POINTS,
 )
 async def team_timeseries(
     request: Request,
@@ -172,7 +190,7 @@ async def team_timeseries(
     store: Store,
     queries: Queries,
     version: Fresh,
-    interval: Interval = "hour",
+    interval: IntervalParam = "hour",
 ) -> TimeseriesOut | Response:
     if await store.get_team(team_id) is None:
         raise NotFound(f"no team {team_id!r}")
@@ -197,9 +215,13 @@ async def _timeseries(
     settings: Settings = request.app.state.settings
     cuts = interval_cuts(window, interval, settings)
     if len(cuts) > MAX_POINTS:
-        raise Unprocessable(
-            f"{len(cuts)} points: at most {MAX_POINTS}; pick a longer interval",
-            errors=[{"field": "interval", "message": "too many points"}],
+        # 400, not 422: each parameter is valid alone; it is their combination that asks for
+        # a series longer than the API serves.
+        raise Problem(
+            f"more than {MAX_POINTS} points: at most {MAX_POINTS}; pick a longer interval "
+            "or a shorter window",
+            slug="too-many-points",
+            errors=[{"field": "interval", "message": f"more than {MAX_POINTS} points"}],
         )
     per_point = await queries.sums_per_window(scope, subject, cuts, needed_counters([metric]))
     points = [
