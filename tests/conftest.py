@@ -158,6 +158,20 @@ def canonical(
     }
 
 
+@pytest.fixture
+async def rig(
+    kafka_bootstrap: str,
+    postgres_url: str,
+    topic_prefix: str,
+    make_settings: Callable[..., Settings],
+) -> AsyncIterator[Any]:
+    """A KPI rig (``tests/kpi_rig.py``) on the real Kafka and a fresh PostgreSQL database."""
+    from tests.kpi_rig import make_rig
+
+    async with make_rig(kafka_bootstrap, postgres_url, topic_prefix, make_settings) as made:
+        yield made
+
+
 # CI runs the property tests on a fixed seed (a red main must come from a change, not from
 # luck); developers' runs explore new examples every time.
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)

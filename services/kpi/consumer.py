@@ -134,6 +134,7 @@ class KpiConsumer:
     async def _flush_isolated(self, decoded: Decoded) -> FlushResult:
         """Flush the batch; if the data makes it fail, dead-letter the events at fault and
         flush the rest (their records still move the offsets)."""
+        pause = 0.5
         while True:
             try:
                 return await self._patiently("flush", partial(self._flush, decoded))
@@ -145,10 +146,11 @@ class KpiConsumer:
                     extra={"records": len(decoded), "error": _summary(exc)},
                 )
                 poison = await self._poison(decoded)
-                if not poison:
-                    await self._wait_out(SystemicFailure(_summary(exc)), "flush")
+                if poison:
+                    decoded = await self._reject(decoded, poison)
                     continue
-                decoded = await self._reject(decoded, poison)
+                await self._wait_out(SystemicFailure(_summary(exc)), "flush", pause)
+                pause = min(pause * 2, MAX_PAUSE_S)
 
     async def _poison(self, decoded: Decoded) -> dict[int, str]:
         """Index -> reason of each event that fails a flush on its own, found by bisection with
