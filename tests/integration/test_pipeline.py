@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.app import create_app as create_api
@@ -123,11 +124,20 @@ async def test_restarted_kpi_resumes_from_database_offsets(stack: Stack) -> None
     await run_kpi_until(first, five)
     await stack.post(*(canonical("call.placed", actor="u-2") for _ in range(2)))
     second = build_kpi_service(stack.settings, stack.bus, stack.db)
+    applied, skipped = _counter("events_applied"), _counter("duplicates_skipped")
 
     async def seven() -> bool:
         return await stack.board() == {"alice": 5, "bob": 2}
 
-    await run_kpi_until(second, seven)
+    await run_kpi_until(second, seven, settle=0.5)
+    # It read only what came after the stored offsets: re-reading the topic from the start
+    # would have met the first five again (as duplicates) before the new two.
+    assert _counter("events_applied") - applied == 2
+    assert _counter("duplicates_skipped") - skipped == 0
+
+
+def _counter(name: str) -> float:
+    return REGISTRY.get_sample_value(f"salespulse_kpi_{name}_total") or 0.0
 
 
 async def test_invalid_record_on_the_topic_is_dead_lettered_not_dropped(stack: Stack) -> None:
