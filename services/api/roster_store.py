@@ -8,6 +8,7 @@ from sqlalchemy import Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.db.models import Identity, Rep, RepTeam, RosterVersion, Team, table
+from shared.db.retry import retrying
 
 _teams = table(Team)
 _reps = table(Rep)
@@ -37,10 +38,16 @@ class RepRecord:
 
 
 class RosterStore:
+    """Roster reads and writes. Each write is one transaction, run again on a deadlock or a
+    serialisation failure (``retrying``): two admins saving at once must both succeed."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._db = engine
 
     async def put_team(self, team_id: str, name: str) -> None:
+        await retrying(lambda: self._put_team_tx(team_id, name), what="put team")
+
+    async def _put_team_tx(self, team_id: str, name: str) -> None:
         async with self._db.begin() as conn:
             changed = await conn.execute(
                 update(_teams).where(_teams.c.id == team_id).values(name=name)
@@ -56,12 +63,28 @@ class RosterStore:
             ).scalar()
 
     async def delete_team(self, team_id: str) -> bool:
+        return await retrying(lambda: self._delete_team_tx(team_id), what="delete team")
+
+    async def _delete_team_tx(self, team_id: str) -> bool:
         async with self._db.begin() as conn:
             gone = (await conn.execute(delete(_teams).where(_teams.c.id == team_id))).rowcount
             await bump_roster_version(conn)
         return bool(gone)
 
     async def put_rep(
+        self,
+        rep_id: str,
+        name: str,
+        team_id: str | None,
+        identities: list[tuple[str, str]],
+        effective_from: int,
+    ) -> None:
+        await retrying(
+            lambda: self._put_rep_tx(rep_id, name, team_id, identities, effective_from),
+            what="put rep",
+        )
+
+    async def _put_rep_tx(
         self,
         rep_id: str,
         name: str,
@@ -114,6 +137,9 @@ class RosterStore:
             )
 
     async def delete_rep(self, rep_id: str) -> bool:
+        return await retrying(lambda: self._delete_rep_tx(rep_id), what="delete rep")
+
+    async def _delete_rep_tx(self, rep_id: str) -> bool:
         async with self._db.begin() as conn:
             await conn.execute(delete(_identities).where(_identities.c.rep_id == rep_id))
             gone = (await conn.execute(delete(_reps).where(_reps.c.id == rep_id))).rowcount

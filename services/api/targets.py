@@ -17,6 +17,7 @@ from services.api.roster import Id
 from services.api.roster_store import bump_roster_version
 from shared.catalogue import CATALOGUE
 from shared.db.models import Target, table
+from shared.db.retry import retrying
 from shared.problems import NotFound
 from shared.settings import Scope
 from shared.targets import Period, window_target
@@ -46,6 +47,14 @@ class TargetStore:
         self._cached: tuple[int, dict[tuple[str, str, str, str], float]] | None = None
 
     async def put(self, scope: str, subject: str, metric: str, period: str, value: float) -> None:
+        # Run again on a deadlock or serialisation failure: it bumps the shared roster version.
+        await retrying(
+            lambda: self._put_tx(scope, subject, metric, period, value), what="put target"
+        )
+
+    async def _put_tx(
+        self, scope: str, subject: str, metric: str, period: str, value: float
+    ) -> None:
         statement = self._insert(_targets).values(
             scope=scope, subject_id=subject, metric=metric, period=period, value=value
         )
@@ -58,6 +67,11 @@ class TargetStore:
             await bump_roster_version(conn)
 
     async def delete(self, scope: str, subject: str, metric: str, period: str) -> bool:
+        return await retrying(
+            lambda: self._delete_tx(scope, subject, metric, period), what="delete target"
+        )
+
+    async def _delete_tx(self, scope: str, subject: str, metric: str, period: str) -> bool:
         async with self._db.begin() as conn:
             result = await conn.execute(
                 delete(_targets).where(

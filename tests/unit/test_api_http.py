@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.api_support import ADMIN, READ, assert_problem, book, floor
@@ -202,3 +204,47 @@ async def test_custom_windows_beyond_the_documented_range_are_a_422_naming_the_f
         if "stream" not in path:  # the last day of the range is still a window
             edge = {"from": "2099-12-31T00:00:00Z", "to": "2100-01-01T00:00:00Z"}
             assert (await client.get(path, params=edge, headers=READ)).status_code == 200, path
+
+
+class Deadlock(Exception):
+    """What asyncpg raises when PostgreSQL picks this transaction as a deadlock's victim."""
+
+    sqlstate = "40P01"
+
+
+async def test_every_write_is_run_again_after_a_deadlock(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    await floor(client)
+    victims: list[str] = []
+
+    def deadlock_once(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        # The last statement of every API write bumps the roster version: failing there
+        # shows the whole transaction is rolled back and run again, not half of it kept.
+        if statement.startswith("UPDATE roster_version") and len(victims) % 2 == 0:
+            victims.append(statement)
+            raise Deadlock("deadlock detected")
+        if statement.startswith("UPDATE roster_version"):
+            victims.append("retried")
+
+    event.listen(db.sync_engine, "before_cursor_execute", deadlock_once)
+    before = await roster_version(db)
+    writes: list[tuple[str, str, dict[str, Any] | None]] = [
+        ("PUT", "/v1/teams/west", {"name": "West"}),
+        ("PUT", "/v1/reps/dan", {"name": "Dan", "team_id": "west"}),
+        ("PUT", "/v1/targets/rep/dan/revenue/month", {"value": 9}),
+        ("DELETE", "/v1/targets/rep/dan/revenue/month", None),
+        ("DELETE", "/v1/reps/dan", None),
+        ("DELETE", "/v1/teams/west", None),
+    ]
+    for method, path, body in writes:
+        response = await client.request(method, path, json=body, headers=ADMIN)
+        assert response.status_code in (200, 204), (path, response.text)
+    event.remove(db.sync_engine, "before_cursor_execute", deadlock_once)
+    assert victims[1::2] == ["retried"] * len(writes)
+    assert await roster_version(db) == before + len(writes)  # each counted once
+
+
+async def roster_version(db: AsyncEngine) -> int:
+    async with db.connect() as conn:
+        return int((await conn.execute(text("SELECT version FROM roster_version"))).scalar_one())
