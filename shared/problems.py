@@ -10,6 +10,12 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+# Bounds on what an error response repeats back: a body of a million bad items, or one huge
+# field name, must not become a response of megabytes.
+MAX_PROBLEMS = 20
+MAX_FIELD_CHARS = 200
+MAX_MESSAGE_CHARS = 300
+MAX_DETAIL_CHARS = 2000
 
 _TITLES = {
     400: "Bad Request",
@@ -49,6 +55,13 @@ class Problem(Exception):
         self.headers = headers or {}
         self.extensions = extensions
 
+    def summary(self) -> str:
+        """What is wrong in one line: the first fields and their messages, else the detail."""
+        errors = self.extensions.get("errors")
+        if isinstance(errors, list) and errors:
+            return describe(errors)
+        return self.detail
+
 
 class BadRequest(Problem):
     status, slug = 400, "malformed-body"
@@ -85,15 +98,43 @@ def problem_response(
         "type": f"https://salespulse.dev/problems/{slug}",
         "title": _TITLES.get(status, "Error"),
         "status": status,
-        "detail": detail,
+        "detail": _clip(detail, MAX_DETAIL_CHARS),
         **extensions,
     }
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
-def validation_errors(errors: Any) -> list[dict[str, Any]]:
-    """Pydantic errors as ``{field, message}``, dotted paths (inputs left out: may be secret)."""
-    return [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in errors]
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def validation_errors(errors: Any, *, skip: int = 0) -> list[dict[str, Any]]:
+    """The first ``MAX_PROBLEMS`` pydantic errors as ``{field, message}``, dotted paths without
+    their first ``skip`` parts (inputs left out: they may be secret; each part clipped).
+
+    The caller reports ``len(errors)`` as ``errors_total`` when it is more.
+    """
+    return [
+        {
+            "field": _clip(".".join(str(p) for p in e["loc"][skip:]) or "body", MAX_FIELD_CHARS),
+            "message": _clip(str(e["msg"]), MAX_MESSAGE_CHARS),
+        }
+        for e in list(errors)[:MAX_PROBLEMS]
+    ]
+
+
+def describe(errors: list[dict[str, Any]], count: int = 5) -> str:
+    """The first few ``{field, message}`` errors in one line, for a detail or a reason."""
+    return "; ".join(f"{e['field']}: {e['message']}" for e in errors[:count])
+
+
+def invalid(errors: Any, prefix: str, *, skip: int = 0) -> Unprocessable:
+    """A 422 naming the fields of pydantic ``errors``: at most ``MAX_PROBLEMS`` of them, and
+    how many there were."""
+    listed = validation_errors(errors, skip=skip)
+    return Unprocessable(
+        f"{prefix}{describe(listed)}", errors=listed, errors_total=len(list(errors))
+    )
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -107,9 +148,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = validation_errors(exc.errors())
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-        return problem_response(422, "validation-error", detail, errors=errors)
+        problem = invalid(exc.errors(), "")
+        return problem_response(422, problem.slug, problem.detail, **problem.extensions)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
