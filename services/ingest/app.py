@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.ingest import metrics
 from services.ingest.endpoints import router
-from services.ingest.providers import build_adapters
+from services.ingest.providers import ROUTES, build_adapters
 from services.ingest.publisher import EventPublisher
 from shared.bus import Bus, build_bus
 from shared.health import health_router
@@ -46,6 +47,7 @@ def create_app(settings: Settings, bus: Bus | None = None) -> FastAPI:
     app.state.adapters = build_adapters(settings)
     app.state.public_base_url = settings.public_base_url
     app.state.rates = settings.rates
+    metrics.initialise(ROUTES, [settings.activity_topic, settings.deadletter_topic])
     install_problem_handlers(app)
     app.add_middleware(HttpMetricsMiddleware, service="ingest")
     app.include_router(router)

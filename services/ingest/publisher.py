@@ -50,6 +50,14 @@ class EventPublisher:
         self._deadletter_topic = deadletter_topic
         self._recent = recent or RecentIds()
 
+    @property
+    def topic(self) -> str:
+        return self._topic
+
+    @property
+    def deadletter_topic(self) -> str:
+        return self._deadletter_topic
+
     async def dead_letter(self, records: Sequence[OutgoingRecord]) -> None:
         await self._bus.publish(self._deadletter_topic, records)
 

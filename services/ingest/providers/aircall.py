@@ -14,11 +14,12 @@ from services.ingest.providers.base import (
     Translation,
     Unusable,
     canonical_event,
+    clip,
     epoch,
     require,
     same_secret,
 )
-from shared.problems import Unauthorized, Unprocessable
+from shared.problems import Problem, Unauthorized, Unprocessable
 
 PROVIDER = "aircall"
 MISSED_REASON = {
@@ -34,6 +35,7 @@ MISSED_REASON = {
 class AircallAdapter:
     provider = PROVIDER
     path = "/webhooks/aircall"
+    secret_fields: tuple[str, ...] = ("token",)  # Aircall sends its webhook token in the body
 
     def __init__(self, token: str) -> None:
         self._token = token
@@ -50,23 +52,31 @@ class AircallAdapter:
         payload = delivery.json()
         require(payload, "event", "data", where="aircall")
         event, data = payload["event"], payload["data"]
-        if not isinstance(data, dict):
-            raise Unprocessable("aircall: data must be an object")
+        if not isinstance(data, dict) or not isinstance(event, str):
+            raise Unprocessable(
+                "aircall: event must be a string and data an object",
+                errors=[{"field": "aircall", "message": "event must be a string, data an object"}],
+            )
         if not event.startswith("call."):
-            return Translation(unusable=[Unusable(f"aircall event {event!r} is not tracked")])
+            return Translation(
+                unusable=[Unusable(f"aircall event {clip(repr(event))} is not tracked")]
+            )
         if event != "call.ended":
             return Translation(ignored=1)
-        require(data, "id", "direction", where="aircall.data")
-        return Translation(events=[_call(data, payload.get("timestamp"))])
+        try:  # the call's own fields: a bad one is this delivery's dead letter, not a refusal
+            require(data, "id", "direction", where="aircall.data")
+            return Translation(events=[_call(data, payload.get("timestamp"))])
+        except Problem as problem:
+            return Translation(unusable=[Unusable(f"invalid_event: {problem.summary()}")])
 
 
 def _call(call: dict[str, Any], timestamp: Any) -> dict[str, Any]:
-    started = call.get("started_at")
-    answered = call.get("answered_at")
-    ended = call.get("ended_at") or timestamp or started
-    talk = max(int(ended) - int(answered), 0) if answered and ended else 0
-    user = call.get("user") or {}
-    actor = {"provider": PROVIDER, "external_id": str(user["id"])} if user.get("id") else None
+    started = _stamp(call, "started_at")
+    answered = _stamp(call, "answered_at")
+    ended = _stamp(call, "ended_at") or _number(timestamp, "aircall.timestamp") or started
+    talk = max(ended - answered, 0) if answered and ended else 0
+    user, number = _object(call, "user").get("id"), _object(call, "number").get("id")
+    actor = {"provider": PROVIDER, "external_id": str(user)} if user else None
     counterpart = call.get("raw_digits")
     if call["direction"] == "outbound":
         outcome = (
@@ -85,9 +95,8 @@ def _call(call: dict[str, Any], timestamp: Any) -> dict[str, Any]:
         reason = (
             "voicemail"
             if call.get("voicemail")
-            else MISSED_REASON.get(call.get("missed_call_reason") or "", "no_answer")
+            else MISSED_REASON.get(str(call.get("missed_call_reason") or ""), "no_answer")
         )
-        number = (call.get("number") or {}).get("id")
         return _event(
             call,
             "call.missed",
@@ -97,7 +106,7 @@ def _call(call: dict[str, Any], timestamp: Any) -> dict[str, Any]:
             reason=reason,
             queue=f"aircall-number:{number}" if number else "aircall",
         )
-    wait = max(int(answered) - int(started), 0) if started else 0
+    wait = max(answered - started, 0) if started else 0
     return _event(
         call,
         "call.received",
@@ -107,6 +116,27 @@ def _call(call: dict[str, Any], timestamp: Any) -> dict[str, Any]:
         talk_seconds=talk,
         wait_seconds=wait,
     )
+
+
+def _stamp(call: dict[str, Any], name: str) -> int | None:
+    """An epoch-seconds field of the call, None when absent."""
+    return _number(call.get(name), f"aircall.data.{name}")
+
+
+def _number(value: Any, field: str) -> int | None:
+    if value in (None, "", 0):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise Unprocessable(
+            f"{field}: not a timestamp", errors=[{"field": field, "message": "not a timestamp"}]
+        ) from None
+
+
+def _object(call: dict[str, Any], name: str) -> dict[str, Any]:
+    value = call.get(name)
+    return value if isinstance(value, dict) else {}
 
 
 def _event(call: dict[str, Any], type_: str, when: Any, **data: Any) -> dict[str, Any]:

@@ -16,6 +16,10 @@ import orjson
 
 from shared.problems import BadRequest, Unprocessable
 
+# One request carries at most this many items (events, or HubSpot changes): parsing, validating
+# and answering a request stays bounded, and a sender of more is told to split them.
+MAX_BATCH_ITEMS = 1000
+
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
@@ -44,14 +48,30 @@ class Unusable:
 
 @dataclass(slots=True)
 class Translation:
-    events: list[dict[str, Any]] = field(default_factory=list)  # canonical event bodies
+    """What a delivery says. Its events are validated by the caller, one by one."""
+
+    events: list[Any] = field(default_factory=list)  # canonical event bodies, not yet validated
     ignored: int = 0  # progress reports the KPIs do not count (e.g. "ringing")
     unusable: list[Unusable] = field(default_factory=list)
+    # For batches: the item each event came from, dead-lettered as it was sent if the event is
+    # invalid. Empty for single deliveries: the whole delivery is the item.
+    origins: list[Any] = field(default_factory=list)
+    # A lone canonical event: its sender can fix it, so it is refused (422), not dead-lettered.
+    refuse_invalid: bool = False
+
+    def add(self, event: dict[str, Any] | Unusable, origin: Any) -> None:
+        """One item of a batch: an event to validate (from ``origin``), or an unusable one."""
+        if isinstance(event, Unusable):
+            self.unusable.append(event)
+        else:
+            self.events.append(event)
+            self.origins.append(origin)
 
 
 class Adapter(Protocol):
     provider: str  # label in metrics and dead letters
     path: str  # the route
+    secret_fields: tuple[str, ...]  # top-level JSON keys never copied into a dead letter
 
     def verify(self, delivery: Delivery) -> None:
         """Raise ``Unauthorized`` unless the delivery is authentic."""
@@ -86,9 +106,12 @@ def epoch(value: Any, *, millis: bool = False) -> datetime:
     """A provider timestamp (seconds or milliseconds since the epoch) as an aware datetime."""
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise Unprocessable(f"timestamp {value!r} is not a number") from None
-    return datetime.fromtimestamp(number / 1000 if millis else number, UTC)
+        return datetime.fromtimestamp(number / 1000 if millis else number, UTC)
+    except (TypeError, ValueError, OverflowError, OSError):  # not a number, NaN, out of range
+        raise Unprocessable(
+            f"timestamp {clip(repr(value))} is not a time",
+            errors=[{"field": "timestamp", "message": "not a time"}],
+        ) from None
 
 
 def require(mapping: Mapping[str, Any], *names: str, where: str) -> None:
@@ -98,3 +121,46 @@ def require(mapping: Mapping[str, Any], *names: str, where: str) -> None:
             f"{where}: missing {', '.join(missing)}",
             errors=[{"field": f"{where}.{n}", "message": "required"} for n in missing],
         )
+
+
+def clip(text: str, limit: int = 80) -> str:
+    """Sender-controlled text quoted in a reason or detail, cut so it cannot bloat either."""
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
+def bounded_items(payload: Any, where: str) -> list[Any]:
+    """A JSON array of at most ``MAX_BATCH_ITEMS`` items, or a 422 naming the body."""
+    if not isinstance(payload, list):
+        raise Unprocessable(
+            f"{where}: body must be a JSON array",
+            errors=[{"field": "body", "message": "must be a JSON array"}],
+        )
+    if len(payload) > MAX_BATCH_ITEMS:
+        message = f"at most {MAX_BATCH_ITEMS} items per request, got {len(payload)}"
+        raise Unprocessable(f"body: {message}", errors=[{"field": "body", "message": message}])
+    return payload
+
+
+def item_body(item: Any) -> bytes | None:
+    """One item of a batch as JSON, for its dead letter; None (the whole delivery) if it cannot
+    be written back (nested deeper than the encoder goes)."""
+    try:
+        return orjson.dumps(item)
+    except orjson.JSONEncodeError:
+        return None
+
+
+def without_fields(body: bytes, names: tuple[str, ...]) -> bytes:
+    """A JSON object body without the given top-level keys (secrets), re-encoded.
+
+    A body that cannot be re-encoded is withheld rather than kept with its secret in it.
+    """
+    if not names:
+        return body
+    try:
+        payload = orjson.loads(body)
+        if not isinstance(payload, dict) or not any(n in payload for n in names):
+            return body
+        return orjson.dumps({k: v for k, v in payload.items() if k not in names})
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return b'{"withheld": "the body could not be stripped of its secrets"}'

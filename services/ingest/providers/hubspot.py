@@ -15,17 +15,19 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import orjson
-
 from services.ingest.providers.base import (
     Delivery,
     Translation,
     Unusable,
+    bounded_items,
     canonical_event,
+    clip,
     epoch,
+    item_body,
+    require,
     same_secret,
 )
-from shared.problems import Unauthorized, Unprocessable
+from shared.problems import Problem, Unauthorized
 
 PROVIDER = "hubspot"
 MAX_AGE_MS = 5 * 60 * 1000
@@ -57,6 +59,7 @@ def signature_v3(secret: str, method: str, uri: str, body: bytes, timestamp: str
 class HubSpotAdapter:
     provider = PROVIDER
     path = "/webhooks/hubspot"
+    secret_fields: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -89,25 +92,22 @@ class HubSpotAdapter:
             )
 
     def translate(self, delivery: Delivery) -> Translation:
-        payload = delivery.json()
-        if not isinstance(payload, list) or not all(isinstance(e, dict) for e in payload):
-            raise Unprocessable("hubspot: body must be a JSON array of event objects")
+        """Each item on its own: a bad one is dead-lettered, never a reason to refuse the rest."""
         result = Translation()
-        for index, item in enumerate(payload):
-            _add(result, self._event(item, index))
+        for item in bounded_items(delivery.json(), "hubspot"):
+            result.add(self._item(item), item)
         return result
 
-    def _event(self, item: dict[str, Any], index: int) -> dict[str, Any] | Unusable:
-        missing = [
-            k
-            for k in ("portalId", "objectId", "occurredAt", "subscriptionType")
-            if item.get(k) in (None, "")
-        ]
-        if missing:
-            raise Unprocessable(
-                f"hubspot[{index}]: missing {', '.join(missing)}",
-                errors=[{"field": f"{index}.{k}", "message": "required"} for k in missing],
-            )
+    def _item(self, item: Any) -> dict[str, Any] | Unusable:
+        if not isinstance(item, dict):
+            return Unusable("invalid_event: item: must be a JSON object", item_body(item))
+        try:
+            return self._event(item)
+        except Problem as problem:  # e.g. a missing field or an unreadable time: this item only
+            return Unusable(f"invalid_event: {problem.summary()}", item_body(item))
+
+    def _event(self, item: dict[str, Any]) -> dict[str, Any] | Unusable:
+        require(item, "portalId", "objectId", "occurredAt", "subscriptionType", where="hubspot")
         kind = item["subscriptionType"]
         if kind == "deal.creation":
             return _deal(
@@ -118,10 +118,12 @@ class HubSpotAdapter:
                 },
             )
         if kind != "deal.propertyChange":
-            return Unusable(f"hubspot subscription {kind!r} is not tracked", orjson.dumps(item))
+            return Unusable(
+                f"hubspot subscription {clip(repr(kind))} is not tracked", item_body(item)
+            )
         fields = self._fields(item.get("propertyName"), item.get("propertyValue"))
         if isinstance(fields, str):
-            return Unusable(fields, orjson.dumps(item))
+            return Unusable(fields, item_body(item))
         return _deal(item, fields)
 
     def _fields(self, name: Any, value: Any) -> dict[str, Any] | str:
@@ -134,14 +136,14 @@ class HubSpotAdapter:
             try:
                 return {"amount": str(Decimal(value or "0"))}
             except InvalidOperation:
-                return f"hubspot amount {value!r} is not a number"
+                return f"hubspot amount {clip(repr(value))} is not a number"
         if name == "deal_currency_code":
             return {"currency": value.upper()}
         if name == "hubspot_owner_id":
             if not value:
                 return "hubspot deal owner removed; the deal keeps its last owner"
             return {"actor": {"provider": PROVIDER, "external_id": value}}
-        return f"hubspot property {name!r} is not tracked"
+        return f"hubspot property {clip(repr(name))} is not tracked"
 
 
 def _deal(item: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
@@ -156,10 +158,3 @@ def _deal(item: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
         time=epoch(item["occurredAt"], millis=True),
         data={"deal_id": str(item["objectId"]), **fields},
     )
-
-
-def _add(result: Translation, item: dict[str, Any] | Unusable) -> None:
-    if isinstance(item, Unusable):
-        result.unusable.append(item)
-    else:
-        result.events.append(item)

@@ -18,11 +18,12 @@ from services.ingest.providers.base import (
     Translation,
     Unusable,
     canonical_event,
+    clip,
     epoch,
     require,
     same_secret,
 )
-from shared.problems import Unauthorized, Unprocessable
+from shared.problems import Problem, Unauthorized, Unprocessable
 
 PROVIDER = "pipedrive"
 DEAL_FIELDS = {
@@ -38,6 +39,7 @@ DEAL_FIELDS = {
 class PipedriveAdapter:
     provider = PROVIDER
     path = "/webhooks/pipedrive"
+    secret_fields: tuple[str, ...] = ()  # the credentials come in the Authorization header
 
     def __init__(self, user: str, password: str) -> None:
         self._user, self._password = user, password
@@ -68,13 +70,18 @@ class PipedriveAdapter:
         require(meta, "id", "action", "entity", "timestamp", where="pipedrive.meta")
         entity, action = meta["entity"], meta["action"]
         if action not in ("create", "change") or not isinstance(data, dict):
-            return Translation(unusable=[Unusable(f"pipedrive {action} of {entity} not tracked")])
+            what = f"pipedrive {clip(repr(action))} of {clip(repr(entity))} not tracked"
+            return Translation(unusable=[Unusable(what)])
         previous = payload.get("previous") if isinstance(payload.get("previous"), dict) else {}
-        if entity == "deal":
-            return _deal(meta, data, previous if action == "change" else None)
-        if entity == "activity":
-            return _activity(meta, data, previous if action == "change" else None)
-        return Translation(unusable=[Unusable(f"pipedrive entity {entity!r} is not tracked")])
+        translate = {"deal": _deal, "activity": _activity}.get(str(entity))
+        if translate is None:
+            reason = f"pipedrive entity {clip(repr(entity))} is not tracked"
+            return Translation(unusable=[Unusable(reason)])
+        _when(meta)  # an unreadable envelope time is the sender's to fix: refused (422)
+        try:  # the entity's own fields: a bad one is this delivery's dead letter, not a refusal
+            return translate(meta, data, previous if action == "change" else None)
+        except Problem as problem:
+            return Translation(unusable=[Unusable(f"invalid_event: {problem.summary()}")])
 
 
 def _when(meta: dict[str, Any]) -> datetime:
@@ -85,7 +92,7 @@ def _when(meta: dict[str, Any]) -> datetime:
         return datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
     except ValueError:
         raise Unprocessable(
-            f"pipedrive.meta.timestamp {stamp!r} is neither ISO 8601 nor epoch",
+            f"pipedrive.meta.timestamp {clip(repr(stamp))} is neither ISO 8601 nor epoch",
             errors=[{"field": "meta.timestamp", "message": "bad timestamp"}],
         ) from None
 
@@ -128,7 +135,13 @@ def _deal_value(field: str, value: Any) -> Any:
     if field in ("value", "stage_id"):
         return str(value)
     if field == "add_time":  # ISO 8601 in v2; older payloads say "2024-09-27 14:25:27" (UTC)
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        try:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise Unprocessable(
+                f"pipedrive.data.add_time {clip(repr(value))} is not ISO 8601",
+                errors=[{"field": "pipedrive.data.add_time", "message": "not ISO 8601"}],
+            ) from None
         return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).isoformat()
     return value
 
@@ -188,7 +201,8 @@ def _duration(value: Any) -> int:
         return 0
     if isinstance(value, int | float):
         return int(value)
-    parts = [int(p) for p in str(value).split(":") if p.isdigit()]
+    # ASCII digits only, and few of them: int() refuses "²" and numbers of thousands of digits.
+    parts = [int(p) for p in str(value).split(":") if p.isascii() and p.isdigit() and len(p) < 10]
     if len(parts) == 2:
         return parts[0] * 3600 + parts[1] * 60
     if len(parts) == 3:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import binascii
-from typing import Any
 
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from services.ingest.providers.base import Delivery, Translation
+from services.ingest.providers.base import Delivery, Translation, bounded_items
 from shared.problems import Unauthorized, Unprocessable
 
 
 class StandardWebhooksAdapter:
     provider = "standard"
     path = "/webhooks/events"
+    secret_fields: tuple[str, ...] = ()
 
     def __init__(self, secret: str) -> None:
         self._webhook = Webhook(secret)
@@ -33,11 +33,19 @@ class StandardWebhooksAdapter:
             ) from None
 
     def translate(self, delivery: Delivery) -> Translation:
-        """The body already is canonical: one event or an array (validated by the caller)."""
+        """The body already is canonical: one event, or an array validated item by item."""
         payload = delivery.json()
-        if isinstance(payload, list) and not payload:
-            raise Unprocessable("an empty array carries no event")
-        if not isinstance(payload, dict | list):
-            raise Unprocessable("body must be one event object or an array of events")
-        items: list[Any] = payload if isinstance(payload, list) else [payload]
-        return Translation(events=items)
+        if isinstance(payload, dict):
+            return Translation(events=[payload], refuse_invalid=True)
+        if not isinstance(payload, list):
+            raise Unprocessable(
+                "body must be one event object or an array of events",
+                errors=[{"field": "body", "message": "not an object or an array"}],
+            )
+        items = bounded_items(payload, "events")
+        if not items:
+            raise Unprocessable(
+                "an empty array carries no event",
+                errors=[{"field": "body", "message": "empty array"}],
+            )
+        return Translation(events=list(items), origins=list(items))

@@ -72,6 +72,7 @@ def url_variants(url: str) -> list[str]:
 class TwilioAdapter:
     provider = PROVIDER
     path = "/webhooks/twilio/voice"
+    secret_fields: tuple[str, ...] = ()  # form-encoded, and the auth token is never in it
 
     def __init__(self, auth_token: str) -> None:
         self._token = auth_token
@@ -163,7 +164,8 @@ def _call_fact(
 def _event(form: dict[str, str], type_: str, delivery: Delivery, **data: Any) -> dict[str, Any]:
     when = delivery.received_at
     if form.get("Timestamp"):
-        with contextlib.suppress(TypeError, ValueError):
+        # An unreadable Timestamp is not worth refusing the callback: the receipt time stands.
+        with contextlib.suppress(TypeError, ValueError, OverflowError, IndexError):
             when = parsedate_to_datetime(form["Timestamp"])
     body = {"call_id": form["CallSid"], **{k: v for k, v in data.items() if v is not None}}
     # One fact per call: its CallSid is the id, whichever terminal callback (or retry) says it.

@@ -1,5 +1,12 @@
 from __future__ import annotations
 
+import base64
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.conftest import AIRCALL_TOKEN
 from tests.providers_support import fixture
 from tests.unit.providers.conftest import Ingest, assert_problem
 
@@ -60,4 +67,40 @@ async def test_wrong_token_and_malformed_body_are_refused(ingest: Ingest) -> Non
     assert_problem(broken, 400, "not valid JSON")
     no_event = {"token": fixture("aircall_contact_created")["token"], "data": {}}
     assert_problem(await ingest.send.aircall(no_event), 422, "missing event")
+    assert ingest.events() == []
+
+
+async def test_a_dead_letter_never_carries_the_token(ingest: Ingest) -> None:
+    response = await ingest.send.aircall(fixture("aircall_contact_created"))
+    assert response.status_code == 202
+    [record] = ingest.bus.records("sales.deadletter.v1")
+    letter = orjson.loads(record.value)
+    body = base64.b64decode(letter["body_base64"])
+    assert AIRCALL_TOKEN.encode() not in record.value
+    assert AIRCALL_TOKEN.encode() not in body
+    assert "token" not in orjson.loads(body)
+    assert orjson.loads(body)["data"] == fixture("aircall_contact_created")["data"]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        ({"answered_at": "later"}, "aircall.data.answered_at: not a timestamp"),
+        ({"raw_digits": 33612345678}, "data.counterpart: Input should be a valid string"),
+        ({"id": "9" * 300}, "data.call_id: String should have at most 256 characters"),
+        ({"direction": None}, "aircall.data.direction: required"),
+    ],
+)
+async def test_a_call_that_cannot_be_translated_is_dead_lettered_not_refused(
+    ingest: Ingest, data: dict[str, Any], reason: str
+) -> None:
+    payload = fixture("aircall_call_ended_outbound")
+    payload["data"] = {**payload["data"], **data}
+    response = await ingest.send.aircall(payload)
+    assert response.status_code == 202, response.text
+    assert (response.json()["accepted"], response.json()["deadlettered"]) == (0, 1)
+    [letter] = ingest.dead_letters()
+    assert letter["reason"].startswith("invalid_event: ")
+    assert reason in letter["reason"]
+    assert AIRCALL_TOKEN not in base64.b64decode(letter["body_base64"]).decode()
     assert ingest.events() == []

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import base64
 import time
+from typing import Any
+
+import orjson
+import pytest
 
 from tests.providers_support import fixture
 from tests.unit.providers.conftest import Ingest, assert_problem
@@ -65,5 +70,52 @@ async def test_stale_forged_and_malformed_deliveries_are_refused(ingest: Ingest)
     assert_problem(await ingest.send.hubspot(batch, timestamp_ms=stale), 401, "5 minutes")
     assert_problem(await ingest.send.hubspot(batch, secret="forged"), 401, "does not match")
     assert_problem(await ingest.send.hubspot({"not": "a list"}), 422, "JSON array")  # type: ignore[arg-type]
-    assert_problem(await ingest.send.hubspot([{"portalId": 1}]), 422, "missing objectId")
     assert ingest.events() == []
+
+
+def change(name: str, value: Any, event_id: int) -> dict[str, Any]:
+    [template] = [e for e in fixture("hubspot_deal_batch") if e.get("propertyName") == "amount"]
+    return {
+        **template,
+        "propertyName": name,
+        "propertyValue": value,
+        "eventId": event_id,
+        "occurredAt": template["occurredAt"] + event_id,
+    }
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (change("deal_currency_code", "", 1), "data.currency: String should match pattern"),
+        (change("amount", "-12.50", 1), "data.amount: Input should be greater than or equal to 0"),
+        (change("amount", "1.23456", 1), "data.amount: Decimal input should have no more than 4"),
+        ({**change("amount", "1", 1), "portalId": None}, "hubspot.portalId: required"),
+        ({**change("amount", "1", 1), "objectId": ""}, "hubspot.objectId: required"),
+        ({**change("amount", "1", 1), "occurredAt": None}, "hubspot.occurredAt: required"),
+        ({**change("amount", "1", 1), "subscriptionType": None}, "subscriptionType: required"),
+        ({**change("amount", "1", 1), "occurredAt": "soon"}, "timestamp: not a time"),
+        ("not an object", "item: must be a JSON object"),
+    ],
+)
+async def test_one_bad_item_is_dead_lettered_alone_and_the_rest_published(
+    ingest: Ingest, bad: Any, reason: str
+) -> None:
+    good = [change("amount", "10.00", 2), change("deal_currency_code", "USD", 3)]
+    response = await ingest.send.hubspot([good[0], bad, good[1]])
+    assert response.status_code == 202, response.text
+    assert (response.json()["accepted"], response.json()["deadlettered"]) == (2, 1)
+    assert sorted(e["data"].get("amount", "-") for e in ingest.events()) == ["-", "10.00"]
+    [letter] = ingest.dead_letters()
+    assert letter["reason"].startswith("invalid_event: ")
+    assert reason in letter["reason"]
+    assert orjson.loads(base64.b64decode(letter["body_base64"])) == bad  # the item, as sent
+    assert not any(h.startswith("x-hubspot-signature") for h in letter["headers"])
+
+
+async def test_a_batch_of_more_than_1000_items_is_refused_naming_the_body(
+    ingest: Ingest,
+) -> None:
+    response = await ingest.send.hubspot([change("amount", "1", n) for n in range(1001)])
+    assert_problem(response, 422, "at most 1000 items")
+    assert response.json()["errors"][0]["field"] == "body"

@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.conftest import PIPEDRIVE_PASSWORD
 from tests.providers_support import fixture
 from tests.unit.providers.conftest import Ingest, assert_problem
 
@@ -62,3 +68,26 @@ async def test_wrong_credentials_and_bad_bodies_are_refused(ingest: Ingest) -> N
     assert_problem(await ingest.send.pipedrive(payload, user="intruder"), 401, "credentials")
     assert_problem(await ingest.send.pipedrive({"meta": {"id": "x"}}), 422, "missing action")
     assert ingest.events() == []
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"value": -50}, "data.amount: Input should be greater than or equal to 0"),
+        ({"add_time": "yesterday"}, "pipedrive.data.add_time: not ISO 8601"),
+        ({"id": None}, "pipedrive.data.id: required"),
+    ],
+)
+async def test_a_deal_whose_event_is_invalid_is_dead_lettered_not_refused(
+    ingest: Ingest, change: dict[str, Any], reason: str
+) -> None:
+    payload = fixture("pipedrive_deal_created")
+    payload["data"] = {**payload["data"], **change}
+    response = await ingest.send.pipedrive(payload)
+    assert response.status_code == 202, response.text
+    assert (response.json()["accepted"], response.json()["deadlettered"]) == (0, 1)
+    [letter] = ingest.dead_letters()
+    assert letter["reason"].startswith("invalid_event: ")
+    assert reason in letter["reason"]
+    assert "authorization" not in letter["headers"]
+    assert PIPEDRIVE_PASSWORD not in orjson.dumps(letter).decode()

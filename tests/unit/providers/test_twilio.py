@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 from urllib.parse import urlencode
 
 import pytest
@@ -128,3 +129,16 @@ def test_own_signature_matches_twilios_library() -> None:
 )
 def test_url_variants(url: str, other: str) -> None:
     assert url_variants(url) == [url, other]
+
+
+async def test_a_callback_whose_event_is_invalid_is_dead_lettered_not_refused(
+    ingest: Ingest,
+) -> None:
+    params = {**fixture("twilio_outbound_completed"), "CallDuration": "99999999"}  # > 7 days
+    response = await ingest.send.twilio(params)
+    assert response.status_code == 202, response.text
+    assert (response.json()["accepted"], response.json()["deadlettered"]) == (0, 1)
+    [letter] = ingest.dead_letters()
+    assert letter["reason"].startswith("invalid_event: data.talk_seconds: Input should be less")
+    assert "x-twilio-signature" not in letter["headers"]
+    assert b"CallDuration=99999999" in base64.b64decode(letter["body_base64"])
