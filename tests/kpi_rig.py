@@ -124,7 +124,7 @@ async def make_rig(
     bus = KafkaBus(kafka_bootstrap, partitions=6)
     await bus.start()
     await bus.ensure_topics([settings.activity_topic, settings.deadletter_topic])
-    db = create_engine(postgres_url)
+    db = create_engine(postgres_url, pool_pre_ping=True)  # survives a database restart
     await create_schema(db)
     roster = RosterStore(db)
     await roster.put_team("north", "North")
