@@ -72,7 +72,11 @@ async def fresh_postgres_database(admin_url: str) -> AsyncIterator[str]:
     admin = await asyncpg.connect(dsn)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        yield parsed.set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin.close()
+    yield parsed.set(database=name).render_as_string(hide_password=False)
+    admin = await asyncpg.connect(dsn)  # a new one: the server may have restarted meanwhile
+    try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
