@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.kpi import metrics
 from services.kpi.consumer import KpiConsumer
 from services.kpi.engine import Engine
 from services.kpi.store import KpiStore
@@ -41,6 +42,8 @@ class KpiService:
             return
         if not await self._patiently("topics", lambda: self.bus.ensure_topics(self.topics), stop):
             return
+        metrics.initialise()
+        metrics.initialise_teams(await self.store.team_ids())
         pruner = asyncio.create_task(self._prune_periodically(stop))
         try:
             await self.consumer.run(stop)

@@ -1,5 +1,7 @@
 """Prometheus metrics of the KPI service (names are part of the contract)."""
 
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_APPLIED = Counter("salespulse_kpi_events_applied_total", "Events applied to aggregates")
@@ -58,3 +60,26 @@ def count_business(booked: dict[tuple[str, str, str], int], per_rep: bool) -> No
             (DEALS_WON if team else REP_DEALS_WON).labels(subject).inc(amount)
         elif metric == "revenue_cents":
             (REVENUE if team else REP_REVENUE).labels(subject).inc(amount / 100)
+
+
+DEADLETTER_REASONS = ("invalid_event", "unusable_event", "engine_error")
+WAIT_STEPS = ("schema", "topics", "fetch", "flush", "dead-letter", "load offsets")
+DIRECTIONS = ("placed", "received", "missed")
+
+
+def initialise() -> None:
+    """Every series whose labels are known in advance exists from the start, at 0, so a
+    dashboard shows 0 rather than "No data" on a fresh deployment."""
+    for reason in DEADLETTER_REASONS:
+        DEADLETTERED.labels(reason)
+    for step in WAIT_STEPS:
+        INFRASTRUCTURE_WAITS.labels(step)
+
+
+def initialise_teams(teams: Iterable[str]) -> None:
+    """The business counters of every team on the roster, at 0 until its first booking."""
+    for team in teams:
+        for direction in DIRECTIONS:
+            CALLS.labels(team, direction)
+        DEALS_WON.labels(team)
+        REVENUE.labels(team)

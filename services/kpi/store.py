@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.kpi import metrics
 from services.kpi.bulk import writer_for
 from services.kpi.engine import STATE_TYPES, BucketKey, Deltas, Engine, Item, States
 from services.kpi.recredit import rewrite_state
@@ -33,6 +34,7 @@ from shared.db.models import (
     KpiState,
     RepTeam,
     RosterVersion,
+    Team,
     table,
 )
 from shared.db.retry import retrying
@@ -46,6 +48,7 @@ _states = table(KpiState)
 _version = table(RosterVersion)
 _identities = table(Identity)
 _rep_teams = table(RepTeam)
+_teams = table(Team)
 
 
 class OffsetsWentBackwards(AssertionError):
@@ -97,6 +100,10 @@ class KpiStore:
         stored = {int(p): int(o) for p, o in rows}
         self._stored.update(stored)
         return stored
+
+    async def team_ids(self) -> list[str]:
+        async with self._db.connect() as conn:
+            return list((await conn.execute(select(_teams.c.id))).scalars())
 
     def stored_offsets(self) -> dict[int, int]:
         """The next offset per partition as this process last stored it."""
@@ -219,6 +226,7 @@ class KpiStore:
             select(_rep_teams.c.rep_id, _rep_teams.c.effective_from, _rep_teams.c.team_id)
         )
         self._roster = Roster.build(int(version), identities.all(), teams.all())
+        metrics.initialise_teams({t for _, ts in self._roster.memberships.values() for t in ts})
         log.info(
             "roster loaded", extra={"version": version, "identities": len(self._roster.identities)}
         )
