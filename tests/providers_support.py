@@ -58,10 +58,11 @@ class Providers:
         )
 
     async def aircall(self, payload: dict[str, Any]) -> httpx.Response:
+        return await self.aircall_body(orjson.dumps(payload))
+
+    async def aircall_body(self, body: bytes) -> httpx.Response:
         return await self.client.post(
-            "/webhooks/aircall",
-            content=orjson.dumps(payload),
-            headers={"content-type": "application/json"},
+            "/webhooks/aircall", content=body, headers={"content-type": "application/json"}
         )
 
     async def hubspot(
@@ -71,8 +72,15 @@ class Providers:
         secret: str = HUBSPOT_SECRET,
         timestamp_ms: int | None = None,
     ) -> httpx.Response:
+        return await self.hubspot_body(
+            orjson.dumps(events), secret=secret, timestamp_ms=timestamp_ms
+        )
+
+    async def hubspot_body(
+        self, body: bytes, *, secret: str = HUBSPOT_SECRET, timestamp_ms: int | None = None
+    ) -> httpx.Response:
+        """Any body (UTF-8), signed as HubSpot signs it."""
         path = "/webhooks/hubspot"
-        body = orjson.dumps(events)
         stamp = str(timestamp_ms if timestamp_ms is not None else int(time.time() * 1000))
         signature = Signature.get_signature(
             secret, body.decode(), "v3", f"{self.public_base}{path}", "POST", stamp
@@ -94,15 +102,23 @@ class Providers:
         user: str = PIPEDRIVE_USER,
         password: str = PIPEDRIVE_PASSWORD,
     ) -> httpx.Response:
+        return await self.pipedrive_body(orjson.dumps(payload), user=user, password=password)
+
+    async def pipedrive_body(
+        self, body: bytes, *, user: str = PIPEDRIVE_USER, password: str = PIPEDRIVE_PASSWORD
+    ) -> httpx.Response:
         credentials = base64.b64encode(f"{user}:{password}".encode()).decode()
         return await self.client.post(
             "/webhooks/pipedrive",
-            content=orjson.dumps(payload),
+            content=body,
             headers={"content-type": "application/json", "authorization": f"Basic {credentials}"},
         )
 
     async def standard(self, events: Any, *, secret: str = WEBHOOK_SECRET) -> httpx.Response:
-        body = orjson.dumps(events)
+        return await self.standard_body(orjson.dumps(events), secret=secret)
+
+    async def standard_body(self, body: bytes, *, secret: str = WEBHOOK_SECRET) -> httpx.Response:
+        """Any body (UTF-8), signed with Standard Webhooks."""
         return await self.client.post(
             "/webhooks/events", content=body, headers=signed_headers(secret, body)
         )

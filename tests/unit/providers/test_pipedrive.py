@@ -91,3 +91,12 @@ async def test_a_deal_whose_event_is_invalid_is_dead_lettered_not_refused(
     assert reason in letter["reason"]
     assert "authorization" not in letter["headers"]
     assert PIPEDRIVE_PASSWORD not in orjson.dumps(letter).decode()
+
+
+async def test_a_duration_in_other_digits_is_no_duration_not_an_error(ingest: Ingest) -> None:
+    payload = fixture("pipedrive_activity_call_done")
+    payload["data"]["duration"] = "0²:1٣"  # str.isdigit() says yes; int() says no
+    response = await ingest.send.pipedrive(payload)
+    assert response.status_code == 202, response.text
+    [event] = ingest.events()
+    assert event["data"]["talk_seconds"] == 0
