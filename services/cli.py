@@ -100,6 +100,43 @@ def replay(
     uvloop.run(main())
 
 
+@app.command("dead-letters")
+def dead_letters(
+    replay: Annotated[
+        bool, typer.Option("--replay", help="publish what validates now to the activity topic")
+    ] = False,
+) -> None:
+    """Count the dead letters by provider and reason; with --replay, publish again those that
+    are canonical events and can be booked now (after a fix). Safe to repeat: the KPI service
+    counts an event id once."""
+    import uuid
+
+    from services.deadletters import read_topic, review
+    from shared.bus import build_bus
+
+    settings = _settings()
+
+    async def main() -> None:
+        bus = build_bus(settings, client_id="salespulse-dead-letters")
+        await bus.start()
+        try:
+            group = f"{settings.topic_prefix}salespulse-dead-letters-{uuid.uuid4().hex[:8]}"
+            found = review(await read_topic(bus, settings.deadletter_topic, group), settings.rates)
+            for (provider, reason), count in sorted(found.by_reason.items()):
+                typer.echo(f"{count:8d}  {provider:10s} {reason}")
+            typer.echo(
+                f"{found.letters} dead letters; {len(found.replayable)} can be booked now, "
+                f"{found.still_invalid} cannot"
+            )
+            if replay and found.replayable:
+                await bus.publish(settings.activity_topic, found.replayable)
+                typer.echo(f"published {len(found.replayable)} to {settings.activity_topic}")
+        finally:
+            await bus.stop()
+
+    uvloop.run(main())
+
+
 @app.command()
 def api() -> None:
     """Run the API gateway (queries, leaderboards, roster admin, /metrics)."""
