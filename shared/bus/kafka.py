@@ -199,7 +199,10 @@ class KafkaConsumer:
         )
 
     async def getmany(self, timeout_ms: int, max_records: int) -> list[Record]:
-        batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        try:
+            batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        except KafkaError as exc:  # the caller waits and fetches again; nothing is skipped
+            raise BusUnavailable(f"fetch failed: {exc!r}") from exc
         records = [
             Record(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp, tuple(m.headers))
             for messages in batches.values()
