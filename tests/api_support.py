@@ -14,6 +14,8 @@ import orjson
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.api.board_hub import BoardHub
+from services.api.freshness import DataVersion, data_version
 from services.kpi.engine import Engine
 from services.kpi.store import Booking, KpiStore
 from services.runner import serve
@@ -81,3 +83,25 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+
+
+class FlakyVersion:
+    """The data version as the live boards read it, with a switch that makes the database
+    refuse connections (as asyncpg does while PostgreSQL restarts)."""
+
+    def __init__(self, db: AsyncEngine) -> None:
+        self.db, self.down, self.calls = db, False, 0
+
+    async def __call__(self) -> DataVersion:
+        self.calls += 1
+        if self.down:
+            raise ConnectionRefusedError("connection refused: the database is down")
+        return await data_version(self.db)
+
+
+def flaky_hub(app: FastAPI, db: AsyncEngine, **options: Any) -> FlakyVersion:
+    """Give ``app`` live boards that poll fast and read the version through a switch."""
+    flaky = FlakyVersion(db)
+    settings: dict[str, Any] = {"poll_s": 0.05, "heartbeat_s": 0.5, "max_backoff_s": 0.2}
+    app.state.board_hub = BoardHub(app.state.boards, db, **{**settings, **options}, version=flaky)
+    return flaky

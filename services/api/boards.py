@@ -27,6 +27,12 @@ from shared.windows import Window, WindowError, resolve_window
 
 Scope = Literal["rep", "team"]
 RankBy = Literal["value", "attainment"]
+Stamp = tuple[DataVersion, int]  # what a board is up to date with: data version, minute
+
+
+def stamp_of(version: DataVersion) -> Stamp:
+    """A board is current for one data version and one minute: windows move with the clock."""
+    return version, int(datetime.now(UTC).timestamp()) // 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,38 +65,40 @@ class Boards:
     ) -> None:
         self._queries, self._roster, self._targets = queries, roster, targets
         self._settings = settings
-        self._cache: OrderedDict[
-            BoardSpec, tuple[tuple[DataVersion, int], LeaderboardOut, bytes]
-        ] = OrderedDict()
+        self._cache: OrderedDict[BoardSpec, tuple[Stamp, LeaderboardOut, bytes]] = OrderedDict()
         self._locks: dict[BoardSpec, asyncio.Lock] = {}
         self._capacity = capacity
         self.computed = 0  # how many boards were computed (tests and metrics)
 
-    async def board(self, spec: BoardSpec, version: DataVersion) -> tuple[LeaderboardOut, bytes]:
+    async def board(
+        self, spec: BoardSpec, version: DataVersion, *, wait: bool = False
+    ) -> tuple[LeaderboardOut, bytes]:
         """The board for ``spec`` at ``version`` and its JSON: from the cache, or computed
-        (single flight)."""
-        stamp = (version, int(datetime.now(UTC).timestamp()) // 60)
+        (single flight). While it is being recomputed, a reader gets the previous board unless
+        it must ``wait`` for the current one (a live stream, which would otherwise take the
+        previous board for the current version and keep it until the next change)."""
+        stamp = stamp_of(version)
         cached = self._cache.get(spec)
         if cached and cached[0] == stamp:
             return cached[1], cached[2]
         lock = self._locks.setdefault(spec, asyncio.Lock())
-        if lock.locked() and cached:
+        if lock.locked() and cached and not wait:
             return cached[1], cached[2]  # being recomputed: at most one change old
-        async with lock:
-            cached = self._cache.get(spec)
-            if cached and cached[0] == stamp:
-                return cached[1], cached[2]
-            result = await self._compute(spec, version)
-            encoded = result.model_dump_json(by_alias=True).encode()
-            self._remember(spec, stamp, result, encoded)
-            return result, encoded
+        try:
+            async with lock:
+                cached = self._cache.get(spec)
+                if cached and cached[0] == stamp:
+                    return cached[1], cached[2]
+                result = await self._compute(spec, version)
+                encoded = result.model_dump_json(by_alias=True).encode()
+                self._remember(spec, stamp, result, encoded)
+                return result, encoded
+        finally:
+            if spec not in self._cache and not lock.locked():
+                self._locks.pop(spec, None)  # failed: no lock kept for a board never cached
 
     def _remember(
-        self,
-        spec: BoardSpec,
-        stamp: tuple[DataVersion, int],
-        result: LeaderboardOut,
-        encoded: bytes,
+        self, spec: BoardSpec, stamp: Stamp, result: LeaderboardOut, encoded: bytes
     ) -> None:
         self._cache[spec] = (stamp, result, encoded)
         self._cache.move_to_end(spec)

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.auth import require
+from services.api.board_hub import MAX_STREAMS
+from services.api.board_hub import BoardHub as BoardHub  # app.py takes it from here
 from services.api.boards import Boards, BoardSpec, RankBy, Scope
 from services.api.csv_export import csv_response, wants_csv
-from services.api.freshness import DataVersion, Fresh, cache_headers, data_version
+from services.api.freshness import DataVersion, Fresh, cache_headers
 from services.api.kpis import FROM_DOC, TO_DOC, window_problem
 from services.api.schemas import LeaderboardOut
 from shared.catalogue import CATALOGUE
@@ -112,86 +110,41 @@ async def team_leaderboard(
     return await _answer(request, response, spec, version)
 
 
+STREAM_DOC = f"""Server-Sent Events of one board.
+
+- `event: leaderboard` with an `id:` each time the board changes (the shape of
+  `GET /v1/leaderboards/{{metric}}`); reconnecting with `Last-Event-ID` sends nothing until
+  the board changes again.
+- `event: status`, `data: {{"live": false, "reason": "database unavailable"}}` when the
+  board cannot be refreshed (the stream stays open and retries), then `{{"live": true}}` and
+  the board again once it can.
+- `: heartbeat` comments while nothing changes.
+
+At most {MAX_STREAMS} distinct boards (metric, window, `from`/`to`, team, limit) are live at
+once: a new one beyond that is refused with 503 and `Retry-After`."""
+
+
 @router.get(
     "/stream/leaderboards/{metric}",
     summary="Server-Sent Events: the board each time it changes",
+    description=STREAM_DOC,
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        503: {
+            "description": "too many distinct live boards; see Retry-After",
+            "content": {"application/problem+json": {}},
+        },
+    },
 )
 async def stream_leaderboard(
     request: Request, spec: Annotated[BoardSpec, Depends(board_spec("rep"))]
 ) -> StreamingResponse:
     hub: BoardHub = request.app.state.board_hub
+    hub.admit(spec)
     last_seen = request.headers.get("last-event-id")
     return StreamingResponse(
         hub.stream(spec, last_seen, request),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-
-
-class BoardHub:
-    """One watcher per board however many screens listen: it polls the data version (one tiny
-    query), recomputes the board when that moves, and pushes it only if it changed."""
-
-    def __init__(
-        self, boards: Boards, db: AsyncEngine, poll_s: float = 0.25, heartbeat_s: float = 15.0
-    ) -> None:
-        self._boards, self._db = boards, db
-        self._poll_s, self._heartbeat_s = poll_s, heartbeat_s
-        self._latest: dict[BoardSpec, tuple[str, bytes]] = {}  # spec -> (event id, payload)
-        self._changed: dict[BoardSpec, asyncio.Condition] = {}
-        self._watchers: dict[BoardSpec, asyncio.Task[None]] = {}
-        self._listeners: dict[BoardSpec, int] = {}
-
-    async def stream(
-        self, spec: BoardSpec, last_seen: str | None, request: Request
-    ) -> AsyncIterator[bytes]:
-        self._listeners[spec] = self._listeners.get(spec, 0) + 1
-        condition = self._changed.setdefault(spec, asyncio.Condition())
-        if spec not in self._watchers:
-            self._watchers[spec] = asyncio.create_task(self._watch(spec))
-        sent = last_seen
-        try:
-            while not await request.is_disconnected():
-                latest = self._latest.get(spec)
-                if latest and latest[0] != sent:
-                    sent = latest[0]
-                    yield (
-                        b"id: "
-                        + sent.encode()
-                        + b"\nevent: leaderboard\ndata: "
-                        + latest[1]
-                        + b"\n\n"
-                    )
-                    continue
-                async with condition:
-                    try:
-                        await asyncio.wait_for(condition.wait(), self._heartbeat_s)
-                    except TimeoutError:
-                        yield b": heartbeat\n\n"
-        finally:
-            self._listeners[spec] -= 1
-
-    async def _watch(self, spec: BoardSpec) -> None:
-        try:
-            while self._listeners.get(spec, 0) > 0:
-                version = await data_version(self._db)
-                board, _ = await self._boards.board(spec, version)
-                payload = board.model_dump_json(by_alias=True, exclude={"as_of"}).encode()
-                event_id = hashlib.sha256(payload).hexdigest()[:16]
-                if self._latest.get(spec, ("",))[0] != event_id:
-                    full = board.model_dump_json(by_alias=True).encode()
-                    self._latest[spec] = (event_id, full)
-                    condition = self._changed[spec]
-                    async with condition:
-                        condition.notify_all()
-                await asyncio.sleep(self._poll_s)
-        finally:
-            self._watchers.pop(spec, None)
-
-    async def close(self) -> None:
-        for task in list(self._watchers.values()):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
