@@ -17,6 +17,14 @@
                    this_month: "this month", last_7d: "last 7 days", last_24h: "last 24 h" };
   const $ = (id) => document.getElementById(id);
   let current = 0, source = null, catalogue = {}, wonBefore = null, retry = 1000;
+  // The stream says when it cannot refresh its board (event "status"): until it says it can
+  // again, the board shown may be old, so the screen must not claim to be live.
+  let stale = null;  // why the stream cannot refresh its board; null while it can
+
+  function showStatus() {
+    $("status").textContent = stale === null ? "live" : "reconnecting…";
+    $("status").title = stale || "";
+  }
 
   function query(extra) {
     const q = new URLSearchParams({ key, ...extra });
@@ -71,9 +79,15 @@
     if (source) source.close();
     source = new EventSource(
       `/v1/stream/leaderboards/${board.metric}?${query({ window: board.window, limit })}`);
+    stale = null;
+    source.addEventListener("status", (e) => {
+      const status = JSON.parse(e.data);
+      stale = status.live ? null : status.reason || "not live";
+      showStatus();
+    });
     source.addEventListener("leaderboard", (e) => {
       retry = 1000;
-      $("status").textContent = "live";
+      showStatus();
       render(JSON.parse(e.data));
     });
     source.onerror = () => {  // reconnect with a growing delay; EventSource alone may give up
