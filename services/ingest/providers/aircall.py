@@ -75,47 +75,31 @@ def _call(call: dict[str, Any], timestamp: Any) -> dict[str, Any]:
     answered = _stamp(call, "answered_at")
     ended = _stamp(call, "ended_at") or _number(timestamp, "aircall.timestamp") or started
     talk = max(ended - answered, 0) if answered and ended else 0
-    user, number = _object(call, "user").get("id"), _object(call, "number").get("id")
-    actor = {"provider": PROVIDER, "external_id": str(user)} if user else None
-    counterpart = call.get("raw_digits")
+    user = _object(call, "user").get("id")
+    who = {
+        "actor": {"provider": PROVIDER, "external_id": str(user)} if user else None,
+        "counterpart": call.get("raw_digits"),
+    }
     if call["direction"] == "outbound":
         outcome = (
             "connected" if answered else ("voicemail" if call.get("voicemail") else "no_answer")
         )
-        return _event(
-            call,
-            "call.placed",
-            ended,
-            actor=actor,
-            counterpart=counterpart,
-            outcome=outcome,
-            talk_seconds=talk,
-        )
+        return _event(call, "call.placed", ended, **who, outcome=outcome, talk_seconds=talk)
     if answered is None or call.get("missed_call_reason"):
-        reason = (
-            "voicemail"
-            if call.get("voicemail")
-            else MISSED_REASON.get(str(call.get("missed_call_reason") or ""), "no_answer")
-        )
-        return _event(
-            call,
-            "call.missed",
-            ended,
-            actor=actor,
-            counterpart=counterpart,
-            reason=reason,
-            queue=f"aircall-number:{number}" if number else "aircall",
-        )
+        return _event(call, "call.missed", ended, **who, **_missed(call))
     wait = max(answered - started, 0) if started else 0
-    return _event(
-        call,
-        "call.received",
-        ended,
-        actor=actor,
-        counterpart=counterpart,
-        talk_seconds=talk,
-        wait_seconds=wait,
+    return _event(call, "call.received", ended, **who, talk_seconds=talk, wait_seconds=wait)
+
+
+def _missed(call: dict[str, Any]) -> dict[str, str]:
+    """Why an inbound call was missed, and the number (queue) it came in on."""
+    reason = (
+        "voicemail"
+        if call.get("voicemail")
+        else MISSED_REASON.get(str(call.get("missed_call_reason") or ""), "no_answer")
     )
+    number = _object(call, "number").get("id")
+    return {"reason": reason, "queue": f"aircall-number:{number}" if number else "aircall"}
 
 
 def _stamp(call: dict[str, Any], name: str) -> int | None:
@@ -145,6 +129,6 @@ def _event(call: dict[str, Any], type_: str, when: Any, **data: Any) -> dict[str
         event_id=f"call-{call['id']}",
         source="aircall://calls",
         type_=type_,
-        time=epoch(when),
+        time=epoch(when, field="aircall.data.ended_at"),
         data=body,
     )

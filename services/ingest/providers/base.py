@@ -102,15 +102,16 @@ def canonical_event(
     }
 
 
-def epoch(value: Any, *, millis: bool = False) -> datetime:
-    """A provider timestamp (seconds or milliseconds since the epoch) as an aware datetime."""
+def epoch(value: Any, *, millis: bool = False, field: str = "timestamp") -> datetime:
+    """A provider timestamp (seconds or milliseconds since the epoch) as an aware datetime;
+    a 422 naming ``field`` when it is not one."""
     try:
         number = float(value)
         return datetime.fromtimestamp(number / 1000 if millis else number, UTC)
     except (TypeError, ValueError, OverflowError, OSError):  # not a number, NaN, out of range
         raise Unprocessable(
-            f"timestamp {clip(repr(value))} is not a time",
-            errors=[{"field": "timestamp", "message": "not a time"}],
+            f"{field} {clip(repr(value))} is not a time",
+            errors=[{"field": field, "message": "not a time"}],
         ) from None
 
 

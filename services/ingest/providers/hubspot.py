@@ -114,7 +114,9 @@ class HubSpotAdapter:
                 item,
                 {
                     "status": "open",
-                    "created_at": epoch(item["occurredAt"], millis=True).isoformat(),
+                    "created_at": epoch(
+                        item["occurredAt"], millis=True, field="hubspot.occurredAt"
+                    ).isoformat(),
                 },
             )
         if kind != "deal.propertyChange":
@@ -155,6 +157,6 @@ def _deal(item: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
         event_id=dedupe,
         source=f"hubspot://{item['portalId']}",
         type_="deal.updated",
-        time=epoch(item["occurredAt"], millis=True),
+        time=epoch(item["occurredAt"], millis=True, field="hubspot.occurredAt"),
         data={"deal_id": str(item["objectId"]), **fields},
     )

@@ -87,7 +87,7 @@ class PipedriveAdapter:
 def _when(meta: dict[str, Any]) -> datetime:
     stamp = meta["timestamp"]
     if isinstance(stamp, int | float) or str(stamp).isdigit():
-        return epoch(stamp)
+        return epoch(stamp, field="pipedrive.meta.timestamp")
     try:
         return datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
     except ValueError:

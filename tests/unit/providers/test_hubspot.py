@@ -94,8 +94,8 @@ def change(name: str, value: Any, event_id: int) -> dict[str, Any]:
         ({**change("amount", "1", 1), "objectId": ""}, "hubspot.objectId: required"),
         ({**change("amount", "1", 1), "occurredAt": None}, "hubspot.occurredAt: required"),
         ({**change("amount", "1", 1), "subscriptionType": None}, "subscriptionType: required"),
-        ({**change("amount", "1", 1), "occurredAt": "soon"}, "timestamp: not a time"),
-        ({**change("amount", "1", 1), "occurredAt": 2**63 - 1}, "timestamp: not a time"),
+        ({**change("amount", "1", 1), "occurredAt": "soon"}, "hubspot.occurredAt: not a time"),
+        ({**change("amount", "1", 1), "occurredAt": 2**63 - 1}, "hubspot.occurredAt: not a time"),
         ("not an object", "item: must be a JSON object"),
     ],
 )
