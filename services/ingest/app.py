@@ -40,7 +40,6 @@ def create_app(settings: Settings, bus: Bus | None = None) -> FastAPI:
 
     app = FastAPI(title="SalesPulse ingest", version="1", lifespan=lifespan)
     app.state.max_body_bytes = settings.max_body_bytes
-    app.state.topic = settings.activity_topic
     app.state.publisher = EventPublisher(
         the_bus, settings.activity_topic, settings.deadletter_topic
     )
