@@ -214,15 +214,7 @@ async def _timeseries(
         raise NotFound(f"unknown metric {metric!r}; see GET /v1/metrics")
     settings: Settings = request.app.state.settings
     cuts = interval_cuts(window, interval, settings)
-    if len(cuts) > MAX_POINTS:
-        # 400, not 422: each parameter is valid alone; it is their combination that asks for
-        # a series longer than the API serves.
-        raise Problem(
-            f"more than {MAX_POINTS} points: at most {MAX_POINTS}; pick a longer interval "
-            "or a shorter window",
-            slug="too-many-points",
-            errors=[{"field": "interval", "message": f"more than {MAX_POINTS} points"}],
-        )
+    _within_limit(cuts)
     per_point = await queries.sums_per_window(scope, subject, cuts, needed_counters([metric]))
     points = [
         TimeseriesPoint(start=cut.start, end=cut.end, value=evaluate(sums, [metric])[metric])
@@ -241,6 +233,18 @@ async def _timeseries(
         as_of=version.as_of,
         points=points,
     )
+
+
+def _within_limit(cuts: list[Window]) -> None:
+    if len(cuts) > MAX_POINTS:
+        # 400, not 422: each parameter is valid alone; it is their combination that asks for
+        # a series longer than the API serves.
+        raise Problem(
+            f"more than {MAX_POINTS} points: at most {MAX_POINTS}; pick a longer interval "
+            "or a shorter window",
+            slug="too-many-points",
+            errors=[{"field": "interval", "message": f"more than {MAX_POINTS} points"}],
+        )
 
 
 def interval_cuts(window: Window, interval: Interval, settings: Settings) -> list[Window]:
