@@ -6,6 +6,7 @@ COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --no-install-project
 COPY shared ./shared
 COPY services ./services
+COPY alembic.ini ./
 RUN uv sync --frozen --no-dev
 
 FROM python:3.11-slim

@@ -28,6 +28,9 @@ lint: install  ## ruff and strict mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	check_db="sqlite:///$$(mktemp -d)/check.db"  # the models and the migrations agree
+	SALESPULSE_DATABASE_URL=$$check_db $(VENV)/bin/alembic upgrade head
+	SALESPULSE_DATABASE_URL=$$check_db $(VENV)/bin/alembic check
 
 test: install lint kafka-up pg-up  ## the whole suite, on a real Kafka and a real PostgreSQL
 	SALESPULSE_TEST_KAFKA=127.0.0.1:9092 \

@@ -20,7 +20,8 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from bench.load import exchange
-from shared.db.engine import create_engine, create_schema
+from shared.db.engine import create_engine
+from shared.db.migrate import migrate
 from tests.conftest import ADMIN_KEY
 
 REPS = int(os.environ.get("BENCH_REPS", "10000"))
@@ -39,7 +40,7 @@ METRICS = (
 
 async def fill(database_url: str, day0: int, hour0: int, minute0: int) -> dict[str, int]:
     engine = create_engine(database_url)
-    await create_schema(engine)
+    await migrate(engine)
     await engine.dispose()
     dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(dsn)

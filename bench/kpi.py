@@ -17,7 +17,8 @@ from services.api.roster_store import RosterStore
 from services.kpi.app import build_kpi_service
 from shared.bus import OutgoingRecord
 from shared.bus.kafka import KafkaBus
-from shared.db.engine import create_engine, create_schema
+from shared.db.engine import create_engine
+from shared.db.migrate import migrate
 from shared.settings import Settings
 from tests.conftest import canonical
 
@@ -93,7 +94,7 @@ def rss_mib() -> float:
 async def kpi_rate(settings: Settings, bus: KafkaBus, topic: str) -> tuple[float, list[float]]:
     """Events applied per second, and the memory at each tenth of the run (flat = no growth)."""
     db = create_engine(settings.database_url)
-    await create_schema(db)
+    await migrate(db)
     roster = RosterStore(db)
     await roster.put_team("t", "T")
     for i in range(REPS):

@@ -100,6 +100,30 @@ def replay(
     uvloop.run(main())
 
 
+@app.command()
+def migrate() -> None:
+    """Bring the database (SALESPULSE_DATABASE_URL) to the schema this release needs; a
+    database of a release before migrations is recognised and upgraded in place."""
+    from shared.db.engine import create_engine
+    from shared.db.migrate import current_revision
+    from shared.db.migrate import migrate as upgrade
+
+    settings = _settings()
+
+    async def main() -> None:
+        db = create_engine(settings.database_url)
+        try:
+            before = await current_revision(db)
+            await upgrade(db)
+            after = await current_revision(db)
+        finally:
+            await db.dispose()
+        log.info("database migrated", extra={"from": before, "to": after})
+        typer.echo(f"database at revision {after} (was {before or 'unversioned or empty'})")
+
+    asyncio.run(main())
+
+
 @app.command("dead-letters")
 def dead_letters(
     replay: Annotated[

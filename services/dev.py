@@ -15,7 +15,8 @@ from services.kpi.app import build_kpi_service
 from services.runner import run_all, serve
 from services.simulator import Secrets, Simulator
 from shared.bus.memory import MemoryBus
-from shared.db.engine import create_engine, create_schema
+from shared.db.engine import create_engine
+from shared.db.migrate import migrate
 from shared.settings import Scope, Settings, masked_url
 
 
@@ -94,7 +95,7 @@ async def run_dev(settings: Settings) -> None:
     print(banner(settings, admin_key), flush=True)
     bus = MemoryBus(settings.kafka_partitions)
     db = create_engine(settings.database_url)
-    await create_schema(db)
+    await migrate(db)
     kpi = build_kpi_service(settings, bus, db)
     ingest_url = f"http://{settings.ingest_host}:{settings.ingest_port}"
     api_url = f"http://{settings.api_host}:{settings.api_port}"

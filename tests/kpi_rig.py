@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.api.roster_store import RosterStore
 from shared.bus import OutgoingRecord
 from shared.bus.kafka import KafkaBus
-from shared.db.engine import create_engine, create_schema
+from shared.db.engine import create_engine
+from shared.db.migrate import migrate
 from shared.db.models import ConsumerOffset, KpiBucket, table
 from shared.settings import Settings
 from tests.conftest import canonical
@@ -125,7 +126,7 @@ async def make_rig(
     await bus.start()
     await bus.ensure_topics([settings.activity_topic, settings.deadletter_topic])
     db = create_engine(postgres_url, pool_pre_ping=True)  # survives a database restart
-    await create_schema(db)
+    await migrate(db)
     roster = RosterStore(db)
     await roster.put_team("north", "North")
     await roster.put_team("south", "South")

@@ -19,7 +19,8 @@ from services.api.kpi_queries import KpiQueries
 from services.api.leaderboards import BoardHub
 from services.api.roster_store import RosterStore
 from services.api.targets import TargetStore
-from shared.db.engine import create_engine, create_schema
+from shared.db.engine import create_engine
+from shared.db.migrate import require_current
 from shared.health import database_ready, health_router
 from shared.observability import HttpMetricsMiddleware
 from shared.problems import install_problem_handlers
@@ -33,7 +34,7 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await create_schema(db)
+        await require_current(db)  # the schema is migrated beforehand (salespulse migrate)
         yield
         await app.state.board_hub.close()
         if owns_engine:

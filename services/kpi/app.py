@@ -17,7 +17,7 @@ from services.kpi.consumer import KpiConsumer
 from services.kpi.engine import Engine
 from services.kpi.store import KpiStore
 from shared.bus import Bus
-from shared.db.engine import create_schema
+from shared.db.migrate import SchemaBehind, require_current
 from shared.health import database_ready, health_router
 from shared.settings import Settings
 
@@ -38,7 +38,7 @@ class KpiService:
     fact_retention_s: int = 35 * 86400
 
     async def run(self, stop: asyncio.Event) -> None:
-        if not await self._patiently("schema", lambda: create_schema(self.db), stop):
+        if not await self._patiently("schema", lambda: require_current(self.db), stop):
             return
         if not await self._patiently("topics", lambda: self.bus.ensure_topics(self.topics), stop):
             return
@@ -68,7 +68,7 @@ class KpiService:
         """Rebuild every aggregate from the topic (the roster stays); return the offsets reached.
 
         The live KPI service must be stopped meanwhile: both would write the same tables."""
-        await create_schema(self.db)
+        await require_current(self.db)
         await self.bus.ensure_topics(self.topics)
         targets = await self.bus.end_offsets(self.topics[0])
         await self.store.clear()
@@ -85,6 +85,8 @@ class KpiService:
             try:
                 await step()
                 return True
+            except SchemaBehind:
+                raise  # not an outage: someone has to run `salespulse migrate`
             except Exception as exc:  # not there yet: wait, report not-ready meanwhile
                 self.consumer.healthy = False
                 log.warning(

@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from services.api.roster_store import RosterStore
-from shared.db.engine import create_engine, create_schema
+from shared.db.engine import create_engine
+from shared.db.migrate import migrate
 from tests.kpi_rig import SALESPULSE, free_port
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 async def _roster(url: str) -> None:
     """A deployment with its roster in place and no activity yet."""
     db = create_engine(url)
-    await create_schema(db)
+    await migrate(db)
     await RosterStore(db).put_team("north", "North")
     await RosterStore(db).put_rep("alice", "Alice", "north", [("crm", "u-1")], 0)
     await db.dispose()

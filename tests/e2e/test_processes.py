@@ -77,6 +77,11 @@ async def services(
         "SALESPULSE_KPI_METRICS_PORT": str(ports["kpi"]),
     }
     urls = Services(*(f"http://127.0.0.1:{ports[n]}" for n in ("ingest", "api", "kpi")))
+    # as the compose file and the Kubernetes manifests do: a one-shot migration first
+    migrated = subprocess.run(
+        [str(SALESPULSE), "migrate"], env=env, capture_output=True, check=False
+    )
+    assert migrated.returncode == 0, migrated.stderr.decode()[-2000:]
     with running(env, tmp_path):
         async with httpx.AsyncClient(timeout=5) as client:
             for url in (urls.ingest, urls.api, urls.kpi):

@@ -14,7 +14,8 @@ from playwright.async_api import async_playwright
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.app import create_app
-from shared.db.engine import create_engine, create_schema
+from shared.db.engine import create_engine
+from shared.db.migrate import migrate
 from shared.settings import Settings
 from tests.api_support import FlakyVersion, book, flaky_hub, floor, served
 from tests.conftest import IN_CI, READ_KEY, canonical
@@ -45,7 +46,7 @@ async def site(make_settings: Callable[..., Settings], tmp_path: Path) -> AsyncI
             pytest.fail("Chromium missing: .ci/run installs Debian's chromium")
         pytest.skip("Chromium not installed (apt-get install chromium)")
     db = create_engine(f"sqlite:///{tmp_path / 'wall.db'}")
-    await create_schema(db)
+    await migrate(db)
     app = create_app(make_settings(), db)
     flaky = flaky_hub(app, db, poll_s=0.25)
     async with served(app) as url:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db.engine import create_engine, create_schema
+from shared.db.engine import create_engine
+from shared.db.migrate import migrate
 from tests.conftest import fresh_postgres_database
 
 
@@ -21,6 +22,6 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[As
             admin_url = request.getfixturevalue("postgres_admin_url")
             url = await stack.enter_async_context(fresh_postgres_database(admin_url))
         engine = create_engine(url)
-        await create_schema(engine)
+        await migrate(engine)
         yield engine
         await engine.dispose()

@@ -18,7 +18,8 @@ from services.kpi.app import build_kpi_service
 from services.simulator import signed_headers
 from shared.bus import OutgoingRecord
 from shared.bus.kafka import KafkaBus
-from shared.db.engine import create_engine, create_schema
+from shared.db.engine import create_engine
+from shared.db.migrate import migrate
 from shared.settings import Settings
 from tests.conftest import ADMIN_KEY, WEBHOOK_SECRET, canonical
 from tests.kpi_support import run_kpi_until
@@ -63,7 +64,7 @@ async def stack(
     await bus.start()
     await bus.ensure_topics([settings.activity_topic, settings.deadletter_topic])
     db = create_engine(postgres_url)
-    await create_schema(db)
+    await migrate(db)
     transport = httpx.ASGITransport
     async with (
         httpx.AsyncClient(

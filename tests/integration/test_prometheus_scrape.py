@@ -16,7 +16,8 @@ import pytest
 
 from services.api.app import create_app
 from services.runner import serve
-from shared.db.engine import create_engine, create_schema
+from shared.db.engine import create_engine
+from shared.db.migrate import migrate
 from shared.settings import Settings
 from tests.api_support import READ, floor
 from tests.conftest import IN_CI
@@ -38,7 +39,7 @@ async def test_prometheus_scrapes_the_api_and_answers_a_query(
             pytest.fail("prometheus missing: .ci/run installs Debian's prometheus")
         pytest.skip("prometheus not installed (apt-get install prometheus)")
     db = create_engine(f"sqlite:///{tmp_path / 'p.db'}")
-    await create_schema(db)
+    await migrate(db)
     api_port, prom_port = free_port(), free_port()
     stop = asyncio.Event()
     server = asyncio.create_task(

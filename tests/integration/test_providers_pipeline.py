@@ -12,7 +12,8 @@ from services.api.app import create_app as create_api
 from services.ingest.app import create_app as create_ingest
 from services.kpi.app import build_kpi_service
 from shared.bus.kafka import KafkaBus
-from shared.db.engine import create_engine, create_schema
+from shared.db.engine import create_engine
+from shared.db.migrate import migrate
 from shared.settings import Settings
 from tests.conftest import ADMIN_KEY
 from tests.kpi_support import run_kpi_until
@@ -102,7 +103,7 @@ async def clients(
     await bus.start()
     await bus.ensure_topics([settings.activity_topic, settings.deadletter_topic])
     db = create_engine(postgres_url)
-    await create_schema(db)
+    await migrate(db)
     transport = httpx.ASGITransport
     async with (
         httpx.AsyncClient(

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.app import create_app
-from shared.db.engine import create_engine, create_schema
+from shared.db.engine import create_engine
+from shared.db.migrate import migrate
 from shared.settings import Settings
 
 
@@ -16,7 +17,7 @@ from shared.settings import Settings
 async def db(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """A real SQLite database in a file, with the schema."""
     engine = create_engine(f"sqlite:///{tmp_path / 'api.db'}")
-    await create_schema(engine)
+    await migrate(engine)
     yield engine
     await engine.dispose()
 

@@ -34,7 +34,20 @@ def test_stack_has_official_images_and_the_three_services(compose: dict[str, Any
 
 def test_every_service_has_a_health_check(compose: dict[str, Any]) -> None:
     for name, service in compose["services"].items():
+        if service.get("restart") == "no":
+            continue  # a one-shot step: it runs to completion, nothing to probe
         assert service["healthcheck"]["test"], name
+
+
+def test_the_schema_is_migrated_once_before_the_services_that_use_it(
+    compose: dict[str, Any],
+) -> None:
+    migrate = compose["services"]["migrate"]
+    assert migrate["command"] == ["migrate"]
+    assert migrate["restart"] == "no"
+    for name in ("kpi", "api"):
+        depends = compose["services"][name]["depends_on"]
+        assert depends["migrate"]["condition"] == "service_completed_successfully"
 
 
 def test_services_wait_for_healthy_kafka_and_postgres(compose: dict[str, Any]) -> None:

@@ -78,3 +78,9 @@ def test_settings_are_real_and_secrets_not_in_the_configmap() -> None:
         "secrets.example.yaml"
         not in yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"]
     )
+
+
+@pytest.mark.parametrize("name", ["salespulse-kpi", "salespulse-api"])
+def test_the_schema_is_migrated_before_the_services_that_use_the_database(name: str) -> None:
+    [init] = DEPLOYMENTS[name]["spec"]["template"]["spec"]["initContainers"]
+    assert init["args"] == ["migrate"]

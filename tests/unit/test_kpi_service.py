@@ -15,6 +15,7 @@ from services.kpi.app import build_kpi_service
 from shared.bus import OutgoingRecord
 from shared.bus.memory import MemoryBus
 from shared.db.engine import create_engine
+from shared.db.migrate import migrate
 from shared.settings import Settings
 from shared.windows import resolve_window
 from tests.conftest import canonical
@@ -39,6 +40,7 @@ async def test_kpi_waits_for_the_broker_then_books_and_dead_letters(
 ) -> None:
     settings = make_settings(database_url=f"sqlite:///{tmp_path / 'k.db'}")
     bus, db = LateBroker(), create_engine(settings.database_url)
+    await migrate(db)
     service = build_kpi_service(settings, bus, db)
     good = canonical("call.placed", actor="u-1")
     await bus.publish(
@@ -73,11 +75,10 @@ async def test_business_counters_per_team_and_per_rep_only_when_enabled(
     from prometheus_client import REGISTRY
 
     from services.api.roster_store import RosterStore
-    from shared.db.engine import create_schema
 
     settings = make_settings(database_url=f"sqlite:///{tmp_path / 'b.db'}")
     bus, db = MemoryBus(), create_engine(settings.database_url)
-    await create_schema(db)
+    await migrate(db)
     roster = RosterStore(db)
     await roster.put_team("north", "North")
     await roster.put_rep("alice", "Alice", "north", [("crm", "u-1")], 0)

@@ -21,7 +21,8 @@ from services.kpi.app import build_kpi_service
 from services.simulator import signed_headers
 from shared.bus import OutgoingRecord
 from shared.bus.memory import MemoryBus
-from shared.db.engine import create_engine, create_schema
+from shared.db.engine import create_engine
+from shared.db.migrate import migrate
 from shared.settings import Settings
 from tests.api_support import ADMIN, READ, floor
 from tests.conftest import IN_CI, WEBHOOK_SECRET, canonical
@@ -52,7 +53,7 @@ def exposition(tmp_path_factory: pytest.TempPathFactory) -> str:
 
     async def work() -> None:
         bus, db = MemoryBus(), create_engine(settings.database_url)
-        await create_schema(db)
+        await migrate(db)
         transport = httpx.ASGITransport
         async with httpx.AsyncClient(
             transport=transport(create_api(settings, db)), base_url="http://a"

@@ -14,7 +14,8 @@ from hypothesis import settings as hypothesis_settings
 from services.api.app import create_app
 from services.ingest.app import create_app as create_ingest
 from shared.bus.memory import MemoryBus
-from shared.db.engine import create_engine, create_schema
+from shared.db.engine import create_engine
+from shared.db.migrate import migrate
 from shared.settings import Settings
 from tests.conftest import ADMIN_KEY, PROVIDER_SECRETS, READ_KEY
 
@@ -57,7 +58,7 @@ def api_app(tmp_path: Path) -> Any:
 
     async def prepare() -> None:
         engine = create_engine(url)
-        await create_schema(engine)
+        await migrate(engine)
         await engine.dispose()
 
     asyncio.run(prepare())
