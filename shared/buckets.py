@@ -2,16 +2,16 @@
 
 Minute and hour buckets start on UTC minute/hour boundaries; day buckets start at local midnight
 in the organisation's time zone (so a day bucket is 23, 24 or 25 hours long around DST changes and
-tiles the calendar days that windows are cut in).
+tiles the calendar days that windows are cut in; ``shared.calendar`` finds those midnights).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
+
+from shared.calendar import local_midnight, next_local_midnight
 
 Grain = Literal["minute", "hour", "day"]
 GRAINS: tuple[Grain, ...] = ("minute", "hour", "day")
@@ -25,23 +25,6 @@ class BucketRange:
     grain: Grain
     lo: int
     hi: int
-
-
-def local_midnight(ts: int, tz: ZoneInfo) -> int:
-    """Epoch seconds of the local midnight that starts the day holding ``ts``."""
-    return _midnight_of_hour(ts - ts % HOUR, tz)
-
-
-@lru_cache(maxsize=4096)
-def _midnight_of_hour(hour_start: int, tz: ZoneInfo) -> int:
-    local = datetime.fromtimestamp(hour_start, tz)
-    return int(local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
-
-
-def next_local_midnight(midnight: int, tz: ZoneInfo) -> int:
-    """The midnight after ``midnight`` (itself a local midnight), DST-aware."""
-    local = datetime.fromtimestamp(midnight, tz).date() + timedelta(days=1)
-    return int(datetime(local.year, local.month, local.day, tzinfo=tz).timestamp())
 
 
 def bucket_starts(ts: int, tz: ZoneInfo) -> tuple[tuple[Grain, int], ...]:

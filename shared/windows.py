@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from shared.calendar import Period, midnight, next_period, period_start
 
 ROLLING: dict[str, timedelta] = {
     "last_15m": timedelta(minutes=15),
@@ -15,17 +16,19 @@ ROLLING: dict[str, timedelta] = {
     "last_30d": timedelta(days=30),
     "last_90d": timedelta(days=90),
 }
-CALENDAR = (
-    "today",
-    "yesterday",
-    "this_week",
-    "last_week",
-    "this_month",
-    "last_month",
-    "this_quarter",
-    "last_quarter",
-    "this_year",
-)
+# A calendar window is the period holding now (offset 0) or one before it (offset -1).
+CALENDAR_PERIODS: dict[str, tuple[Period, int]] = {
+    "today": ("day", 0),
+    "yesterday": ("day", -1),
+    "this_week": ("week", 0),
+    "last_week": ("week", -1),
+    "this_month": ("month", 0),
+    "last_month": ("month", -1),
+    "this_quarter": ("quarter", 0),
+    "last_quarter": ("quarter", -1),
+    "this_year": ("year", 0),
+}
+CALENDAR: tuple[str, ...] = tuple(CALENDAR_PERIODS)
 WINDOWS: tuple[str, ...] = (*CALENDAR, *ROLLING)
 # Custom windows lie within these bounds: they cover any activity a sales team can have booked,
 # and keep every derived date (tiling, the board an hour earlier, pro-rated targets) far from
@@ -58,34 +61,10 @@ class Window:
         return int(self.end.timestamp())
 
 
-def _midnight(day: date, tz: ZoneInfo) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=tz)
-
-
-def _month_start(day: date, months_back: int = 0) -> date:
-    index = day.year * 12 + day.month - 1 - months_back
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def _quarter_start(day: date, quarters_back: int = 0) -> date:
-    first = date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
-    return _month_start(first, 3 * quarters_back)
-
-
 def _calendar_days(name: str, today: date, week_start: int) -> tuple[date, date]:
-    week_begin = today - timedelta(days=(today.weekday() - week_start) % 7)
-    spans: dict[str, Callable[[], tuple[date, date]]] = {
-        "today": lambda: (today, today + timedelta(days=1)),
-        "yesterday": lambda: (today - timedelta(days=1), today),
-        "this_week": lambda: (week_begin, week_begin + timedelta(days=7)),
-        "last_week": lambda: (week_begin - timedelta(days=7), week_begin),
-        "this_month": lambda: (_month_start(today), _month_start(today, -1)),
-        "last_month": lambda: (_month_start(today, 1), _month_start(today)),
-        "this_quarter": lambda: (_quarter_start(today), _quarter_start(today, -1)),
-        "last_quarter": lambda: (_quarter_start(today, 1), _quarter_start(today)),
-        "this_year": lambda: (date(today.year, 1, 1), date(today.year + 1, 1, 1)),
-    }
-    return spans[name]()
+    period, offset = CALENDAR_PERIODS[name]
+    first = next_period(period, period_start(period, today, week_start), offset)
+    return first, next_period(period, first)
 
 
 def resolve_window(
@@ -105,7 +84,7 @@ def resolve_window(
         return Window(name, now - ROLLING[name], now)
     if name in CALENDAR:
         first, after = _calendar_days(name, now.astimezone(tz).date(), week_start)
-        return Window(name, _midnight(first, tz), _midnight(after, tz))
+        return Window(name, midnight(first, tz), midnight(after, tz))
     raise WindowError(f"unknown window {name!r}; one of {', '.join(WINDOWS)} or from/to")
 
 

@@ -4,7 +4,8 @@ import itertools
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from shared.buckets import BucketRange, bucket_starts, coarsen, local_midnight, tile
+from shared.buckets import BucketRange, bucket_starts, coarsen, tile
+from shared.calendar import local_midnight
 
 PARIS = ZoneInfo("Europe/Paris")
 
