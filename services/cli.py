@@ -39,27 +39,19 @@ def ingest() -> None:
 @app.command()
 def kpi() -> None:
     """Run the KPI service (consumer group -> aggregates), with /healthz and /metrics."""
-    from services.kpi.app import build_kpi_service, create_health_app
+    from services.kpi.app import build_kpi_service
     from services.runner import run_all, serve
-    from shared.bus import build_bus
-    from shared.db.engine import create_engine
 
     settings = _settings()
 
     async def main() -> None:
-        bus = build_bus(settings, client_id="salespulse-kpi")
-        db = create_engine(settings.database_url, pool_pre_ping=True)
-        await bus.start()
-        service = build_kpi_service(settings, bus, db)
-        health = create_health_app(bus, db, service.consumer)
-        try:
+        async with build_kpi_service(settings) as service:
             await run_all(
                 service.run,
-                lambda stop: serve(health, settings.kpi_host, settings.kpi_metrics_port, stop),
+                lambda stop: serve(
+                    service.health, settings.kpi_host, settings.kpi_metrics_port, stop
+                ),
             )
-        finally:
-            await bus.stop()
-            await db.dispose()
 
     uvloop.run(main())
 
@@ -74,28 +66,21 @@ def replay(
 
     from services.kpi.app import build_kpi_service
     from services.runner import run_all
-    from shared.bus import build_bus
-    from shared.db.engine import create_engine
 
     if not yes:
         raise typer.BadParameter("this deletes and rebuilds every aggregate: pass --yes")
     settings = _settings()
+    group = f"{settings.kpi_group}-replay-{uuid.uuid4().hex[:8]}"
 
     async def main() -> None:
-        bus = build_bus(settings, client_id="salespulse-replay")
-        db = create_engine(settings.database_url)
-        group = f"{settings.kpi_group}-replay-{uuid.uuid4().hex[:8]}"
-        service = build_kpi_service(settings, bus, db, consumer_group=group)
-        try:
+        service = build_kpi_service(settings, consumer_group=group, client_id="salespulse-replay")
+        async with service:
 
             async def job(stop: asyncio.Event) -> None:
                 reached = await service.replay(stop)
                 log.info("replay done", extra={"offsets": reached})
 
             await run_all(job)
-        finally:
-            await bus.stop()
-            await db.dispose()
 
     uvloop.run(main())
 

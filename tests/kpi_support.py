@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from services.kpi.app import KpiService
+from services.kpi.service import KpiService
 
 
 async def run_kpi_until(

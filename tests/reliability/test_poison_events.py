@@ -18,7 +18,8 @@ import orjson
 import pytest
 
 from services.kpi import engine as kpi_engine
-from services.kpi.app import KpiService, build_kpi_service
+from services.kpi.app import build_kpi_service
+from services.kpi.service import KpiService
 from shared import buckets
 from shared.buckets import Grain
 from shared.bus import OutgoingRecord, Record

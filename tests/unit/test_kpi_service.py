@@ -8,10 +8,15 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import orjson
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.kpi_queries import KpiQueries
+from services.kpi import app as kpi_app
 from services.kpi.app import build_kpi_service
+from services.kpi.service import Owned
 from shared.bus import OutgoingRecord
 from shared.bus.memory import MemoryBus
 from shared.db.engine import create_engine
@@ -116,3 +121,71 @@ async def test_business_counters_per_team_and_per_rep_only_when_enabled(
     assert after[0] - before[0] == 1
     assert after[1] - before[1] == 12.5
     assert after[2] == before[2]  # per rep is off by default
+
+
+class WatchedBus(MemoryBus):
+    """An in-memory bus that says whether it was started and stopped."""
+
+    def __init__(self, partitions: int = 6) -> None:
+        super().__init__(partitions)
+        self.calls: list[str] = []
+
+    async def start(self) -> None:
+        self.calls.append("start")
+
+    async def stop(self) -> None:
+        self.calls.append("stop")
+
+
+async def test_the_kpi_service_built_from_settings_alone_opens_and_closes_its_bus_and_database(
+    make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(
+        database_url=f"sqlite:///{tmp_path / 'own.db'}", kafka_bootstrap_servers=None
+    )
+    schema = create_engine(settings.database_url)
+    await migrate(schema)
+    await schema.dispose()
+    bus = WatchedBus()
+    monkeypatch.setattr(kpi_app, "build_bus", lambda settings, client_id: bus)
+    disposed: list[AsyncEngine] = []
+    dispose = AsyncEngine.dispose
+
+    async def watched_dispose(engine: AsyncEngine, close: bool = True) -> None:
+        disposed.append(engine)
+        await dispose(engine, close)
+
+    monkeypatch.setattr(AsyncEngine, "dispose", watched_dispose)
+    async with build_kpi_service(settings) as service:
+        assert service.owned == Owned(bus=True, db=True)
+        assert bus.calls == ["start"]
+        await bus.publish(
+            settings.activity_topic,
+            [OutgoingRecord(b"crm:u-1", orjson.dumps(canonical("call.placed", actor="u-1")))],
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(service.run(stop))
+        await asyncio.wait_for(service.consumer.flushed.wait(), 10)
+        transport = httpx.ASGITransport(app=service.health)
+        async with httpx.AsyncClient(transport=transport, base_url="http://kpi") as client:
+            ready = await client.get("/readyz")
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert ready.json()["checks"] == {"database": True, "bus": True, "consuming": True}
+    assert bus.calls == ["start", "stop"]
+    assert disposed == [service.db]
+
+
+async def test_a_kpi_service_given_its_bus_and_database_leaves_them_to_their_owner(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = make_settings(database_url=f"sqlite:///{tmp_path / 'shared.db'}")
+    bus, db = WatchedBus(), create_engine(settings.database_url)
+    await migrate(db)
+    async with build_kpi_service(settings, bus, db) as service:
+        assert service.owned == Owned(bus=False, db=False)
+    assert bus.calls == []
+    today = resolve_window("today", now=datetime.now(UTC), tz=settings.tz)
+    still_open = await KpiQueries(db, settings.tz).sums("rep", today, ["calls_placed"])
+    assert still_open == {}  # the database still answers
+    await db.dispose()

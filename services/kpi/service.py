@@ -1,0 +1,133 @@
+"""The KPI service as it runs: start-up steps, the consumer loop, pruning, and replay.
+
+It is built and disposed by ``services.kpi.app.build_kpi_service``, the one place the KPI
+service is wired; the CLI (``salespulse kpi``, ``salespulse replay``), dev mode and the tests
+all get it from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.kpi import metrics
+from services.kpi.consumer import KpiConsumer
+from services.kpi.store import KpiStore
+from shared.bus import Bus
+from shared.db.migrate import SchemaBehind, require_current
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Owned:
+    """What the service opened itself, hence starts and disposes (not what it was given)."""
+
+    bus: bool = False
+    db: bool = False
+
+
+@dataclass
+class KpiService:
+    consumer: KpiConsumer
+    store: KpiStore
+    db: AsyncEngine
+    bus: Bus
+    topics: tuple[str, ...]  # (activity, dead letters)
+    health: FastAPI  # /healthz, /readyz, /metrics
+
+    floors: Callable[[float], tuple[int, int]] | None = None
+    prune_every_s: float = 600
+    fact_retention_s: int = 35 * 86400
+    owned: Owned = field(default_factory=Owned)
+
+    async def __aenter__(self) -> KpiService:
+        if self.owned.bus:
+            await self.bus.start()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop the bus and dispose of the database, if this service opened them."""
+        try:
+            if self.owned.bus:
+                await self.bus.stop()
+        finally:
+            if self.owned.db:
+                await self.db.dispose()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if not await self._patiently("schema", lambda: require_current(self.db), stop):
+            return
+        if not await self._patiently("topics", lambda: self.bus.ensure_topics(self.topics), stop):
+            return
+        metrics.initialise()
+        metrics.initialise_teams(await self.store.team_ids())
+        pruner = asyncio.create_task(self._prune_periodically(stop))
+        try:
+            await self.consumer.run(stop)
+        finally:
+            pruner.cancel()
+
+    async def _prune_periodically(self, stop: asyncio.Event) -> None:
+        """Keep minute and hour buckets within their retention (any instance may do it)."""
+        while self.floors is not None and not stop.is_set():
+            now = time.time()
+            try:
+                pruned = await self.store.prune(*self.floors(now), int(now) - self.fact_retention_s)
+            except Exception as exc:  # housekeeping: the next round will do it
+                log.warning("pruning failed; next round later", extra={"error": repr(exc)[:300]})
+                pruned = 0
+            if pruned:
+                log.info("buckets pruned", extra={"rows": pruned})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.prune_every_s)
+
+    async def replay(self, stop: asyncio.Event) -> dict[int, int]:
+        """Rebuild every aggregate from the topic (the roster stays); return the offsets reached.
+
+        The live KPI service must be stopped meanwhile: both would write the same tables."""
+        await require_current(self.db)
+        await self.bus.ensure_topics(self.topics)
+        targets = await self.bus.end_offsets(self.topics[0])
+        await self.store.clear()
+        await self.consumer.run(stop, until=targets)
+        return targets
+
+    async def _patiently(
+        self, what: str, step: Callable[[], Awaitable[None]], stop: asyncio.Event
+    ) -> bool:
+        """Run a start-up step until it succeeds (the orchestrator may start us before the
+        broker or the database); False if asked to stop first."""
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                await step()
+                return True
+            except SchemaBehind:
+                raise  # not an outage: someone has to run `salespulse migrate`
+            except Exception as exc:  # not there yet: wait, report not-ready meanwhile
+                self.consumer.healthy = False
+                log.warning(
+                    "not ready at start; retrying",
+                    extra={"step": what, "error": repr(exc)[:300], "in_s": delay},
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, 10)
+        return False
