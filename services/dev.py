@@ -17,7 +17,8 @@ from services.simulator import Secrets, Simulator
 from shared.bus.memory import MemoryBus
 from shared.db.engine import create_engine
 from shared.db.migrate import migrate
-from shared.settings import Scope, Settings, masked_url
+from shared.settings import KeyScope as Scope
+from shared.settings import Settings, masked_url
 
 
 def with_demo_secrets(settings: Settings) -> tuple[Settings, str | None]:

@@ -35,7 +35,9 @@ class WeekStart(StrEnum):
         return list(WeekStart).index(self)
 
 
-class Scope(StrEnum):
+class KeyScope(StrEnum):
+    """What an API key may do: ``read`` the data, ``admin`` the roster and targets."""
+
     read = "read"
     admin = "admin"
 
@@ -43,7 +45,7 @@ class Scope(StrEnum):
 @dataclass(frozen=True)
 class ApiKey:
     key: SecretStr
-    scopes: frozenset[Scope]
+    scopes: frozenset[KeyScope]
 
 
 def parse_api_keys(spec: str) -> list[ApiKey]:
@@ -54,7 +56,7 @@ def parse_api_keys(spec: str) -> list[ApiKey]:
         if not sep or not key:
             raise ValueError("each API key entry must be key:scope[+scope]")
         try:
-            parsed = frozenset(Scope(s) for s in scopes.split("+"))
+            parsed = frozenset(KeyScope(s) for s in scopes.split("+"))
         except ValueError:
             raise ValueError(f"unknown scope in {scopes!r}; scopes are read and admin") from None
         keys.append(ApiKey(SecretStr(key), parsed))

@@ -24,11 +24,11 @@ from services.api.schemas import (
 from services.api.targets import TargetStore
 from shared.catalogue import CATALOGUE, TARGETED, evaluate, needed_counters
 from shared.problems import NotFound, Problem, Unprocessable
-from shared.settings import Scope, Settings
+from shared.settings import KeyScope, Settings
 from shared.targets import Period, next_period, period_start
 from shared.windows import CUSTOM_RANGE, Window, WindowError, resolve_window
 
-router = APIRouter(prefix="/v1", tags=["kpis"], dependencies=[Depends(require(Scope.read))])
+router = APIRouter(prefix="/v1", tags=["kpis"], dependencies=[Depends(require(KeyScope.read))])
 Interval = Literal["minute", "hour", "day", "week"]
 MAX_POINTS = 1500  # points of one timeseries; more is a 400 (a day of minutes fits)
 SERIES_DOC = (

@@ -19,7 +19,7 @@ from services.api.kpis import FROM_DOC, TO_DOC, window_problem
 from services.api.schemas import LeaderboardOut
 from shared.catalogue import CATALOGUE
 from shared.problems import NotFound
-from shared.settings import Scope as KeyScope
+from shared.settings import KeyScope
 from shared.windows import WindowError
 
 router = APIRouter(

@@ -12,11 +12,11 @@ from services.api.freshness import Fresh
 from services.api.roster_store import RosterConflict, RosterStore, UnknownTeam
 from services.api.schemas import IdentityModel, Membership, RepIn, RepOut, TeamIn, TeamOut
 from shared.problems import NotFound, Problem, Unprocessable
-from shared.settings import Scope
+from shared.settings import KeyScope
 
 router = APIRouter(prefix="/v1", tags=["roster"])
-admin = [Depends(require(Scope.admin))]
-reader = [Depends(require(Scope.read))]
+admin = [Depends(require(KeyScope.admin))]
+reader = [Depends(require(KeyScope.read))]
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._~-]+$")]
 
 

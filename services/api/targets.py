@@ -19,7 +19,7 @@ from shared.catalogue import CATALOGUE
 from shared.db.models import Target, table
 from shared.db.retry import retrying
 from shared.problems import NotFound
-from shared.settings import Scope
+from shared.settings import KeyScope
 from shared.targets import Period, window_target
 from shared.windows import Window
 
@@ -151,7 +151,7 @@ def _known(metric: str) -> None:
 @router.put(
     "/{scope}/{id}/{metric}/{period}",
     response_model=TargetOut,
-    dependencies=[Depends(require(Scope.admin))],
+    dependencies=[Depends(require(KeyScope.admin))],
 )
 async def put_target(
     scope: ScopeName, id: Id, metric: MetricName, period: Period, body: TargetIn, store: Store
@@ -164,7 +164,7 @@ async def put_target(
 @router.get(
     "/{scope}/{id}/{metric}/{period}",
     response_model=TargetOut,
-    dependencies=[Depends(require(Scope.read))],
+    dependencies=[Depends(require(KeyScope.read))],
 )
 async def get_target(
     scope: ScopeName, id: Id, metric: MetricName, period: Period, store: Store, _: Fresh
@@ -176,7 +176,9 @@ async def get_target(
 
 
 @router.delete(
-    "/{scope}/{id}/{metric}/{period}", status_code=204, dependencies=[Depends(require(Scope.admin))]
+    "/{scope}/{id}/{metric}/{period}",
+    status_code=204,
+    dependencies=[Depends(require(KeyScope.admin))],
 )
 async def delete_target(
     scope: ScopeName, id: Id, metric: MetricName, period: Period, store: Store

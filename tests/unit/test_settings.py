@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.dev import banner
-from shared.settings import Scope, Settings, parse_api_keys
+from shared.settings import KeyScope, Settings, parse_api_keys
 
 
 def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,8 +34,8 @@ def test_environment_and_topic_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_api_keys_parse_with_scopes() -> None:
     keys = parse_api_keys("k1:read+admin, k2:read")
     assert [(k.key.get_secret_value(), k.scopes) for k in keys] == [
-        ("k1", frozenset({Scope.read, Scope.admin})),
-        ("k2", frozenset({Scope.read})),
+        ("k1", frozenset({KeyScope.read, KeyScope.admin})),
+        ("k2", frozenset({KeyScope.read})),
     ]
 
 
