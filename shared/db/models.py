@@ -49,6 +49,15 @@ class RosterVersion(SQLModel, table=True):
     version: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
 
 
+class TargetsVersion(SQLModel, table=True):
+    """One row, bumped with every target change: the API's caches and ETags move on, while the
+    KPI service, which does not read targets, keeps its roster."""
+
+    __tablename__ = "targets_version"
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
 class KpiBucket(SQLModel, table=True):
     """One base metric of one subject in one time bucket.
 

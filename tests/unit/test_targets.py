@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from alembic import command
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.db.engine import create_engine
+from shared.db.migrate import alembic_config, migrate
 from shared.targets import window_target
 from shared.windows import Window, resolve_window
 from tests.api_support import ADMIN, READ, book, floor
@@ -84,3 +89,26 @@ async def test_quota_attainment_through_the_api(client: httpx.AsyncClient, db: A
     assert (
         await client.delete("/v1/targets/rep/alice/revenue/day", headers=ADMIN)
     ).status_code == 204
+
+
+async def test_a_database_at_the_baseline_upgrades_to_a_targets_version_of_its_own(
+    tmp_path: Path,
+) -> None:
+    db = create_engine(f"sqlite:///{tmp_path / 'baseline.db'}")
+    try:
+        async with db.begin() as conn:
+            await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0001"))
+            await conn.execute(text("INSERT INTO roster_version (id, version) VALUES (1, 7)"))
+            await conn.execute(
+                text("INSERT INTO targets VALUES ('rep', 'alice', 'revenue', 'month', 900.0)")
+            )
+        await migrate(db)
+        async with db.connect() as conn:
+            versions = await conn.execute(
+                text("SELECT r.version, t.version FROM roster_version r, targets_version t")
+            )
+            assert versions.one() == (7, 7)  # targets were versioned by the roster's number
+            kept = await conn.execute(text("SELECT subject_id, value FROM targets"))
+            assert kept.all() == [("alice", 900.0)]
+    finally:
+        await db.dispose()
