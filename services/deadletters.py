@@ -21,6 +21,7 @@ import orjson
 
 from shared import events as ev
 from shared.bus import Bus, OutgoingRecord, Record
+from shared.fx import unrated_currency
 
 _HEADERS = (("content-type", ev.CONTENT_TYPE.encode()),)
 
@@ -49,8 +50,7 @@ def replayable(letter: dict[str, Any], rates: dict[str, Decimal]) -> OutgoingRec
         event = ev.parse_event(body)
     except (binascii.Error, ValueError):
         return None
-    currency = getattr(event.data, "currency", None)
-    if currency is not None and currency not in rates:
+    if unrated_currency(event, rates) is not None:
         return None
     return OutgoingRecord(event.partition_key.encode(), event.to_json(), _HEADERS)
 

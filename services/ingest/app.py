@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.ingest import metrics
-from services.ingest.endpoints import router
 from services.ingest.providers import ROUTES, build_adapters
 from services.ingest.publisher import EventPublisher
+from services.ingest.routes import router
 from shared.bus import Bus, build_bus
 from shared.health import health_router
 from shared.observability import HttpMetricsMiddleware

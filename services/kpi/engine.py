@@ -28,6 +28,7 @@ from services.kpi.roster import Roster
 from services.kpi.state import Booked, StateKey, Subjects
 from shared import events as ev
 from shared.buckets import bucket_starts
+from shared.fx import unrated_currency
 
 CALL_TYPES = {"call.placed", "call.received", "call.missed"}
 DEAL_TOUCHES = {"meeting.held", "email.sent", "conversation.logged"}
@@ -286,8 +287,7 @@ class Engine:
 
     def _deal_updated(self, event: ev.DealUpdated) -> dict[str, int]:
         """Deals are booked from their state; here only the currency is checked."""
-        currency = event.data.currency
-        if currency is not None and currency not in self._fx:
+        if (currency := unrated_currency(event, self._fx)) is not None:
             raise UnusableEvent(f"no exchange rate from {currency} to {self._currency}")
         return {}
 
