@@ -13,8 +13,8 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api import kpis, leaderboards, roster, targets
-from services.api.auth import KeyRing
 from services.api.boards import Boards
+from services.api.common.auth import KeyRing
 from services.api.kpi_queries import KpiQueries
 from services.api.leaderboards import BoardHub
 from services.api.roster_store import RosterStore

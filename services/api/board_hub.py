@@ -31,7 +31,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.boards import Boards, BoardSpec, Stamp, stamp_of
-from services.api.freshness import DataVersion, data_version
+from services.api.common.freshness import DataVersion, data_version
 from shared.db.retry import is_unavailable
 from shared.problems import Unavailable
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from services.api.freshness import DataVersion
+from services.api.common.freshness import DataVersion
 from services.api.kpi_queries import KpiQueries, Sums
 from services.api.ranking import Entry, rank
 from services.api.roster_store import RosterStore

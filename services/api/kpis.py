@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import Depends, Path, Query, Request, Response
 
-from services.api.auth import require
-from services.api.csv_export import csv_response, wants_csv
-from services.api.freshness import Fresh, cache_headers
+from services.api.common.auth import require
+from services.api.common.csv_export import csv_response, wants_csv
+from services.api.common.database import api_router
+from services.api.common.freshness import Fresh, cache_headers
 from services.api.kpi_queries import KpiQueries
 from services.api.roster import Id, Store
 from services.api.schemas import (
@@ -28,7 +29,7 @@ from shared.settings import KeyScope, Settings
 from shared.targets import Period, next_period, period_start
 from shared.windows import CUSTOM_RANGE, Window, WindowError, resolve_window
 
-router = APIRouter(prefix="/v1", tags=["kpis"], dependencies=[Depends(require(KeyScope.read))])
+router = api_router(prefix="/v1", tags=["kpis"], dependencies=[Depends(require(KeyScope.read))])
 Interval = Literal["minute", "hour", "day", "week"]
 MAX_POINTS = 1500  # points of one timeseries; more is a 400 (a day of minutes fits)
 SERIES_DOC = (

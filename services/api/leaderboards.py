@@ -6,15 +6,16 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from services.api.auth import require
 from services.api.board_hub import MAX_STREAMS
 from services.api.board_hub import BoardHub as BoardHub  # app.py takes it from here
 from services.api.boards import Boards, BoardSpec, RankBy, Scope
-from services.api.csv_export import csv_response, wants_csv
-from services.api.freshness import DataVersion, Fresh, cache_headers
+from services.api.common.auth import require
+from services.api.common.csv_export import csv_response, wants_csv
+from services.api.common.database import api_router
+from services.api.common.freshness import DataVersion, Fresh, cache_headers
 from services.api.kpis import FROM_DOC, TO_DOC, window_problem
 from services.api.schemas import LeaderboardOut
 from shared.catalogue import CATALOGUE
@@ -22,7 +23,7 @@ from shared.problems import NotFound
 from shared.settings import KeyScope
 from shared.windows import WindowError
 
-router = APIRouter(
+router = api_router(
     prefix="/v1", tags=["leaderboards"], dependencies=[Depends(require(KeyScope.read))]
 )
 CSV_COLUMNS = [

@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import Depends, Path, Request, Response
 
-from services.api.auth import require
-from services.api.freshness import Fresh
+from services.api.common.auth import require
+from services.api.common.database import api_router
+from services.api.common.freshness import Fresh
 from services.api.roster_store import RosterConflict, RosterStore, UnknownTeam
 from services.api.schemas import IdentityModel, Membership, RepIn, RepOut, TeamIn, TeamOut
 from shared.problems import NotFound, Problem, Unprocessable
 from shared.settings import KeyScope
 
-router = APIRouter(prefix="/v1", tags=["roster"])
+router = api_router(prefix="/v1", tags=["roster"])
 admin = [Depends(require(KeyScope.admin))]
 reader = [Depends(require(KeyScope.read))]
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._~-]+$")]

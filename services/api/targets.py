@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Literal, cast
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import Depends, Path, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api.auth import require
-from services.api.freshness import Fresh
+from services.api.common.auth import require
+from services.api.common.database import api_router
+from services.api.common.freshness import Fresh
 from services.api.roster import Id
 from services.api.roster_store import bump_roster_version
 from shared.catalogue import CATALOGUE
@@ -23,7 +24,7 @@ from shared.settings import KeyScope
 from shared.targets import Period, window_target
 from shared.windows import Window
 
-router = APIRouter(prefix="/v1/targets", tags=["targets"])
+router = api_router(prefix="/v1/targets", tags=["targets"])
 _targets = table(Target)
 ScopeName = Literal["rep", "team"]
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api.csv_export import neutralised
+from services.api.common.csv_export import neutralised
 from tests.api_support import ADMIN, READ, book
 from tests.conftest import canonical
 

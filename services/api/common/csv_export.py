@@ -13,11 +13,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
+
+from services.api.common.freshness import cache_headers
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -44,6 +47,26 @@ def csv_response(
         media_type="text/csv; charset=utf-8",
         headers={**headers, "Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CsvAnswer:
+    """Whether the client asked for CSV; and the answer in CSV, with the read's validators."""
+
+    wanted: bool
+    response: Response  # the one FastAPI sends, where ``fresh`` set ETag and Cache-Control
+
+    def of(
+        self, rows: Sequence[BaseModel], name: str, columns: Sequence[str] | None = None
+    ) -> Response:
+        return csv_response(rows, cache_headers(self.response), name, columns)
+
+
+def csv_answer(request: Request, response: Response) -> CsvAnswer:
+    return CsvAnswer(wants_csv(request), response)
+
+
+Csv = Annotated[CsvAnswer, Depends(csv_answer)]
 
 
 def neutralised(value: Any) -> Any:

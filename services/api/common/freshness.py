@@ -2,7 +2,9 @@
 answer gets ``304 Not Modified`` before any aggregate is read.
 
 The version is one cheap query: the sum of the KPI service's stored offsets (it moves with every
-flush), the time of the last flush, and the roster version (roster and target changes bump it).
+flush), the time of the last flush, the roster version (every roster change bumps it) and the
+targets version (every target change bumps it; the KPI service does not read targets, so it
+does not reload its roster for them).
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Table, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.db.models import ConsumerOffset, RosterVersion, table
+from services.api.common.database import Database, Db, connected
+from shared.db.models import ConsumerOffset, RosterVersion, TargetsVersion, table
 from shared.problems import Problem
 
-_offsets, _roster = table(ConsumerOffset), table(RosterVersion)
+_offsets, _roster, _targets = table(ConsumerOffset), table(RosterVersion), table(TargetsVersion)
 CACHE_CONTROL = "no-cache"  # store, but revalidate: a 304 costs one tiny query
 
 
@@ -28,6 +31,7 @@ class DataVersion:
     offsets: int
     updated_at_ms: int
     roster: int
+    targets: int
 
     @property
     def as_of(self) -> datetime:
@@ -37,24 +41,34 @@ class DataVersion:
         return datetime.fromtimestamp(self.updated_at_ms / 1000, UTC)
 
 
-async def data_version(db: AsyncEngine) -> DataVersion:
+async def data_version(db: Database) -> DataVersion:
     query = select(
         select(func.coalesce(func.sum(_offsets.c.next_offset), 0)).scalar_subquery(),
         select(func.coalesce(func.max(_offsets.c.updated_at), 0)).scalar_subquery(),
         select(func.coalesce(func.max(_roster.c.version), 0)).scalar_subquery(),
+        select(func.coalesce(func.max(_targets.c.version), 0)).scalar_subquery(),
     )
-    async with db.connect() as conn:
-        offsets, updated, roster = (await conn.execute(query)).one()
-    return DataVersion(int(offsets), int(updated), int(roster))
+    async with connected(db) as conn:
+        offsets, updated, roster, targets = (await conn.execute(query)).one()
+    return DataVersion(int(offsets), int(updated), int(roster), int(targets))
+
+
+async def bump_version(conn: AsyncConnection, versions: Table) -> None:
+    """Count a change in the one-row table ``versions`` (the roster's or the targets')."""
+    bumped = await conn.execute(
+        update(versions).where(versions.c.id == 1).values(version=versions.c.version + 1)
+    )
+    if bumped.rowcount == 0:
+        await conn.execute(versions.insert().values(id=1, version=1))
 
 
 class NotModified(Problem):
     status, slug = 304, "not-modified"
 
 
-async def fresh(request: Request, response: Response) -> DataVersion:
+async def fresh(request: Request, response: Response, db: Db) -> DataVersion:
     """Dependency of every read: sets ETag and Cache-Control, answers 304 when they match."""
-    version = await data_version(request.app.state.db)
+    version = await data_version(db)
     tag = etag(version, request)
     if tag in _tags(request.headers.get("if-none-match", "")):
         raise NotModified("not modified", headers={"ETag": tag, "Cache-Control": CACHE_CONTROL})
@@ -75,6 +89,7 @@ def etag(version: DataVersion, request: Request) -> str:
             str(version.offsets),
             str(version.updated_at_ms),
             str(version.roster),
+            str(version.targets),
             request.url.path,
             str(sorted(request.query_params.multi_items())),
             request.headers.get("accept", ""),
