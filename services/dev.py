@@ -17,8 +17,7 @@ from services.simulator import Secrets, Simulator
 from shared.bus.memory import MemoryBus
 from shared.db.engine import create_engine
 from shared.db.migrate import migrate
-from shared.settings import KeyScope as Scope
-from shared.settings import Settings, masked_url
+from shared.settings import KeyScope, Settings, masked_url
 
 
 def with_demo_secrets(settings: Settings) -> tuple[Settings, str | None]:
@@ -40,7 +39,9 @@ def with_demo_secrets(settings: Settings) -> tuple[Settings, str | None]:
             **{name: getattr(settings, name) or SecretStr(value) for name, value in demo.items()},
         }
     )
-    admins = [k.key.get_secret_value() for k in filled.parsed_api_keys() if Scope.admin in k.scopes]
+    admins = [
+        k.key.get_secret_value() for k in filled.parsed_api_keys() if KeyScope.admin in k.scopes
+    ]
     return filled, admins[0] if admins else None
 
 
@@ -63,7 +64,7 @@ def simulator_secrets(settings: Settings) -> Secrets:
 def _read_key(settings: Settings) -> str:
     """A key for the TV's URL: read-only if there is one."""
     keys = settings.parsed_api_keys()
-    read_only = [k for k in keys if k.scopes == {Scope.read}]
+    read_only = [k for k in keys if k.scopes == {KeyScope.read}]
     return (read_only or keys)[0].key.get_secret_value() if keys else "<read key>"
 
 
@@ -97,7 +98,7 @@ async def run_dev(settings: Settings) -> None:
     bus = MemoryBus(settings.kafka_partitions)
     db = create_engine(settings.database_url)
     await migrate(db)
-    kpi = build_kpi_service(settings, bus, db)
+    kpi_service = build_kpi_service(settings, bus, db)  # sharing the bus and the database
     ingest_url = f"http://{settings.ingest_host}:{settings.ingest_port}"
     api_url = f"http://{settings.api_host}:{settings.api_port}"
     jobs = [
@@ -105,7 +106,7 @@ async def run_dev(settings: Settings) -> None:
             create_ingest(settings, bus), settings.ingest_host, settings.ingest_port, stop
         ),
         lambda stop: serve(create_api(settings, db), settings.api_host, settings.api_port, stop),
-        kpi.run,
+        kpi_service.run,
     ]
     if settings.simulate:
         simulator = Simulator(ingest_url, simulator_secrets(settings), api_url, admin_key)

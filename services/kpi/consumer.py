@@ -56,7 +56,7 @@ class KpiConsumer:
         self,
         bus: Bus,
         store: KpiStore,
-        engine: Engine,
+        kpi: Engine,
         *,
         topic: str,
         group: str,
@@ -68,7 +68,7 @@ class KpiConsumer:
         self._business_per_rep = business_per_rep
         self._bus = bus
         self._store = store
-        self._engine = engine
+        self._kpi = kpi
         self._deadletter_topic = deadletter_topic
         self._batch_size = batch_size
         self._poll_timeout_ms = poll_timeout_ms
@@ -123,7 +123,7 @@ class KpiConsumer:
         for record in records:
             try:
                 event = ev.parse_event(record.value)
-                decoded.append((record, (event, self._engine.contributions(event))))
+                decoded.append((record, (event, self._kpi.contributions(event))))
             except Exception as exc:  # anything one event makes fail fails that event alone
                 decoded.append((record, None))
                 rejects.append(self._letter(record, _reason(exc)))

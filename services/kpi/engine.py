@@ -42,6 +42,10 @@ States = dict[StateKey, Any]
 
 
 class BucketKey(NamedTuple):
+    """One aggregate row (``kpi_buckets``). ``scope`` is whose bucket it is: ``rep``, ``team``
+    or ``unassigned`` (activity of an identity nobody owns, under that identity). In the KPI
+    service and its table "scope" means only that; an API key's rights are a ``KeyScope``."""
+
     scope: str  # rep | team | unassigned
     metric: str
     grain: str

@@ -77,14 +77,18 @@ BUSINESS = {"calls_placed", "calls_received", "calls_missed", "deals_won", "reve
 
 
 class KpiStore:
-    def __init__(self, engine: AsyncEngine, kpi: Engine, group: str, topic: str) -> None:
-        self._db = engine
+    """The KPI service's database: ``db`` is where the aggregates live, ``kpi`` the engine
+    that computes them, ``group`` and ``topic`` whose offsets are stored with them."""
+
+    def __init__(self, db: AsyncEngine, kpi: Engine, group: str, topic: str) -> None:
+        self._db = db
         self._kpi = kpi
         self._group = group
         self._topic = topic
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        self._writer = writer_for(engine.dialect.name)
-        self._greatest = func.greatest if engine.dialect.name == "postgresql" else func.max
+        dialect = db.dialect.name
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._writer = writer_for(dialect)
+        self._greatest = func.greatest if dialect == "postgresql" else func.max
         self._roster = Roster()
         self._stored: dict[int, int] = {}  # partition -> next offset this process last stored
 
@@ -164,7 +168,7 @@ class KpiStore:
 
         1. refresh the roster snapshot if its version moved (one single-row read)
         2. claim the batch's event ids; a conflicting id is a duplicate and is skipped
-        3. apply the engine to the newly claimed events only -> aggregate deltas; deal updates
+        3. apply the KPI engine to the newly claimed events only -> aggregate deltas; deal updates
            are merged into the deals' locked state rows, which book the difference
         4. upsert the deltas, keys sorted so concurrent instances lock rows in one order
         5. record the next offset of every partition in the batch (only ever forward)

@@ -35,9 +35,9 @@ def records(*bodies: dict[str, Any], partition: int = 0, first_offset: int = 0) 
     ]
 
 
-def booking(engine: Engine, batch: list[Record]) -> Booking:
+def booking(kpi: Engine, batch: list[Record]) -> Booking:
     decoded = [ev.parse_event(r.value) for r in batch]
-    return Booking(batch, [(e, engine.contributions(e)) for e in decoded])
+    return Booking(batch, [(e, kpi.contributions(e)) for e in decoded])
 
 
 async def roster(db: AsyncEngine) -> None:
@@ -55,15 +55,15 @@ async def today_calls(db: AsyncEngine, scope: str = "rep") -> dict[str, dict[str
 
 
 def make_store(db: AsyncEngine) -> tuple[KpiStore, Engine]:
-    engine = Engine(PARIS, "EUR")
-    return KpiStore(db, engine, "salespulse-kpi", TOPIC), engine
+    kpi = Engine(PARIS, "EUR")
+    return KpiStore(db, kpi, "salespulse-kpi", TOPIC), kpi
 
 
 async def test_batch_is_applied_once_with_its_offsets(db: AsyncEngine) -> None:
     await roster(db)
-    store, engine = make_store(db)
+    store, kpi = make_store(db)
     a, b = canonical(event_id="a", talk_seconds=10), canonical(event_id="b", talk_seconds=5)
-    result = await store.flush(booking(engine, records(a, b, a)))
+    result = await store.flush(booking(kpi, records(a, b, a)))
     assert (len(result.applied), result.duplicates) == (2, 1)
     assert result.next_offsets == {0: 3}
     assert await today_calls(db) == {"alice": {"calls_placed": 2, "talk_seconds": 15}}
@@ -74,12 +74,12 @@ async def test_redelivery_after_a_crash_before_acknowledging_counts_nothing(
     db: AsyncEngine,
 ) -> None:
     await roster(db)
-    store, engine = make_store(db)
+    store, kpi = make_store(db)
     batch = records(canonical(event_id="a"), canonical(event_id="b"))
-    await store.flush(booking(engine, batch))
-    restarted, engine = make_store(db)  # a new process: positions come from the database
+    await store.flush(booking(kpi, batch))
+    restarted, kpi = make_store(db)  # a new process: positions come from the database
     assert await restarted.load_offsets(TOPIC, [0, 1]) == {0: 2}
-    again = await restarted.flush(booking(engine, batch))
+    again = await restarted.flush(booking(kpi, batch))
     assert (len(again.applied), again.duplicates) == (0, 2)
     assert (await today_calls(db))["alice"]["calls_placed"] == 2
 
@@ -88,7 +88,7 @@ async def test_a_crash_inside_the_transaction_loses_nothing(
     db: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await roster(db)
-    store, engine = make_store(db)
+    store, kpi = make_store(db)
     batch = records(canonical(event_id="a"), canonical(event_id="b"))
 
     async def crash(*_: object) -> None:
@@ -96,33 +96,33 @@ async def test_a_crash_inside_the_transaction_loses_nothing(
 
     monkeypatch.setattr(store, "_record_offsets", crash)
     with pytest.raises(RuntimeError):
-        await store.flush(booking(engine, batch))
+        await store.flush(booking(kpi, batch))
     async with db.connect() as conn:
         claimed = await conn.execute(select(func.count()).select_from(table(AppliedEvent)))
         assert claimed.scalar() == 0  # ids, aggregates and offsets rolled back together
-    fresh, engine = make_store(db)
+    fresh, kpi = make_store(db)
     assert await fresh.load_offsets(TOPIC, [0]) == {}
-    result = await fresh.flush(booking(engine, batch))
+    result = await fresh.flush(booking(kpi, batch))
     assert len(result.applied) == 2
     assert (await today_calls(db))["alice"]["calls_placed"] == 2
 
 
 async def test_offsets_only_move_forward(db: AsyncEngine) -> None:
     await roster(db)
-    store, engine = make_store(db)
-    await store.flush(booking(engine, records(canonical(), first_offset=10)))
+    store, kpi = make_store(db)
+    await store.flush(booking(kpi, records(canonical(), first_offset=10)))
     with pytest.raises(OffsetsWentBackwards):
-        await store.flush(booking(engine, records(canonical(), first_offset=3)))
+        await store.flush(booking(kpi, records(canonical(), first_offset=3)))
     assert await store.load_offsets(TOPIC, [0]) == {0: 11}
 
 
 async def test_roster_change_is_seen_by_the_next_flush(db: AsyncEngine) -> None:
-    store, engine = make_store(db)
-    await store.flush(booking(engine, records(canonical(actor="u-1"))))
+    store, kpi = make_store(db)
+    await store.flush(booking(kpi, records(canonical(actor="u-1"))))
     assert await today_calls(db) == {}
     assert set(await today_calls(db, "unassigned")) == {"crm:u-1"}
     await roster(db)
-    await store.flush(booking(engine, records(canonical(actor="u-1"), first_offset=1)))
+    await store.flush(booking(kpi, records(canonical(actor="u-1"), first_offset=1)))
     assert (await today_calls(db))["alice"]["calls_placed"] == 2  # the first one re-credited
     assert await today_calls(db, "unassigned") == {}
 
@@ -131,11 +131,11 @@ async def test_pruned_minutes_and_hours_are_answered_from_coarser_buckets(
     db: AsyncEngine,
 ) -> None:
     await roster(db)
-    store, engine = make_store(db)
+    store, kpi = make_store(db)
     settings = Settings(minute_retention_hours=1, hour_retention_days=1)
     old = datetime.now(UTC) - timedelta(days=3, minutes=17)
     recent = datetime.now(UTC) - timedelta(hours=5, minutes=3)
-    await store.flush(booking(engine, records(canonical(time=old), canonical(time=recent))))
+    await store.flush(booking(kpi, records(canonical(time=old), canonical(time=recent))))
     pruned = await store.prune(*settings.retention_floors(datetime.now(UTC).timestamp()))
     assert pruned > 0
     queries = KpiQueries(db, PARIS, settings.retention_floors)
@@ -153,14 +153,14 @@ async def test_unassigned_activity_is_re_credited_when_its_identity_joins_the_ro
     db: AsyncEngine,
 ) -> None:
     await roster(db)
-    store, engine = make_store(db)
+    store, kpi = make_store(db)
     won = canonical("deal.updated", event_id="w", actor="z", deal_id="D9", amount="100")
-    await store.flush(booking(engine, records(canonical(actor="z", talk_seconds=7), won)))
+    await store.flush(booking(kpi, records(canonical(actor="z", talk_seconds=7), won)))
     assert set(await today_calls(db, "unassigned")) == {"crm:z"}
 
     await RosterStore(db).put_rep("alice", "Alice", "north", [("crm", "u-1"), ("crm", "z")], 0)
     reopened = canonical("deal.updated", event_id="r", deal_id="D9", status="open")
-    await store.flush(booking(engine, records(reopened, first_offset=2)))
+    await store.flush(booking(kpi, records(reopened, first_offset=2)))
     assert await today_calls(db, "unassigned") == {}
     assert await today_calls(db) == {"alice": {"calls_placed": 1, "talk_seconds": 7}}
     assert await today_calls(db, "team") == {"north": {"calls_placed": 1, "talk_seconds": 7}}
@@ -187,8 +187,8 @@ async def test_a_database_from_before_a_new_column_gets_it_when_migrated(db: Asy
         )
     await migrate(db)
     await roster(db)
-    store, engine = make_store(db)
-    await store.flush(booking(engine, records(canonical())))
+    store, kpi = make_store(db)
+    await store.flush(booking(kpi, records(canonical())))
     assert await store.load_offsets(TOPIC, [0]) == {0: 1}
 
 
@@ -196,9 +196,9 @@ async def test_applied_ids_and_call_states_are_pruned_after_their_retention(
     db: AsyncEngine,
 ) -> None:
     await roster(db)
-    store, engine = make_store(db)
+    store, kpi = make_store(db)
     await store.flush(
-        booking(engine, records(canonical(), canonical("deal.updated", deal_id="D1", status="won")))
+        booking(kpi, records(canonical(), canonical("deal.updated", deal_id="D1", status="won")))
     )
     now = int(datetime.now(UTC).timestamp())
     far = now - 10 * 86400
