@@ -81,9 +81,28 @@ def coarsen(
     """
     if minute_floor is None and hour_floor is None:
         return ranges
-    days: set[int] = set()
-    hours: set[int] = set()
+    minutes, hours = _minutes_and_hours(ranges, minute_floor)
+    hours, days = _expire_hours(hours, hour_floor, tz)
+    minutes = {
+        m for m in minutes if m - m % HOUR not in hours and local_midnight(m, tz) not in days
+    }
+    hours = {h for h in hours if local_midnight(h, tz) not in days}
+    day_ranges = [r for r in ranges if r.grain == "day"]
+    return [
+        *_runs("minute", minutes, MINUTE),
+        *_runs("hour", hours, HOUR),
+        *day_ranges,
+        *_days_outside(days, day_ranges, tz),
+    ]
+
+
+def _minutes_and_hours(
+    ranges: list[BucketRange], minute_floor: int | None
+) -> tuple[set[int], set[int]]:
+    """The starts of the minute buckets still kept, and of the hour buckets needed: those of
+    the ranges, and those holding a minute bucket already pruned."""
     minutes: set[int] = set()
+    hours: set[int] = set()
     for r in ranges:
         if r.grain == "minute":
             for start in range(r.lo, r.hi, MINUTE):
@@ -93,26 +112,25 @@ def coarsen(
                     minutes.add(start)
         elif r.grain == "hour":
             hours.update(range(r.lo, r.hi, HOUR))
-    for start in list(hours):
-        if hour_floor is not None and start < hour_floor:
-            hours.discard(start)
-            days.add(local_midnight(start, tz))
-    minutes = {
-        m for m in minutes if m - m % HOUR not in hours and local_midnight(m, tz) not in days
-    }
-    hours = {h for h in hours if local_midnight(h, tz) not in days}
-    day_ranges = [r for r in ranges if r.grain == "day"]
-    covered = [(r.lo, r.hi) for r in day_ranges]
-    extra_days = [
+    return minutes, hours
+
+
+def _expire_hours(
+    hours: set[int], hour_floor: int | None, tz: ZoneInfo
+) -> tuple[set[int], set[int]]:
+    """The hour buckets still kept, and the local days holding the hours already pruned."""
+    if hour_floor is None:
+        return hours, set()
+    expired = {h for h in hours if h < hour_floor}
+    return hours - expired, {local_midnight(h, tz) for h in expired}
+
+
+def _days_outside(days: set[int], day_ranges: list[BucketRange], tz: ZoneInfo) -> list[BucketRange]:
+    """One day bucket per day in ``days`` that the window's own day buckets do not hold."""
+    return [
         BucketRange("day", d, next_local_midnight(d, tz))
         for d in sorted(days)
-        if not any(lo <= d < hi for lo, hi in covered)
-    ]
-    return [
-        *_runs("minute", minutes, MINUTE),
-        *_runs("hour", hours, HOUR),
-        *day_ranges,
-        *extra_days,
+        if not any(r.lo <= d < r.hi for r in day_ranges)
     ]
 
 

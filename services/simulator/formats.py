@@ -89,9 +89,26 @@ class Formats:
         return f"+3361{self._rng.randrange(10**7):07d}"
 
     def standard(self, rep: Rep) -> Request:
-        actor = {"provider": "sim", "external_id": rep.rep_id}
-        call_id = uuid.uuid4().hex
-        choices: list[tuple[str, dict[str, Any]]] = [
+        kind, data = self._rng.choices(
+            self._canonical_facts(uuid.uuid4().hex), weights=[35, 15, 20, 10, 10, 6, 4]
+        )[0]
+        if kind.startswith("call"):
+            data["counterpart"] = self._number()
+        event = {
+            "specversion": "1.0",
+            "id": f"sim-{uuid.uuid4().hex}",
+            "source": "sim://floor",
+            "type": kind,
+            "time": datetime.now(UTC).isoformat(),
+            "data": {**data, "actor": {"provider": "sim", "external_id": rep.rep_id}},
+        }
+        body = orjson.dumps(event)
+        assert self._secrets.standard
+        return "/webhooks/events", body, signed_headers(self._secrets.standard, body)
+
+    def _canonical_facts(self, call_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """What a rep may do, as (type, data), in the order ``standard`` weighs them."""
+        return [
             (
                 "call.placed",
                 {
@@ -115,20 +132,6 @@ class Formats:
             ),
             ("deal.updated", {"deal_id": f"D-{uuid.uuid4().hex[:8]}", "status": "lost"}),
         ]
-        kind, data = self._rng.choices(choices, weights=[35, 15, 20, 10, 10, 6, 4])[0]
-        if kind.startswith("call"):
-            data["counterpart"] = self._number()
-        event = {
-            "specversion": "1.0",
-            "id": f"sim-{uuid.uuid4().hex}",
-            "source": "sim://floor",
-            "type": kind,
-            "time": datetime.now(UTC).isoformat(),
-            "data": {**data, "actor": actor},
-        }
-        body = orjson.dumps(event)
-        assert self._secrets.standard
-        return "/webhooks/events", body, signed_headers(self._secrets.standard, body)
 
     def twilio(self, rep: Rep) -> Request:
         assert self._secrets.twilio
@@ -232,32 +235,38 @@ class Formats:
             "version": "2.0",
         }
         if self._rng.random() < 0.5:
-            payload = {
-                "meta": {**meta, "entity": "activity"},
-                "data": {
-                    "id": self._rng.randrange(10**8),
-                    "type": "call",
-                    "done": True,
-                    "owner_id": owner,
-                    "duration": f"00:{self._rng.randint(1, 40):02d}",
-                },
-                "previous": {"done": False},
-            }
+            payload = self._pipedrive_call_done(meta, owner)
         else:
-            payload = {
-                "meta": {**meta, "entity": "deal"},
-                "data": {
-                    "id": self._rng.randrange(10**8),
-                    "status": "won",
-                    "value": self._rng.randrange(1_000, 30_000, 100),
-                    "currency": "EUR",
-                    "owner_id": owner,
-                },
-                "previous": {"status": "open"},
-            }
+            payload = self._pipedrive_deal_won(meta, owner)
         credentials = base64.b64encode(f"{user}:{password}".encode()).decode()
         return (
             "/webhooks/pipedrive",
             orjson.dumps(payload),
             {"content-type": "application/json", "authorization": f"Basic {credentials}"},
         )
+
+    def _pipedrive_call_done(self, meta: dict[str, Any], owner: int) -> dict[str, Any]:
+        return {
+            "meta": {**meta, "entity": "activity"},
+            "data": {
+                "id": self._rng.randrange(10**8),
+                "type": "call",
+                "done": True,
+                "owner_id": owner,
+                "duration": f"00:{self._rng.randint(1, 40):02d}",
+            },
+            "previous": {"done": False},
+        }
+
+    def _pipedrive_deal_won(self, meta: dict[str, Any], owner: int) -> dict[str, Any]:
+        return {
+            "meta": {**meta, "entity": "deal"},
+            "data": {
+                "id": self._rng.randrange(10**8),
+                "status": "won",
+                "value": self._rng.randrange(1_000, 30_000, 100),
+                "currency": "EUR",
+                "owner_id": owner,
+            },
+            "previous": {"status": "open"},
+        }

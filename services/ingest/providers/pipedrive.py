@@ -150,49 +150,45 @@ def _activity(
     meta: dict[str, Any], activity: dict[str, Any], previous: dict[str, Any] | None
 ) -> Translation:
     require(activity, "id", "type", where="pipedrive.data")
-    done = bool(activity.get("done"))
-    just_done = done and (previous is None or previous.get("done") is False)
-    kind = activity["type"]
-    actor = (
-        {"provider": PROVIDER, "external_id": str(activity["owner_id"])}
-        if activity.get("owner_id")
-        else None
-    )
-    base: dict[str, Any] = {"actor": actor}
-    if kind == "meeting" and previous is None and not done:
-        fact = ("meeting.booked", {"meeting_id": str(activity["id"]), **base})
-    elif not just_done:
-        return Translation(ignored=1)
-    elif kind == "call":
-        fact = (
-            "call.placed",
-            {
-                "call_id": f"activity-{activity['id']}",
-                "outcome": "connected",
-                "talk_seconds": _duration(activity.get("duration")),
-                **base,
-            },
-        )
-    elif kind == "meeting":
-        fact = ("meeting.held", {"meeting_id": str(activity["id"]), **base})
-    elif kind == "email":
-        fact = ("email.sent", {"id": str(activity["id"]), **base})
-    else:
+    fact = _activity_fact(activity, previous)
+    if fact is None:
         return Translation(ignored=1)
     type_, data = fact
     if activity.get("deal_id") and type_ != "call.placed":
         data["deal_id"] = str(activity["deal_id"])
-    return Translation(
-        events=[
-            canonical_event(
-                event_id=str(meta["id"]),
-                source=_source(meta),
-                type_=type_,
-                time=_when(meta),
-                data=data,
-            )
-        ]
+    event = canonical_event(
+        event_id=str(meta["id"]), source=_source(meta), type_=type_, time=_when(meta), data=data
     )
+    return Translation(events=[event])
+
+
+def _activity_fact(
+    activity: dict[str, Any], previous: dict[str, Any] | None
+) -> tuple[str, dict[str, Any]] | None:
+    """(type, data) of what an activity change tells: a meeting booked (created, not done), or
+    a call, meeting or email just marked done; None for anything else."""
+    done = bool(activity.get("done"))
+    owner = activity.get("owner_id")
+    base: dict[str, Any] = {
+        "actor": {"provider": PROVIDER, "external_id": str(owner)} if owner else None
+    }
+    if activity["type"] == "meeting" and previous is None and not done:
+        return "meeting.booked", {"meeting_id": str(activity["id"]), **base}
+    just_done = done and (previous is None or previous.get("done") is False)
+    return _done_fact(activity, base) if just_done else None
+
+
+def _done_fact(activity: dict[str, Any], base: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    kind, key = activity["type"], str(activity["id"])
+    if kind == "call":
+        talk = _duration(activity.get("duration"))
+        data = {"call_id": f"activity-{key}", "outcome": "connected", "talk_seconds": talk}
+        return "call.placed", {**data, **base}
+    if kind == "meeting":
+        return "meeting.held", {"meeting_id": key, **base}
+    if kind == "email":
+        return "email.sent", {"id": key, **base}
+    return None
 
 
 def _duration(value: Any) -> int:

@@ -115,37 +115,53 @@ def _form(delivery: Delivery) -> list[tuple[str, str]]:
 def _call_fact(
     form: dict[str, str], status: str, direction: str, delivery: Delivery
 ) -> dict[str, Any] | None:
+    """The one fact a terminal callback tells, by the leg it is about; None: nothing to count."""
     if direction == "outbound-dial":
-        rep, other = form.get("To", ""), form.get("From")
-        if status == "completed":
-            return _event(
-                form,
-                "call.received",
-                delivery,
-                actor=_actor(rep),
-                counterpart=other,
-                talk_seconds=_seconds(form.get("CallDuration")),
-            )
+        return _dialled_leg(form, status, delivery)
+    if direction == "inbound":
+        return _inbound_parent(form, status, delivery)
+    # outbound-api (and any other outbound): the rep placed the call
+    return _placed(form, status, delivery)
+
+
+def _dialled_leg(form: dict[str, str], status: str, delivery: Delivery) -> dict[str, Any]:
+    """The child leg of a ``<Dial>``ed inbound call: received or missed by the rep it rang."""
+    rep, other = form.get("To", ""), form.get("From")
+    if status == "completed":
         return _event(
             form,
-            "call.missed",
+            "call.received",
             delivery,
             actor=_actor(rep),
             counterpart=other,
-            reason=MISSED_REASON[status],
+            talk_seconds=_seconds(form.get("CallDuration")),
         )
-    if direction == "inbound":
-        if status == "completed":  # the child leg says who answered or missed
-            return None
-        return _event(
-            form,
-            "call.missed",
-            delivery,
-            queue=form.get("To") or "twilio",
-            counterpart=form.get("From"),
-            reason=MISSED_REASON[status],
-        )
-    # outbound-api (and any other outbound): the rep placed the call
+    return _event(
+        form,
+        "call.missed",
+        delivery,
+        actor=_actor(rep),
+        counterpart=other,
+        reason=MISSED_REASON[status],
+    )
+
+
+def _inbound_parent(form: dict[str, str], status: str, delivery: Delivery) -> dict[str, Any] | None:
+    """The parent leg of an inbound call: missed by the queue if nobody was dialled."""
+    if status == "completed":  # the child leg says who answered or missed
+        return None
+    return _event(
+        form,
+        "call.missed",
+        delivery,
+        queue=form.get("To") or "twilio",
+        counterpart=form.get("From"),
+        reason=MISSED_REASON[status],
+    )
+
+
+def _placed(form: dict[str, str], status: str, delivery: Delivery) -> dict[str, Any]:
+    """A call the rep placed; an answering machine makes it a voicemail."""
     outcome = PLACED_OUTCOME[status]
     if outcome == "connected" and form.get("AnsweredBy", "").startswith("machine"):
         outcome = "voicemail"
