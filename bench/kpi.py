@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from services.api.roster_store import RosterStore
+from services.api.roster.service import RosterStore
 from services.kpi.app import build_kpi_service
 from shared.bus import OutgoingRecord
 from shared.bus.kafka import KafkaBus

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api.roster_store import RosterStore
+from services.api.roster.service import RosterStore
 from shared.bus import OutgoingRecord
 from shared.bus.kafka import KafkaBus
 from shared.db.engine import create_engine

@@ -12,12 +12,12 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api import kpis, leaderboards, roster, targets
+from services.api import kpis, leaderboards, targets
 from services.api.boards import Boards
 from services.api.common.auth import KeyRing
 from services.api.kpi_queries import KpiQueries
 from services.api.leaderboards import BoardHub
-from services.api.roster_store import RosterStore
+from services.api.roster import routes as roster
 from services.api.targets import TargetStore
 from shared.db.engine import create_engine
 from shared.db.migrate import require_current
@@ -43,11 +43,10 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
     app = FastAPI(title="SalesPulse API", version="1", lifespan=lifespan)
     app.state.settings = settings
     app.state.keyring = KeyRing(settings.parsed_api_keys())
-    app.state.roster = RosterStore(db)
     app.state.kpi_queries = KpiQueries(db, settings.tz, settings.retention_floors)
     app.state.targets = TargetStore(db, settings.tz, settings.week_start.weekday)
     app.state.db = db
-    app.state.boards = Boards(app.state.kpi_queries, app.state.roster, app.state.targets, settings)
+    app.state.boards = Boards(app.state.kpi_queries, db, app.state.targets, settings)
     app.state.board_hub = BoardHub(app.state.boards, db)
     install_problem_handlers(app)
     app.add_middleware(HttpMetricsMiddleware, service="api")

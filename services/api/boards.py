@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from services.api.common.freshness import DataVersion
 from services.api.kpi_queries import KpiQueries, Sums
 from services.api.ranking import Entry, rank
-from services.api.roster_store import RosterStore
+from services.api.roster.repository import RosterRepository
+from services.api.roster.service import team_at
 from services.api.schemas import LeaderboardOut, LeaderboardRow
 from services.api.targets import TargetStore
 from shared.catalogue import TARGETED, evaluate, needed_counters, volume
@@ -58,12 +61,12 @@ class Boards:
     def __init__(
         self,
         queries: KpiQueries,
-        roster: RosterStore,
+        db: AsyncEngine,
         targets: TargetStore,
         settings: Settings,
         capacity: int = 512,
     ) -> None:
-        self._queries, self._roster, self._targets = queries, roster, targets
+        self._queries, self._db, self._targets = queries, db, targets
         self._settings = settings
         self._cache: OrderedDict[BoardSpec, tuple[Stamp, LeaderboardOut, bytes]] = OrderedDict()
         self._locks: dict[BoardSpec, asyncio.Lock] = {}
@@ -161,17 +164,19 @@ class Boards:
 
     async def _subjects(self, spec: BoardSpec, now: datetime) -> dict[str, _Subject]:
         at = int(now.timestamp())
-        if spec.scope == "team":
+        async with self._db.connect() as conn:
+            roster = RosterRepository(conn)
+            if spec.scope == "team":
+                return {
+                    t: _Subject(t, n, t)
+                    for t, n in (await roster.all_teams()).items()
+                    if spec.team is None or t == spec.team
+                }
             return {
-                t: _Subject(t, n, t)
-                for t, n in (await self._roster.all_teams()).items()
-                if spec.team is None or t == spec.team
+                r.id: _Subject(r.id, r.name, team_at(r.memberships, at))
+                for r in await roster.all_reps()
+                if spec.team is None or team_at(r.memberships, at) == spec.team
             }
-        return {
-            r.id: _Subject(r.id, r.name, r.team_at(at))
-            for r in await self._roster.all_reps()
-            if spec.team is None or r.team_at(at) == spec.team
-        }
 
     async def _ranked(
         self,

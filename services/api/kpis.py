@@ -11,8 +11,10 @@ from services.api.common.auth import require
 from services.api.common.csv_export import csv_response, wants_csv
 from services.api.common.database import api_router
 from services.api.common.freshness import Fresh, cache_headers
+from services.api.common.params import Id, Now
 from services.api.kpi_queries import KpiQueries
-from services.api.roster import Id, Store
+from services.api.roster.routes import Roster
+from services.api.roster.service import rep_subject, team_subject
 from services.api.schemas import (
     MetricOut,
     RepKpisOut,
@@ -104,13 +106,12 @@ async def rep_kpis(
     rep_id: Id,
     window: WindowDep,
     names: MetricsDep,
-    store: Store,
+    roster: Roster,
+    now: Now,
     queries: Queries,
     version: Fresh,
 ) -> RepKpisOut:
-    exists, team_id = await store.rep_team(rep_id, int(datetime.now(UTC).timestamp()))
-    if not exists:
-        raise NotFound(f"no rep {rep_id!r}")
+    team_id = (await rep_subject(roster, rep_id, now)).team_id
     sums = await queries.sums("rep", window, needed_counters(names), [rep_id])
     targets = await targets_for(request, "rep", window, names, rep_id, version.roster)
     return RepKpisOut(
@@ -130,12 +131,11 @@ async def team_kpis(
     team_id: Id,
     window: WindowDep,
     names: MetricsDep,
-    store: Store,
+    roster: Roster,
     queries: Queries,
     version: Fresh,
 ) -> TeamKpisOut:
-    if await store.get_team(team_id) is None:
-        raise NotFound(f"no team {team_id!r}")
+    await team_subject(roster, team_id)
     sums = await queries.sums("team", window, needed_counters(names), [team_id])
     targets = await targets_for(request, "team", window, names, team_id, version.roster)
     return TeamKpisOut(
@@ -162,13 +162,13 @@ async def rep_timeseries(
     rep_id: Id,
     metric: MetricName,
     window: WindowDep,
-    store: Store,
+    roster: Roster,
+    now: Now,
     queries: Queries,
     version: Fresh,
     interval: IntervalParam = "hour",
 ) -> TimeseriesOut | Response:
-    if not (await store.rep_team(rep_id, int(datetime.now(UTC).timestamp())))[0]:
-        raise NotFound(f"no rep {rep_id!r}")
+    await rep_subject(roster, rep_id, now)
     return await _timeseries(
         request, response, "rep", rep_id, metric, window, interval, queries, version
     )
@@ -188,13 +188,12 @@ async def team_timeseries(
     team_id: Id,
     metric: MetricName,
     window: WindowDep,
-    store: Store,
+    roster: Roster,
     queries: Queries,
     version: Fresh,
     interval: IntervalParam = "hour",
 ) -> TimeseriesOut | Response:
-    if await store.get_team(team_id) is None:
-        raise NotFound(f"no team {team_id!r}")
+    await team_subject(roster, team_id)
     return await _timeseries(
         request, response, "team", team_id, metric, window, interval, queries, version
     )

@@ -13,11 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.common.auth import require
 from services.api.common.database import api_router
-from services.api.common.freshness import Fresh
-from services.api.roster import Id
-from services.api.roster_store import bump_roster_version
+from services.api.common.freshness import Fresh, bump_version
+from services.api.common.params import Id
 from shared.catalogue import CATALOGUE
-from shared.db.models import Target, table
+from shared.db.models import RosterVersion, Target, table
 from shared.db.retry import retrying
 from shared.problems import NotFound
 from shared.settings import KeyScope
@@ -65,7 +64,7 @@ class TargetStore:
         )
         async with self._db.begin() as conn:
             await conn.execute(statement)
-            await bump_roster_version(conn)
+            await bump_version(conn, table(RosterVersion))
 
     async def delete(self, scope: str, subject: str, metric: str, period: str) -> bool:
         return await retrying(
@@ -82,7 +81,7 @@ class TargetStore:
                     _targets.c.period == period,
                 )
             )
-            await bump_roster_version(conn)
+            await bump_version(conn, table(RosterVersion))
         return bool(result.rowcount)
 
     async def of(

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.api.roster_store import RosterStore
+from services.api.roster.service import RosterStore
 from shared.db.engine import create_engine
 from shared.db.migrate import migrate
 from tests.kpi_rig import SALESPULSE, free_port

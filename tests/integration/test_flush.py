@@ -12,7 +12,7 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.kpi_queries import KpiQueries
-from services.api.roster_store import RosterStore
+from services.api.roster.service import RosterStore
 from services.kpi.engine import Engine
 from services.kpi.store import Booking, KpiStore, OffsetsWentBackwards
 from shared import events as ev

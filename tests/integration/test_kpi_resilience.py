@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from services.api.roster_store import RosterStore
+from services.api.roster.service import RosterStore
 from services.kpi.app import build_kpi_service
 from tests.kpi_rig import Rig, calls, expected_totals, rep_sums
 

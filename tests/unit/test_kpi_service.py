@@ -79,7 +79,7 @@ async def test_business_counters_per_team_and_per_rep_only_when_enabled(
 ) -> None:
     from prometheus_client import REGISTRY
 
-    from services.api.roster_store import RosterStore
+    from services.api.roster.service import RosterStore
 
     settings = make_settings(database_url=f"sqlite:///{tmp_path / 'b.db'}")
     bus, db = MemoryBus(), create_engine(settings.database_url)

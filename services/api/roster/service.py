@@ -1,0 +1,168 @@
+"""The roster's rules: who is in which team when, what a change may do, and what it answers.
+
+A rep's team at a given time is decided here, by ``team_at``, and nowhere else in the API: the
+KPIs, the boards and the roster's own answers all ask it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.api.common.database import in_transaction
+from services.api.common.params import SubjectKind
+from services.api.roster.repository import Membership, RepRecord, RosterRepository
+from services.api.roster.schemas import IdentityModel, RepOut, TeamOut
+from services.api.roster.schemas import Membership as MembershipOut
+from shared.problems import NotFound, Problem, Unprocessable
+
+
+def team_at(memberships: list[Membership], at: int) -> str | None:
+    """The team of a rep with these ``memberships`` (ascending) at the instant ``at``."""
+    current = [team for since, team in memberships if since <= at]
+    return current[-1] if current else None
+
+
+def epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What a KPI is about: a rep (and its team now) or a team (its own ``team_id``)."""
+
+    kind: SubjectKind
+    id: str
+    team_id: str | None
+
+
+async def rep_subject(roster: RosterRepository, rep_id: str, now: datetime) -> Subject:
+    memberships = await roster.memberships(rep_id)
+    if memberships is None:
+        raise NotFound(f"no rep {rep_id!r}")
+    return Subject("rep", rep_id, team_at(memberships, epoch(now)))
+
+
+async def team_subject(roster: RosterRepository, team_id: str) -> Subject:
+    if await roster.team_name(team_id) is None:
+        raise NotFound(f"no team {team_id!r}")
+    return Subject("team", team_id, team_id)
+
+
+async def team(roster: RosterRepository, team_id: str, now: datetime) -> TeamOut:
+    name = await roster.team_name(team_id)
+    if name is None:
+        raise NotFound(f"no team {team_id!r}")
+    at = epoch(now)
+    members = [r.id for r in await roster.all_reps() if team_at(r.memberships, at) == team_id]
+    return TeamOut(id=team_id, name=name, members=sorted(members))
+
+
+async def save_team(roster: RosterRepository, team_id: str, name: str) -> None:
+    await roster.save_team(team_id, name)
+    await roster.changed()
+
+
+async def delete_team(roster: RosterRepository, team_id: str) -> None:
+    if not await roster.delete_team(team_id):
+        raise NotFound(f"no team {team_id!r}")
+    await roster.changed()
+
+
+async def rep(roster: RosterRepository, rep_id: str, now: datetime) -> RepOut:
+    found = await roster.rep(rep_id)
+    if found is None:
+        raise NotFound(f"no rep {rep_id!r}")
+    return _rep_out(found, epoch(now))
+
+
+def _rep_out(rep: RepRecord, at: int) -> RepOut:
+    return RepOut(
+        id=rep.id,
+        name=rep.name,
+        team_id=team_at(rep.memberships, at),
+        identities=[IdentityModel(provider=p, external_id=x) for p, x in rep.identities],
+        teams=[
+            MembershipOut(team_id=t, effective_from=datetime.fromtimestamp(s, UTC))
+            for s, t in rep.memberships
+        ],
+    )
+
+
+async def save_rep(
+    roster: RosterRepository,
+    rep_id: str,
+    name: str,
+    team_id: str | None,
+    identities: list[tuple[str, str]],
+    since: int,
+) -> None:
+    """Create or change a rep; a new ``team_id`` counts from ``since`` (epoch seconds)."""
+    if team_id is not None and await roster.team_name(team_id) is None:
+        raise Unprocessable(
+            f"team_id: no team {team_id!r}; PUT /v1/teams/{team_id} first",
+            errors=[{"field": "team_id", "message": "unknown team"}],
+        )
+    await _claim_identities(roster, rep_id, identities)
+    await roster.save_rep(rep_id, name)
+    await _move(roster, rep_id, team_id, since)
+    await roster.changed()
+
+
+async def _claim_identities(
+    roster: RosterRepository, rep_id: str, identities: list[tuple[str, str]]
+) -> None:
+    """The rep's identities become exactly ``identities``; one owned by another rep conflicts."""
+    for provider, external_id in identities:
+        owner = await roster.identity_owner(provider, external_id)
+        if owner is not None and owner != rep_id:
+            raise Problem(
+                f"identity {provider}:{external_id} belongs to rep {owner}",
+                status=409,
+                slug="conflict",
+            )
+    await roster.replace_identities(rep_id, list(dict.fromkeys(identities)))
+
+
+async def _move(roster: RosterRepository, rep_id: str, team_id: str | None, since: int) -> None:
+    """Record a team change from ``since`` unless the rep is already in that team then."""
+    if team_id is None or team_at(await roster.memberships(rep_id) or [], since) == team_id:
+        return
+    await roster.join_team(rep_id, team_id, since)
+
+
+async def delete_rep(roster: RosterRepository, rep_id: str) -> None:
+    if not await roster.delete_rep(rep_id):
+        raise NotFound(f"no rep {rep_id!r}")
+    await roster.changed()
+
+
+class RosterStore:
+    """The roster's changes for code outside a request (seeding, tests, benchmarks): each call
+    is a transaction of its own, run again on a conflict, as an API write is."""
+
+    def __init__(self, db: AsyncEngine) -> None:
+        self._db = db
+
+    async def put_team(self, team_id: str, name: str) -> None:
+        await in_transaction(
+            self._db, lambda conn: save_team(RosterRepository(conn), team_id, name), what="team"
+        )
+
+    async def put_rep(
+        self,
+        rep_id: str,
+        name: str,
+        team_id: str | None,
+        identities: list[tuple[str, str]],
+        effective_from: int,
+    ) -> None:
+        await in_transaction(
+            self._db,
+            lambda conn: save_rep(
+                RosterRepository(conn), rep_id, name, team_id, identities, effective_from
+            ),
+            what="rep",
+        )
