@@ -12,13 +12,14 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api import kpis, leaderboards, targets
+from services.api import kpis, leaderboards
 from services.api.boards import Boards
 from services.api.common.auth import KeyRing
 from services.api.kpi_queries import KpiQueries
 from services.api.leaderboards import BoardHub
 from services.api.roster import routes as roster
-from services.api.targets import TargetStore
+from services.api.targets import routes as targets
+from services.api.targets.service import TargetCache
 from shared.db.engine import create_engine
 from shared.db.migrate import require_current
 from shared.health import database_ready, health_router
@@ -44,9 +45,9 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
     app.state.settings = settings
     app.state.keyring = KeyRing(settings.parsed_api_keys())
     app.state.kpi_queries = KpiQueries(db, settings.tz, settings.retention_floors)
-    app.state.targets = TargetStore(db, settings.tz, settings.week_start.weekday)
+    app.state.target_cache = TargetCache()
     app.state.db = db
-    app.state.boards = Boards(app.state.kpi_queries, db, app.state.targets, settings)
+    app.state.boards = Boards(app.state.kpi_queries, db, app.state.target_cache, settings)
     app.state.board_hub = BoardHub(app.state.boards, db)
     install_problem_handlers(app)
     app.add_middleware(HttpMetricsMiddleware, service="api")

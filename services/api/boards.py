@@ -23,7 +23,8 @@ from services.api.ranking import Entry, rank
 from services.api.roster.repository import RosterRepository
 from services.api.roster.service import team_at
 from services.api.schemas import LeaderboardOut, LeaderboardRow
-from services.api.targets import TargetStore
+from services.api.targets.repository import TargetRepository
+from services.api.targets.service import TargetCache, Targets
 from shared.catalogue import TARGETED, evaluate, needed_counters, volume
 from shared.settings import Settings
 from shared.windows import Window, WindowError, resolve_window
@@ -62,7 +63,7 @@ class Boards:
         self,
         queries: KpiQueries,
         db: AsyncEngine,
-        targets: TargetStore,
+        targets: TargetCache,
         settings: Settings,
         capacity: int = 512,
     ) -> None:
@@ -126,7 +127,7 @@ class Boards:
         subjects = await self._subjects(spec, now)
         counters = needed_counters([spec.metric])
         sums = await self._queries.sums(spec.scope, window, counters)
-        current = await self._ranked(spec, window, subjects, sums, version.roster)
+        current = await self._ranked(spec, window, subjects, sums, version.targets)
         # The same board as it stood then: the window as resolved then, up to then.
         then = now - timedelta(minutes=self._settings.leaderboard_movement_minutes)
         previous: dict[str, int | None] = {}
@@ -148,7 +149,7 @@ class Boards:
             # Nothing yet then is no position to move from: no previous rank, no movement.
             previous = {
                 row.key: row.rank
-                for row in await self._ranked(spec, cut, subjects, earlier, version.roster)
+                for row in await self._ranked(spec, cut, subjects, earlier, version.targets)
                 if row.value
             }
         rows = [self._row(spec, r, subjects, previous) for r in current[: spec.limit]]
@@ -184,13 +185,19 @@ class Boards:
         window: Window,
         subjects: dict[str, _Subject],
         sums: Sums,
-        roster_version: int,
+        targets_version: int,
     ) -> list[_Ranked]:
         metric = spec.metric
         wanted = {TARGETED[spec.metric]} if spec.metric in TARGETED else set()
         if spec.rank_by == "attainment":
             wanted.add(spec.metric)
-        targets = await self._targets.for_window(spec.scope, wanted, window, version=roster_version)
+        async with self._db.connect() as conn:
+            targets = await Targets(
+                TargetRepository(conn),
+                self._targets,
+                self._settings.tz,
+                self._settings.week_start.weekday,
+            ).for_window(spec.scope, wanted, window, targets_version)
         minimum = self._settings.min_volume(metric)
         entries, details = [], {}
         for subject in subjects.values():

@@ -11,7 +11,7 @@ from services.api.common.auth import require
 from services.api.common.csv_export import csv_response, wants_csv
 from services.api.common.database import api_router
 from services.api.common.freshness import Fresh, cache_headers
-from services.api.common.params import Id, Now
+from services.api.common.params import Id, Now, SubjectKind
 from services.api.kpi_queries import KpiQueries
 from services.api.roster.routes import Roster
 from services.api.roster.service import rep_subject, team_subject
@@ -24,7 +24,8 @@ from services.api.schemas import (
     UnassignedOut,
     UnassignedRow,
 )
-from services.api.targets import TargetStore
+from services.api.targets.routes import RequestTargets
+from services.api.targets.service import Targets
 from shared.catalogue import CATALOGUE, TARGETED, evaluate, needed_counters
 from shared.problems import NotFound, Problem, Unprocessable
 from shared.settings import KeyScope, Settings
@@ -110,10 +111,11 @@ async def rep_kpis(
     now: Now,
     queries: Queries,
     version: Fresh,
+    request_targets: RequestTargets,
 ) -> RepKpisOut:
     team_id = (await rep_subject(roster, rep_id, now)).team_id
     sums = await queries.sums("rep", window, needed_counters(names), [rep_id])
-    targets = await targets_for(request, "rep", window, names, rep_id, version.roster)
+    targets = await targets_for(request_targets, "rep", window, names, rep_id, version.targets)
     return RepKpisOut(
         rep_id=rep_id,
         team_id=team_id,
@@ -134,10 +136,11 @@ async def team_kpis(
     roster: Roster,
     queries: Queries,
     version: Fresh,
+    request_targets: RequestTargets,
 ) -> TeamKpisOut:
     await team_subject(roster, team_id)
     sums = await queries.sums("team", window, needed_counters(names), [team_id])
-    targets = await targets_for(request, "team", window, names, team_id, version.roster)
+    targets = await targets_for(request_targets, "team", window, names, team_id, version.targets)
     return TeamKpisOut(
         team_id=team_id,
         window=window.name,
@@ -313,12 +316,16 @@ async def unassigned(
 
 
 async def targets_for(
-    request: Request, scope: str, window: Window, names: list[str], subject: str, version: int
+    targets: Targets,
+    kind: SubjectKind,
+    window: Window,
+    names: list[str],
+    subject: str,
+    version: int,
 ) -> dict[str, float]:
     """The window's targets of the metrics that the listed attainment metrics measure."""
-    store: TargetStore = request.app.state.targets
     wanted = {TARGETED[n] for n in names if n in TARGETED}
-    return (await store.for_window(scope, wanted, window, subject, version)).get(subject, {})
+    return (await targets.for_window(kind, wanted, window, version, subject)).get(subject, {})
 
 
 @router.get("/metrics", summary="The metric catalogue", response_model=list[MetricOut])

@@ -219,16 +219,18 @@ async def test_every_write_is_run_again_after_a_deadlock(
     victims: list[str] = []
 
     def deadlock_once(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        # The last statement of every API write bumps the roster version: failing there
-        # shows the whole transaction is rolled back and run again, not half of it kept.
-        if statement.startswith("UPDATE roster_version") and len(victims) % 2 == 0:
+        # The last write of every API change bumps a version (the roster's or the targets'):
+        # failing there shows the whole transaction is rolled back and run again, not half of it
+        # kept.
+        if not statement.startswith(("UPDATE roster_version", "UPDATE targets_version")):
+            return
+        if len(victims) % 2 == 0:
             victims.append(statement)
             raise Deadlock("deadlock detected")
-        if statement.startswith("UPDATE roster_version"):
-            victims.append("retried")
+        victims.append("retried")
 
     event.listen(db.sync_engine, "before_cursor_execute", deadlock_once)
-    before = await roster_version(db)
+    roster_before, targets_before = await versions(db)
     writes: list[tuple[str, str, dict[str, Any] | None]] = [
         ("PUT", "/v1/teams/west", {"name": "West"}),
         ("PUT", "/v1/reps/dan", {"name": "Dan", "team_id": "west"}),
@@ -242,9 +244,13 @@ async def test_every_write_is_run_again_after_a_deadlock(
         assert response.status_code in (200, 204), (path, response.text)
     event.remove(db.sync_engine, "before_cursor_execute", deadlock_once)
     assert victims[1::2] == ["retried"] * len(writes)
-    assert await roster_version(db) == before + len(writes)  # each counted once
+    # each counted once, in its own version: the roster's four, the targets' two
+    assert await versions(db) == (roster_before + 4, targets_before + 2)
 
 
-async def roster_version(db: AsyncEngine) -> int:
+async def versions(db: AsyncEngine) -> tuple[int, int]:
+    """(the roster version, the targets version)."""
     async with db.connect() as conn:
-        return int((await conn.execute(text("SELECT version FROM roster_version"))).scalar_one())
+        query = text("SELECT r.version, t.version FROM roster_version r, targets_version t")
+        roster, targets = (await conn.execute(query)).one()
+    return int(roster), int(targets)

@@ -91,6 +91,58 @@ async def test_quota_attainment_through_the_api(client: httpx.AsyncClient, db: A
     ).status_code == 204
 
 
+async def test_the_targets_path_takes_the_plural_like_the_rest_of_the_api(
+    client: httpx.AsyncClient,
+) -> None:
+    await floor(client)
+    for kind, subject in (("rep", "alice"), ("team", "north")):
+        plural = f"/v1/targets/{kind}s/{subject}/revenue/month"
+        singular = f"/v1/targets/{kind}/{subject}/revenue/month"
+        put = await client.put(plural, json={"value": 3000}, headers=ADMIN)
+        assert put.status_code == 200, put.text
+        expected = {
+            "value": 3000.0,
+            "scope": kind,
+            "id": subject,
+            "metric": "revenue",
+            "period": "month",
+        }
+        assert put.json() == expected
+        assert (await client.get(plural, headers=READ)).json() == expected
+        assert (await client.get(singular, headers=READ)).json() == expected
+        assert (await client.put(singular, json={"value": 10}, headers=ADMIN)).status_code == 200
+        assert (await client.get(plural, headers=READ)).json()["value"] == 10.0
+        assert (await client.delete(plural, headers=ADMIN)).status_code == 204
+        assert (await client.get(singular, headers=READ)).status_code == 404
+    refused = await client.get("/v1/targets/people/alice/revenue/month", headers=READ)
+    assert refused.status_code == 422
+
+
+async def test_a_target_edit_moves_etags_and_boards_but_not_the_roster_version(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    await floor(client)
+    await book(db, canonical("deal.updated", actor="u-1", deal_id="D1", amount="500"))
+    board_path = "/v1/leaderboards/quota_attainment"
+    before = await client.get(board_path, headers=READ)
+    assert before.json()["rows"][0]["value"] is None  # no target yet: nothing to attain
+    roster_before = await roster_version(db)
+    put = await client.put(
+        "/v1/targets/reps/alice/revenue/day", json={"value": 1000}, headers=ADMIN
+    )
+    assert put.status_code == 200
+    assert await roster_version(db) == roster_before  # the KPI service need not reload
+    after = await client.get(board_path, headers={**READ, "if-none-match": before.headers["etag"]})
+    assert after.status_code == 200
+    assert after.headers["etag"] != before.headers["etag"]
+    assert next(r["value"] for r in after.json()["rows"] if r["rep_id"] == "alice") == 0.5
+
+
+async def roster_version(db: AsyncEngine) -> int:
+    async with db.connect() as conn:
+        return int((await conn.execute(text("SELECT version FROM roster_version"))).scalar_one())
+
+
 async def test_a_database_at_the_baseline_upgrades_to_a_targets_version_of_its_own(
     tmp_path: Path,
 ) -> None:
