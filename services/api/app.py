@@ -12,10 +12,11 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api import kpis, leaderboards
+from services.api import leaderboards
 from services.api.boards import Boards
 from services.api.common.auth import KeyRing
-from services.api.kpi_queries import KpiQueries
+from services.api.kpis import routes as kpis
+from services.api.kpis.queries import KpiQueries
 from services.api.leaderboards import BoardHub
 from services.api.roster import routes as roster
 from services.api.targets import routes as targets

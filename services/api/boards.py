@@ -18,7 +18,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.common.freshness import DataVersion
-from services.api.kpi_queries import KpiQueries, Sums
+from services.api.kpis.queries import KpiQueries, Sums
 from services.api.ranking import Entry, rank
 from services.api.roster.repository import RosterRepository
 from services.api.roster.service import team_at

@@ -16,7 +16,7 @@ from services.api.common.auth import require
 from services.api.common.csv_export import csv_response, wants_csv
 from services.api.common.database import api_router
 from services.api.common.freshness import DataVersion, Fresh, cache_headers
-from services.api.kpis import FROM_DOC, TO_DOC, window_problem
+from services.api.common.params import FROM_DOC, TO_DOC, window_problem
 from services.api.schemas import LeaderboardOut
 from shared.catalogue import CATALOGUE
 from shared.problems import NotFound

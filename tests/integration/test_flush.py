@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api.kpi_queries import KpiQueries
+from services.api.kpis.queries import KpiQueries
 from services.api.roster.service import RosterStore
 from services.kpi.engine import Engine
 from services.kpi.store import Booking, KpiStore, OffsetsWentBackwards

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.app import create_app
-from services.api.kpi_queries import KpiQueries, PointIndex
+from services.api.kpis.queries import KpiQueries, PointIndex
 from shared.buckets import BucketRange, coarsen, tile
 from shared.db.models import KpiBucket, table
 from shared.settings import Settings

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api.kpi_queries import KpiQueries
+from services.api.kpis.queries import KpiQueries
 from services.kpi import app as kpi_app
 from services.kpi.app import build_kpi_service
 from services.kpi.service import Owned

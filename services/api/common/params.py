@@ -99,11 +99,16 @@ def resolve(query: WindowQuery, now: datetime, settings: Settings) -> Window:
 AskedWindow = Annotated[WindowQuery, Depends(window_query)]
 
 
+def window_problem(exc: WindowError) -> Unprocessable:
+    """A window that cannot be measured, as a 422 naming the parameter at fault."""
+    return Unprocessable(str(exc), errors=[{"field": exc.field, "message": str(exc)}])
+
+
 def request_window(query: AskedWindow, now: Now, settings: AppSettings) -> Window:
     try:
         return resolve(query, now, settings)
     except WindowError as exc:
-        raise Unprocessable(str(exc), errors=[{"field": exc.field, "message": str(exc)}]) from None
+        raise window_problem(exc) from None
 
 
 RequestWindow = Annotated[Window, Depends(request_window)]

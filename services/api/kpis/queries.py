@@ -1,4 +1,8 @@
-"""Bucket sums for a window: the window is tiled by the coarsest buckets, then summed in SQL."""
+"""Bucket sums for a window: the window is tiled by the coarsest buckets, then summed in SQL.
+
+The queries run on the request's connection (or, outside a request, one taken from an engine for
+each call): they never begin or commit.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ from collections.abc import Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.api.common.database import Database, connected
 from shared.buckets import BucketRange, coarsen, tile
 from shared.db.models import KpiBucket, table
 from shared.windows import Window
@@ -23,11 +27,11 @@ Sums = dict[str, dict[str, int]]  # subject id -> base counter -> sum
 class KpiQueries:
     def __init__(
         self,
-        engine: AsyncEngine,
+        db: Database,
         tz: ZoneInfo,
         floors: Callable[[float], tuple[int, int]] | None = None,
     ) -> None:
-        self._db = engine
+        self._db = db
         self._tz = tz
         self._floors = floors  # now -> (minute floor, hour floor): the retention
 
@@ -60,16 +64,14 @@ class KpiQueries:
         )
         if subjects is not None:
             query = query.where(_buckets.c.subject_id.in_(subjects))
-        async with self._db.connect() as conn:
-            if subjects is None and self._db.dialect.name == "postgresql":
+        async with connected(self._db) as conn:
+            if subjects is None and conn.dialect.name == "postgresql":
                 # A whole board aggregates hundreds of thousands of buckets: hash them in memory
                 # rather than sort them on disk, and skip JIT compilation (slower than the query).
-                async with conn.begin():
-                    await conn.execute(text("SET LOCAL work_mem = '64MB'"))
-                    await conn.execute(text("SET LOCAL jit = off"))
-                    rows = (await conn.execute(query)).all()
-            else:
-                rows = (await conn.execute(query)).all()
+                # For the rest of the connection's transaction, which is the board's own.
+                await conn.execute(text("SET LOCAL work_mem = '64MB'"))
+                await conn.execute(text("SET LOCAL jit = off"))
+            rows = (await conn.execute(query)).all()
         sums: Sums = defaultdict(dict)
         for subject, metric, total in rows:
             sums[subject][metric] = int(total)
@@ -94,7 +96,7 @@ class KpiQueries:
             _buckets.c.bucket_start >= min(r.lo for r in spans),
             _buckets.c.bucket_start < max(r.hi for r in spans),
         )
-        async with self._db.connect() as conn:
+        async with connected(self._db) as conn:
             rows = (await conn.execute(query)).all()
         points = PointIndex(tilings)
         for grain, start, metric, value in rows:

@@ -1,0 +1,68 @@
+"""KPI answers (the shapes of ``interfaces.md``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+MetricValue = float | int | None
+
+
+class KpisOut(BaseModel):
+    window: str
+    from_: datetime = Field(serialization_alias="from")
+    to: datetime
+    as_of: datetime
+    metrics: dict[str, MetricValue]
+
+
+class RepKpisOut(KpisOut):
+    rep_id: str
+    team_id: str | None
+
+
+class TeamKpisOut(KpisOut):
+    team_id: str
+
+
+class TimeseriesPoint(BaseModel):
+    start: datetime
+    end: datetime
+    value: MetricValue
+
+
+class TimeseriesOut(BaseModel):
+    scope: str = Field(description="rep or team")
+    id: str
+    metric: str
+    interval: str
+    window: str
+    from_: datetime = Field(serialization_alias="from")
+    to: datetime
+    as_of: datetime
+    points: list[TimeseriesPoint]
+
+
+class UnassignedRow(BaseModel):
+    identity: str = Field(description="provider:external_id as the events named the actor")
+    provider: str
+    external_id: str
+    calls_total: int
+    deals_won: int
+    revenue: float
+
+
+class UnassignedOut(BaseModel):
+    window: str
+    from_: datetime = Field(serialization_alias="from")
+    to: datetime
+    as_of: datetime
+    rows: list[UnassignedRow]
+
+
+class MetricOut(BaseModel):
+    name: str
+    kind: str = Field(description="count, sum or ratio")
+    unit: str
+    definition: str
