@@ -14,8 +14,8 @@ import orjson
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api.board_hub import BoardHub
 from services.api.common.freshness import DataVersion, data_version
+from services.api.leaderboards.hub import BoardHub
 from services.kpi.engine import Engine
 from services.kpi.store import Booking, KpiStore
 from services.runner import serve

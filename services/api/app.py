@@ -12,12 +12,11 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api import leaderboards
-from services.api.boards import Boards
 from services.api.common.auth import KeyRing
 from services.api.kpis import routes as kpis
-from services.api.kpis.queries import KpiQueries
-from services.api.leaderboards import BoardHub
+from services.api.leaderboards import routes as leaderboards
+from services.api.leaderboards.hub import BoardHub
+from services.api.leaderboards.service import Boards
 from services.api.roster import routes as roster
 from services.api.targets import routes as targets
 from services.api.targets.service import TargetCache
@@ -43,12 +42,10 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
             await db.dispose()
 
     app = FastAPI(title="SalesPulse API", version="1", lifespan=lifespan)
-    app.state.settings = settings
+    app.state.settings, app.state.db = settings, db
     app.state.keyring = KeyRing(settings.parsed_api_keys())
-    app.state.kpi_queries = KpiQueries(db, settings.tz, settings.retention_floors)
     app.state.target_cache = TargetCache()
-    app.state.db = db
-    app.state.boards = Boards(app.state.kpi_queries, db, app.state.target_cache, settings)
+    app.state.boards = Boards(db, app.state.target_cache, settings)
     app.state.board_hub = BoardHub(app.state.boards, db)
     install_problem_handlers(app)
     app.add_middleware(HttpMetricsMiddleware, service="api")

@@ -26,12 +26,13 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api.boards import Boards, BoardSpec, Stamp, stamp_of
 from services.api.common.freshness import DataVersion, data_version
+from services.api.leaderboards.service import Boards, BoardSpec, Stamp, stamp_of
 from shared.db.retry import is_unavailable
 from shared.problems import Unavailable
 
@@ -182,25 +183,26 @@ class BoardHub:
 
     async def _refresh_due(self, version: DataVersion) -> None:
         """Recompute the boards whose version or minute moved, and those not live."""
-        stamp, now = stamp_of(version), asyncio.get_running_loop().time()
+        now = datetime.now(UTC)  # the poll's one clock, for every board it refreshes
+        stamp, clock = stamp_of(version, now), asyncio.get_running_loop().time()
         due = [
             feed
             for feed in self._feeds.values()
-            if (feed.stamp != stamp or feed.problem is not None) and feed.retry_at <= now
+            if (feed.stamp != stamp or feed.problem is not None) and feed.retry_at <= clock
         ]
-        await asyncio.gather(*(self._refresh(feed, version) for feed in due))
+        await asyncio.gather(*(self._refresh(feed, version, now) for feed in due))
 
-    async def _refresh(self, feed: _Feed, version: DataVersion) -> None:
+    async def _refresh(self, feed: _Feed, version: DataVersion, now: datetime) -> None:
         try:
             async with self._computing:
-                board, encoded = await self._boards.board(feed.spec, version, wait=True)
+                board, encoded = await self._boards.board(feed.spec, version, now, wait=True)
         except Exception as exc:
             feed.failures += 1
             feed.retry_at = asyncio.get_running_loop().time() + self._pause(feed.failures)
             reason = DATABASE_UNAVAILABLE if is_unavailable(exc) else CANNOT_REFRESH
             self._cannot_refresh([feed], reason, exc, feed.failures)
             return
-        feed.failures, feed.retry_at, feed.stamp = 0, 0.0, stamp_of(version)
+        feed.failures, feed.retry_at, feed.stamp = 0, 0.0, stamp_of(version, now)
         unstamped = board.model_dump_json(by_alias=True, exclude={"as_of"}).encode()
         event_id = hashlib.sha256(unstamped).hexdigest()[:16]
         if feed.board is not None and feed.board[0] == event_id and feed.problem is None:

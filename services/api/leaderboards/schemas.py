@@ -1,0 +1,33 @@
+"""Leaderboard answers (the shapes of ``interfaces.md``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from services.api.kpis.schemas import MetricValue
+
+
+class LeaderboardRow(BaseModel):
+    rank: int | None = Field(description="standard competition rank; null: unranked")
+    previous_rank: int | None = Field(
+        default=None, description="rank on the same board a configured interval ago"
+    )
+    movement: int | None = Field(default=None, description="places gained (negative: lost)")
+    rep_id: str | None = None
+    name: str
+    team_id: str | None
+    value: MetricValue
+    attainment: float | None = Field(default=None, description="value / target, when ranked so")
+    volume: int | None = Field(default=None, description="facts a ratio rests on")
+
+
+class LeaderboardOut(BaseModel):
+    metric: str
+    rank_by: str = "value"
+    window: str
+    from_: datetime = Field(serialization_alias="from")
+    to: datetime
+    as_of: datetime
+    rows: list[LeaderboardRow]
