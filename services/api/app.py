@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, HTMLResponse
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.common.auth import KeyRing
@@ -20,6 +17,7 @@ from services.api.leaderboards.service import Boards
 from services.api.roster import routes as roster
 from services.api.targets import routes as targets
 from services.api.targets.service import TargetCache
+from services.api.wallboard import routes as wallboard
 from shared.db.engine import create_engine
 from shared.db.migrate import require_current
 from shared.health import database_ready, health_router
@@ -66,22 +64,5 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
         return {"database": await database_ready(db)}
 
     app.include_router(health_router(readiness))
-    mount_wallboard(app)
+    wallboard.install(app)
     return app
-
-
-WALLBOARD = Path(__file__).parent / "wallboard"
-
-
-def mount_wallboard(app: FastAPI) -> None:
-    """The TV page: static files, no build step, no CDN; its data comes with a ?key=."""
-    app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD), name="wallboard-static")
-
-    @app.get(
-        "/wallboard",
-        response_class=HTMLResponse,
-        tags=["wallboard"],
-        summary="The TV wallboard (?key=&metrics=&windows=&team=&rotate=&theme=)",
-    )
-    async def wallboard() -> FileResponse:
-        return FileResponse(WALLBOARD / "index.html", media_type="text/html")
