@@ -1,4 +1,8 @@
-"""Composition root of the API gateway."""
+"""Composition root of the API gateway: the one place its parts are built and wired.
+
+Each feature (``roster``, ``targets``, ``kpis``, ``leaderboards``, ``wallboard``) is a folder of
+routes, service, repository or queries, and schemas; ``common`` holds what they share.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import Lifespan
 
 from services.api.common.auth import KeyRing
 from services.api.kpis import routes as kpis
@@ -28,9 +33,15 @@ from shared.settings import Settings
 
 def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI:
     """The API app; pass ``engine`` to share one (dev mode) — its owner disposes of it."""
-    owns_engine = engine is None
     db = engine if engine is not None else create_engine(settings.database_url, pool_pre_ping=True)
+    app = FastAPI(title="SalesPulse API", version="1", lifespan=_lifespan(db, engine is None))
+    _hold_resources(app, settings, db)
+    _handle_requests(app, settings)
+    _answer_routes(app, db)
+    return app
 
+
+def _lifespan(db: AsyncEngine, owns_engine: bool) -> Lifespan[FastAPI]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await require_current(db)  # the schema is migrated beforehand (salespulse migrate)
@@ -39,12 +50,20 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
         if owns_engine:
             await db.dispose()
 
-    app = FastAPI(title="SalesPulse API", version="1", lifespan=lifespan)
+    return lifespan
+
+
+def _hold_resources(app: FastAPI, settings: Settings, db: AsyncEngine) -> None:
+    """What lives as long as the app: the database, the keys, the caches, the live boards."""
     app.state.settings, app.state.db = settings, db
     app.state.keyring = KeyRing(settings.parsed_api_keys())
     app.state.target_cache = TargetCache()
     app.state.boards = Boards(db, app.state.target_cache, settings)
     app.state.board_hub = BoardHub(app.state.boards, db)
+
+
+def _handle_requests(app: FastAPI, settings: Settings) -> None:
+    """What every request goes through: problem+json errors, HTTP metrics, CORS."""
     install_problem_handlers(app)
     app.add_middleware(HttpMetricsMiddleware, service="api")
     if settings.cors:
@@ -55,14 +74,15 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
             allow_headers=["Authorization", "If-None-Match", "Last-Event-ID", "Content-Type"],
             expose_headers=["ETag"],
         )
-    app.include_router(roster.router)
-    app.include_router(kpis.router)
-    app.include_router(leaderboards.router)
-    app.include_router(targets.router)
+
+
+def _answer_routes(app: FastAPI, db: AsyncEngine) -> None:
+    """The features' routes, the health probes, the wallboard page."""
+    for feature in (roster, kpis, leaderboards, targets):
+        app.include_router(feature.router)
 
     async def readiness() -> dict[str, bool]:
         return {"database": await database_ready(db)}
 
     app.include_router(health_router(readiness))
     wallboard.install(app)
-    return app

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import ColumnElement, and_, func, or_, select, text
 
 from services.api.common.database import Database, connected
 from shared.buckets import BucketRange, coarsen, tile
@@ -47,19 +47,9 @@ class KpiQueries:
         counters = sorted(set(counters))
         if not ranges or not counters or subjects == []:
             return {}
-        in_window = or_(
-            *(
-                and_(
-                    _buckets.c.grain == r.grain,
-                    _buckets.c.bucket_start >= r.lo,
-                    _buckets.c.bucket_start < r.hi,
-                )
-                for r in ranges
-            )
-        )
         query = (
             select(_buckets.c.subject_id, _buckets.c.metric, func.sum(_buckets.c.value))
-            .where(_buckets.c.scope == scope, _buckets.c.metric.in_(counters), in_window)
+            .where(_buckets.c.scope == scope, _buckets.c.metric.in_(counters), _within(ranges))
             .group_by(_buckets.c.subject_id, _buckets.c.metric)
         )
         if subjects is not None:
@@ -110,6 +100,20 @@ class KpiQueries:
         if self._floors is not None:
             ranges = coarsen(ranges, self._tz, *self._floors(time.time()))
         return ranges
+
+
+def _within(ranges: list[BucketRange]) -> ColumnElement[bool]:
+    """The buckets of a window's tiling."""
+    return or_(
+        *(
+            and_(
+                _buckets.c.grain == r.grain,
+                _buckets.c.bucket_start >= r.lo,
+                _buckets.c.bucket_start < r.hi,
+            )
+            for r in ranges
+        )
+    )
 
 
 class PointIndex:
