@@ -31,23 +31,24 @@ from shared.problems import install_problem_handlers
 from shared.settings import Settings
 
 
-def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI:
-    """The API app; pass ``engine`` to share one (dev mode) — its owner disposes of it."""
-    db = engine if engine is not None else create_engine(settings.database_url, pool_pre_ping=True)
-    app = FastAPI(title="SalesPulse API", version="1", lifespan=_lifespan(db, engine is None))
+def create_app(settings: Settings, db: AsyncEngine | None = None) -> FastAPI:
+    """The API app; pass ``db`` to share an engine (dev mode) — its owner disposes of it."""
+    owns_db = db is None
+    db = db if db is not None else create_engine(settings.database_url, pool_pre_ping=True)
+    app = FastAPI(title="SalesPulse API", version="1", lifespan=_lifespan(db, owns_db))
     _hold_resources(app, settings, db)
     _handle_requests(app, settings)
     _answer_routes(app, db)
     return app
 
 
-def _lifespan(db: AsyncEngine, owns_engine: bool) -> Lifespan[FastAPI]:
+def _lifespan(db: AsyncEngine, owns_db: bool) -> Lifespan[FastAPI]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await require_current(db)  # the schema is migrated beforehand (salespulse migrate)
         yield
         await app.state.board_hub.close()
-        if owns_engine:
+        if owns_db:
             await db.dispose()
 
     return lifespan
