@@ -254,3 +254,41 @@ async def versions(db: AsyncEngine) -> tuple[int, int]:
         query = text("SELECT r.version, t.version FROM roster_version r, targets_version t")
         roster, targets = (await conn.execute(query)).one()
     return int(roster), int(targets)
+
+
+async def test_a_read_takes_one_connection_and_a_write_one_transaction(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    await floor(client)
+    await client.put("/v1/targets/reps/alice/revenue/day", json={"value": 5}, headers=ADMIN)
+    await book(db, canonical("call.placed", actor="u-1"), canonical("call.placed", actor="x"))
+    seen = {"checkout": 0, "commit": 0}
+
+    def count(kind: str) -> Any:
+        return lambda *_: seen.__setitem__(kind, seen[kind] + 1)
+
+    event.listen(db.sync_engine.pool, "checkout", count("checkout"))
+    event.listen(db.sync_engine, "commit", count("commit"))
+
+    async def cost(method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, int]:
+        seen.update(checkout=0, commit=0)
+        response = await client.request(method, path, json=body, headers=ADMIN)
+        assert response.status_code == 200, (path, response.text)
+        return seen["checkout"], seen["commit"]
+
+    for path in (
+        "/v1/reps/alice/kpis?metrics=calls_total,quota_attainment",
+        "/v1/teams/north/kpis",
+        "/v1/reps/alice/timeseries/calls_total",
+        "/v1/teams/north/timeseries/calls_total",
+        "/v1/unassigned",
+        "/v1/reps/alice",
+        "/v1/teams/north",
+        "/v1/targets/reps/alice/revenue/day",
+    ):
+        assert await cost("GET", path) == (1, 0), path
+    # A board is computed once for everyone, on a connection of its own; then it is served.
+    assert await cost("GET", "/v1/leaderboards/calls_total") == (2, 0)
+    assert await cost("GET", "/v1/leaderboards/calls_total") == (1, 0)
+    assert await cost("PUT", "/v1/teams/west", {"name": "West"}) == (1, 1)
+    assert await cost("PUT", "/v1/targets/teams/west/revenue/week", {"value": 3}) == (1, 1)

@@ -1,7 +1,7 @@
 """KPI routes: a rep's or a team's KPIs and timeseries, unassigned activity, the catalogue.
 
 The rep and team routes are one handler each, registered for both kinds of subject: only how the
-subject is found differs (``rep_subject``, ``team_subject``).
+subject is found differs (``rep_in_path``, ``team_in_path``).
 """
 
 # No ``from __future__ import annotations`` here: the handlers' annotations name the closure's
@@ -30,9 +30,7 @@ from services.api.kpis.schemas import (
 )
 from services.api.kpis.service import MAX_POINTS, Interval, Kpis
 from services.api.roster.routes import Roster
-from services.api.roster.service import Subject
-from services.api.roster.service import rep_subject as find_rep
-from services.api.roster.service import team_subject as find_team
+from services.api.roster.service import Subject, rep_subject, team_subject
 from services.api.targets.routes import RequestTargets
 
 router = api_router(prefix="/v1", tags=["kpis"], dependencies=READ_ACCESS)
@@ -56,12 +54,12 @@ def request_kpis(db: Db, targets: RequestTargets, settings: AppSettings) -> Kpis
     return Kpis(KpiQueries(db, settings.tz, settings.retention_floors), targets, settings)
 
 
-async def rep_subject(rep_id: Id, roster: Roster, now: Now) -> Subject:
-    return await find_rep(roster, rep_id, now)
+async def rep_in_path(rep_id: Id, roster: Roster, now: Now) -> Subject:
+    return await rep_subject(roster, rep_id, now)
 
 
-async def team_subject(team_id: Id, roster: Roster) -> Subject:
-    return await find_team(roster, team_id)
+async def team_in_path(team_id: Id, roster: Roster) -> Subject:
+    return await team_subject(roster, team_id)
 
 
 RequestKpis = Annotated[Kpis, Depends(request_kpis)]
@@ -107,8 +105,8 @@ class _Subjects:
 
 
 for subjects in (
-    _Subjects("rep", "/reps/{rep_id}", rep_subject, RepKpisOut, "A rep's"),
-    _Subjects("team", "/teams/{team_id}", team_subject, TeamKpisOut, "A team's"),
+    _Subjects("rep", "/reps/{rep_id}", rep_in_path, RepKpisOut, "A rep's"),
+    _Subjects("team", "/teams/{team_id}", team_in_path, TeamKpisOut, "A team's"),
 ):
     router.add_api_route(
         f"{subjects.path}/kpis",
