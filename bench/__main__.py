@@ -123,36 +123,11 @@ async def _measure_latency(ingest: str, api: str) -> dict[str, Any]:
     auth = {"authorization": f"Bearer {ADMIN_KEY}"}
     rep_id = f"bench-{uuid.uuid4().hex[:6]}"
     async with httpx.AsyncClient(timeout=10) as client:
-        await client.put(f"{api}/v1/teams/bench", json={"name": "Bench"}, headers=auth)
-        await client.put(
-            f"{api}/v1/reps/{rep_id}",
-            headers=auth,
-            json={
-                "name": "Bench",
-                "team_id": "bench",
-                "effective_from": "2020-01-01T00:00:00Z",
-                "identities": [{"provider": "bench", "external_id": rep_id}],
-            },
-        )
-        samples: list[float] = []
-        for n in range(1, LATENCY_SAMPLES + 1):
-            body = orjson.dumps(canonical("call.placed", provider="bench", actor=rep_id))
-            started = time.perf_counter()
-            await client.post(
-                f"{ingest}/webhooks/events",
-                content=body,
-                headers=signed_headers(WEBHOOK_SECRET, body),
-            )
-            while True:
-                kpis = await client.get(
-                    f"{api}/v1/reps/{rep_id}/kpis?metrics=calls_placed", headers=auth
-                )
-                if kpis.status_code != 200:
-                    raise RuntimeError(f"KPI read failed: {kpis.status_code} {kpis.text[:300]}")
-                if kpis.json()["metrics"]["calls_placed"] >= n:
-                    break
-                await asyncio.sleep(0.005)
-            samples.append((time.perf_counter() - started) * 1000)
+        await _bench_rep(client, api, rep_id, auth)
+        samples = [
+            await _one_round_trip(client, ingest, api, rep_id, auth, n)
+            for n in range(1, LATENCY_SAMPLES + 1)
+        ]
     samples.sort()
     return {
         "samples": len(samples),
@@ -160,6 +135,40 @@ async def _measure_latency(ingest: str, api: str) -> dict[str, Any]:
         "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 1),
         "max_ms": round(samples[-1], 1),
     }
+
+
+async def _bench_rep(
+    client: httpx.AsyncClient, api: str, rep_id: str, auth: dict[str, str]
+) -> None:
+    await client.put(f"{api}/v1/teams/bench", json={"name": "Bench"}, headers=auth)
+    await client.put(
+        f"{api}/v1/reps/{rep_id}",
+        headers=auth,
+        json={
+            "name": "Bench",
+            "team_id": "bench",
+            "effective_from": "2020-01-01T00:00:00Z",
+            "identities": [{"provider": "bench", "external_id": rep_id}],
+        },
+    )
+
+
+async def _one_round_trip(
+    client: httpx.AsyncClient, ingest: str, api: str, rep_id: str, auth: dict[str, str], n: int
+) -> float:
+    """Milliseconds from posting the n-th call to seeing it counted by the API."""
+    body = orjson.dumps(canonical("call.placed", provider="bench", actor=rep_id))
+    started = time.perf_counter()
+    await client.post(
+        f"{ingest}/webhooks/events", content=body, headers=signed_headers(WEBHOOK_SECRET, body)
+    )
+    while True:
+        kpis = await client.get(f"{api}/v1/reps/{rep_id}/kpis?metrics=calls_placed", headers=auth)
+        if kpis.status_code != 200:
+            raise RuntimeError(f"KPI read failed: {kpis.status_code} {kpis.text[:300]}")
+        if kpis.json()["metrics"]["calls_placed"] >= n:
+            return (time.perf_counter() - started) * 1000
+        await asyncio.sleep(0.005)
 
 
 async def main() -> None:

@@ -118,6 +118,16 @@ async def measure(database_url: str, port: int) -> dict[str, Any]:
         now - now % 3600 - 11 * 3600,
         now - now % 60 - 59 * 60,
     )
+    process = _serve_api(database_url, port)
+    try:
+        await _ready(port)
+        return {**filled, "reps": REPS, **await _reads(port)}
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def _serve_api(database_url: str, port: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "SALESPULSE_DATABASE_URL": database_url,
@@ -126,41 +136,25 @@ async def measure(database_url: str, port: int) -> dict[str, Any]:
         "SALESPULSE_LOG_LEVEL": "WARNING",
     }
     cli = str(Path(sys.executable).with_name("salespulse"))
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [cli, "api"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    try:
-        await _ready(port)
-        rng = random.Random(5)
-        board = "/v1/leaderboards/calls_total?window=this_month"
-        cold = await get_load(port, [board], 1)
-        return {
-            **filled,
-            "reps": REPS,
-            "leaderboard_cold_ms": round(cold[0], 1),
-            "leaderboard_this_month": summary(await get_load(port, [board] * 2000)),
-            "team_leaderboard_this_month": summary(
-                await get_load(port, ["/v1/team-leaderboards/revenue?window=this_month"] * 500)
-            ),
-            "rep_kpis_this_month": summary(
-                await get_load(
-                    port,
-                    [
-                        f"/v1/reps/r{rng.randrange(REPS)}/kpis?window=this_month"
-                        for _ in range(2000)
-                    ],
-                )
-            ),
-            "rep_kpis_today": summary(
-                await get_load(
-                    port,
-                    [f"/v1/reps/r{rng.randrange(REPS)}/kpis?window=today" for _ in range(2000)],
-                )
-            ),
-        }
-    finally:
-        process.terminate()
-        process.wait(20)
+
+
+async def _reads(port: int) -> dict[str, Any]:
+    rng = random.Random(5)
+    board = "/v1/leaderboards/calls_total?window=this_month"
+    cold = await get_load(port, [board], 1)
+    month = [f"/v1/reps/r{rng.randrange(REPS)}/kpis?window=this_month" for _ in range(2000)]
+    today = [f"/v1/reps/r{rng.randrange(REPS)}/kpis?window=today" for _ in range(2000)]
+    teams = ["/v1/team-leaderboards/revenue?window=this_month"] * 500
+    return {
+        "leaderboard_cold_ms": round(cold[0], 1),
+        "leaderboard_this_month": summary(await get_load(port, [board] * 2000)),
+        "team_leaderboard_this_month": summary(await get_load(port, teams)),
+        "rep_kpis_this_month": summary(await get_load(port, month)),
+        "rep_kpis_today": summary(await get_load(port, today)),
+    }
 
 
 async def _ready(port: int) -> None:

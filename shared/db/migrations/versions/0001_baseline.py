@@ -21,22 +21,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "applied_events",
-        sa.Column("source", sa.String(length=256), nullable=False),
-        sa.Column("id", sa.String(length=256), nullable=False),
-        sa.Column("applied_at", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("source", "id"),
-    )
-    op.create_table(
-        "consumer_offsets",
-        sa.Column("consumer_group", sa.String(length=200), nullable=False),
-        sa.Column("topic", sa.String(length=200), nullable=False),
-        sa.Column("partition", sa.Integer(), nullable=False),
-        sa.Column("next_offset", sa.BigInteger(), nullable=False),
-        sa.Column("updated_at", sa.BigInteger(), server_default="0", nullable=False),
-        sa.PrimaryKeyConstraint("consumer_group", "topic", "partition"),
-    )
+    _roster_tables()
+    _kpi_tables()
+
+
+def _roster_tables() -> None:
+    """Teams, reps, identities, membership history, targets, the roster version."""
     op.create_table(
         "identities",
         sa.Column("provider", sa.String(length=64), nullable=False),
@@ -46,28 +36,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_identities_rep_id", "identities", ["rep_id"])
 
-    op.create_table(
-        "kpi_buckets",
-        sa.Column("scope", sa.String(length=16), nullable=False),
-        sa.Column("metric", sa.String(length=48), nullable=False),
-        sa.Column("grain", sa.String(length=8), nullable=False),
-        sa.Column("bucket_start", sa.BigInteger(), nullable=False),
-        sa.Column("subject_id", sa.String(length=330), nullable=False),
-        sa.Column("value", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("scope", "metric", "grain", "bucket_start", "subject_id"),
-    )
-    op.create_index(
-        "ix_kpi_buckets_subject", "kpi_buckets", ["scope", "subject_id", "grain", "bucket_start"]
-    )
-
-    op.create_table(
-        "kpi_states",
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("key", sa.String(length=600), nullable=False),
-        sa.Column("state", sa.Text(), nullable=False),
-        sa.Column("updated_at", sa.BigInteger(), server_default="0", nullable=False),
-        sa.PrimaryKeyConstraint("kind", "key"),
-    )
     op.create_table(
         "rep_teams",
         sa.Column("rep_id", sa.String(length=64), nullable=False),
@@ -101,6 +69,48 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.PrimaryKeyConstraint("id"),
+    )
+
+
+def _kpi_tables() -> None:
+    """Buckets, applied event ids, states, consumer offsets."""
+    op.create_table(
+        "applied_events",
+        sa.Column("source", sa.String(length=256), nullable=False),
+        sa.Column("id", sa.String(length=256), nullable=False),
+        sa.Column("applied_at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("source", "id"),
+    )
+    op.create_table(
+        "consumer_offsets",
+        sa.Column("consumer_group", sa.String(length=200), nullable=False),
+        sa.Column("topic", sa.String(length=200), nullable=False),
+        sa.Column("partition", sa.Integer(), nullable=False),
+        sa.Column("next_offset", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.BigInteger(), server_default="0", nullable=False),
+        sa.PrimaryKeyConstraint("consumer_group", "topic", "partition"),
+    )
+    op.create_table(
+        "kpi_buckets",
+        sa.Column("scope", sa.String(length=16), nullable=False),
+        sa.Column("metric", sa.String(length=48), nullable=False),
+        sa.Column("grain", sa.String(length=8), nullable=False),
+        sa.Column("bucket_start", sa.BigInteger(), nullable=False),
+        sa.Column("subject_id", sa.String(length=330), nullable=False),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("scope", "metric", "grain", "bucket_start", "subject_id"),
+    )
+    op.create_index(
+        "ix_kpi_buckets_subject", "kpi_buckets", ["scope", "subject_id", "grain", "bucket_start"]
+    )
+
+    op.create_table(
+        "kpi_states",
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("key", sa.String(length=600), nullable=False),
+        sa.Column("state", sa.Text(), nullable=False),
+        sa.Column("updated_at", sa.BigInteger(), server_default="0", nullable=False),
+        sa.PrimaryKeyConstraint("kind", "key"),
     )
 
 
