@@ -3,6 +3,7 @@ SALESPULSE_TEST_DATABASE_URL); under CI=true their absence fails the run instead
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -77,7 +78,15 @@ async def fresh_postgres_database(admin_url: str) -> AsyncIterator[str]:
     yield parsed.set(database=name).render_as_string(hide_password=False)
     admin = await asyncpg.connect(dsn)  # a new one: the server may have restarted meanwhile
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for attempt in range(50):
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                break
+            except asyncpg.exceptions.InsufficientPrivilegeError:
+                # an autovacuum worker (the superuser's) is in it; it leaves within moments
+                if attempt == 49:
+                    raise
+                await asyncio.sleep(0.2)
     finally:
         await admin.close()
 

@@ -147,7 +147,7 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
         self._owner = owner
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        return None
+        self._owner.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         await self._owner.seek_to_stored(assigned)
@@ -160,6 +160,10 @@ class KafkaConsumer:
         self._topic = topic
         self._load_offsets = load_offsets
         self._positions: dict[int, int] = {}  # partition -> next offset handed out
+        # partition -> the offset stored with the aggregates, once this consumer positioned the
+        # partition there; nothing before it, and nothing of a partition not positioned yet,
+        # is handed out (see ``getmany``)
+        self._floors: dict[int, int] = {}
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=servers,
             group_id=group,
@@ -185,10 +189,12 @@ class KafkaConsumer:
             if tp.partition in stored:
                 self._consumer.seek(tp, stored[tp.partition])
                 self._positions[tp.partition] = stored[tp.partition]
+                self._floors[tp.partition] = stored[tp.partition]
             else:
                 unknown.append(tp)
         if unknown:
             await self._consumer.seek_to_beginning(*unknown)
+            self._floors.update(dict.fromkeys((tp.partition for tp in unknown), 0))
         log.info(
             "partitions assigned",
             extra={
@@ -203,14 +209,33 @@ class KafkaConsumer:
             batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         except KafkaError as exc:  # the caller waits and fetches again; nothing is skipped
             raise BusUnavailable(f"fetch failed: {exc!r}") from exc
-        records = [
-            Record(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp, tuple(m.headers))
-            for messages in batches.values()
-            for m in messages
-        ]
+        records = []
         for tp, messages in batches.items():
+            # The broker may hand out records of a new assignment before our listener has read
+            # the stored offsets and seeked (it starts from Kafka's committed offset, which is
+            # only monitoring and may lag): those records wait for the seek, which fetches
+            # them again from the stored offset; records before that offset were applied.
+            floor = self._floors.get(tp.partition)
+            if floor is None:
+                continue
+            fresh = [m for m in messages if m.offset >= floor]
+            if len(fresh) < len(messages):
+                log.warning(
+                    "records before the stored offset dropped",
+                    extra={
+                        "partition": tp.partition,
+                        "stored": floor,
+                        "dropped": len(messages) - len(fresh),
+                    },
+                )
+            records += [
+                Record(
+                    m.topic, m.partition, m.offset, m.key, m.value, m.timestamp, tuple(m.headers)
+                )
+                for m in fresh
+            ]
             if messages:
-                self._positions[tp.partition] = messages[-1].offset + 1
+                self._positions[tp.partition] = max(messages[-1].offset + 1, floor)
         return records
 
     async def acknowledge(self, next_offsets: dict[int, int]) -> None:
@@ -224,6 +249,11 @@ class KafkaConsumer:
             await self._consumer.commit(offsets)
         except KafkaError as exc:  # a rebalance in between; the database holds the truth anyway
             log.debug("offset commit to kafka skipped", extra={"error": repr(exc)})
+
+    def forget(self, revoked: list[TopicPartition]) -> None:
+        """Partitions taken away: handed out again only after the next assignment's seek."""
+        for tp in revoked:
+            self._floors.pop(tp.partition, None)
 
     def lag(self) -> dict[int, int]:
         lags: dict[int, int] = {}
