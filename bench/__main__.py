@@ -32,6 +32,8 @@ from bench import api_reads
 from bench import kpi as kpi_bench
 from bench.load import run_load, signed_requests
 from services.simulator import signed_headers
+from shared.db.engine import create_engine
+from shared.db.migrate import migrate
 from tests.conftest import ADMIN_KEY, WEBHOOK_SECRET, canonical, fresh_postgres_database
 
 fresh_database = fresh_postgres_database
@@ -113,6 +115,9 @@ async def latency(kafka: str, database_url: str) -> dict[str, Any]:
     )
     cli = str(Path(sys.executable).with_name("salespulse"))
     ingest, api = (f"http://127.0.0.1:{ports[n]}" for n in ("ingest", "api"))
+    db = create_engine(database_url)  # migrated first, as deployments do
+    await migrate(db)
+    await db.dispose()
     with process([cli, "ingest"], env), process([cli, "kpi"], env), process([cli, "api"], env):
         for url in (ingest, api, f"http://127.0.0.1:{ports['kpi']}"):
             await wait_ready(f"{url}/readyz")
