@@ -123,16 +123,18 @@ class KafkaBus:
             await admin.close()
 
     async def publish(self, topic: str, records: Sequence[OutgoingRecord]) -> None:
-        """Within the publish timeout, connecting included, or ``BusUnavailable``."""
-        deadline = asyncio.get_running_loop().time() + self._publish_timeout_s
-        producer = await self._producer_ready(deadline)
+        """Return once Kafka acknowledged every record, or raise ``BusUnavailable``: connecting
+        a producer and waiting for the acknowledgements each take at most the publish timeout
+        (``send`` only queues, bounded by the producer's request timeout, the same)."""
+        producer = self._producer or await self._producer_ready()
         try:
-            async with asyncio.timeout_at(deadline):
-                pending = [
-                    await producer.send(topic, r.value, key=r.key, headers=list(r.headers))
-                    for r in records
-                ]
-                await asyncio.gather(*pending)
+            pending = [
+                await producer.send(topic, r.value, key=r.key, headers=list(r.headers))
+                for r in records
+            ]
+            # One wait_for on the gathered acknowledgements: a timeout scope around the sends
+            # too measured a third fewer webhooks/s under load (bench, ingest on Kafka).
+            await asyncio.wait_for(asyncio.gather(*pending), self._publish_timeout_s)
         except (KafkaError, TimeoutError) as exc:
             raise BusUnavailable(f"kafka did not acknowledge: {exc!r}") from exc
 
