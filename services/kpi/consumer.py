@@ -28,7 +28,7 @@ from services.kpi.engine import Engine, Item, UnusableEvent
 from services.kpi.store import Booking, FlushResult, KpiStore, OffsetsWentBackwards
 from shared import events as ev
 from shared.bus import Bus, BusUnavailable, Consumer, OutgoingRecord, Record
-from shared.db.retry import is_unavailable
+from shared.db.retry import is_conflict, is_unavailable
 from shared.deadletter import dead_letter
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,9 @@ class SystemicFailure(Exception):
 
 
 def infrastructure_down(exc: BaseException) -> bool:
-    """The database or the broker is unavailable: wait, never skip."""
-    return isinstance(exc, BusUnavailable) or is_unavailable(exc)
+    """The database or the broker is unavailable, or contended past the flush's own retries:
+    wait, never skip (a conflict is nobody's data at fault)."""
+    return isinstance(exc, BusUnavailable) or is_unavailable(exc) or is_conflict(exc)
 
 
 class KpiConsumer:
@@ -100,7 +101,12 @@ class KpiConsumer:
         one transaction per batch, so fuller batches mean fewer round trips per event."""
         records = await self._consumer.getmany(self._poll_timeout_ms, self._batch_size)
         while records and len(records) < self._batch_size:
-            more = await self._consumer.getmany(0, self._batch_size - len(records))
+            try:
+                more = await self._consumer.getmany(0, self._batch_size - len(records))
+            except BusUnavailable:
+                # The consumer's position is already past ``records``: flush them now. Only a
+                # fetch that holds nothing yet may fail (and be retried from the same position).
+                break
             if not more:
                 break
             records.extend(more)
@@ -145,12 +151,25 @@ class KpiConsumer:
                     "flush failed on the data; isolating the events at fault",
                     extra={"records": len(decoded), "error": _summary(exc)},
                 )
-                poison = await self._poison(decoded)
+                poison = await self._poison(decoded) if await self._offsets_flush(decoded) else {}
                 if poison:
                     decoded = await self._reject(decoded, poison)
                     continue
                 await self._wait_out(SystemicFailure(_summary(exc)), "flush", pause)
                 pause = min(pause * 2, MAX_PAUSE_S)
+
+    async def _offsets_flush(self, decoded: Decoded) -> bool:
+        """Whether the batch's records alone (no events) would flush: if not, the fault is not
+        in any event (a read-only or broken database), and no event may be blamed for it."""
+        try:
+            await self._patiently(
+                "flush", lambda: self._flush([(r, None) for r, _ in decoded], True)
+            )
+        except (Stopping, OffsetsWentBackwards):
+            raise
+        except Exception:
+            return False
+        return True
 
     async def _poison(self, decoded: Decoded) -> dict[int, str]:
         """Index -> reason of each event that fails a flush on its own, found by bisection with
@@ -159,13 +178,14 @@ class KpiConsumer:
         Empty when the fault is not in the events: none fails alone, or most of them do (a bug
         or a broken schema fails them all; dead-lettering the stream would hide it)."""
         found: dict[int, str] = {}
-        await self._bisect(decoded, 0, found)
         events = sum(1 for _, item in decoded if item is not None)
-        if events > 2 and len(found) > events // 2:
-            return {}
-        return found
+        limit = events // 2 if events > 2 else events  # more than that: not the events' fault
+        await self._bisect(decoded, 0, found, limit)
+        return {} if len(found) > limit else found
 
-    async def _bisect(self, decoded: Decoded, base: int, found: dict[int, str]) -> None:
+    async def _bisect(self, decoded: Decoded, base: int, found: dict[int, str], limit: int) -> None:
+        if len(found) > limit:
+            return  # already too many to be bad data: stop searching
         try:
             await self._patiently("flush", lambda: self._flush(decoded, dry_run=True))
             return
@@ -177,8 +197,8 @@ class KpiConsumer:
                     found[base] = f"engine_error: {_summary(exc)}"
                 return
         middle = len(decoded) // 2
-        await self._bisect(decoded[:middle], base, found)
-        await self._bisect(decoded[middle:], base + middle, found)
+        await self._bisect(decoded[:middle], base, found, limit)
+        await self._bisect(decoded[middle:], base + middle, found, limit)
 
     async def _reject(self, decoded: Decoded, poison: dict[int, str]) -> Decoded:
         """Dead-letter the events at fault; their records stay, without events, for offsets."""

@@ -200,8 +200,8 @@ class KpiStore:
         return result
 
     def _unassigned(self, event: ev.Event) -> bool:
-        """Booked under the actor's identity: nobody on the roster owns it at the event's time."""
-        return self._roster.owner(event.actor, int(event.time.timestamp())) is None
+        """Booked under the actor's identity: no rep on the roster has it."""
+        return not self._roster.knows(event.actor)
 
     def _check_forward(self, next_offsets: dict[int, int]) -> None:
         # Paranoid check: a lower offset than one already stored would mean the consumer was
