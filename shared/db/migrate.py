@@ -14,11 +14,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-_LOCK = 0x5A1E5  # advisory lock: processes migrating at once go one after the other
 
 
 class SchemaBehind(RuntimeError):
@@ -41,8 +40,6 @@ def head_revision() -> str:
 async def migrate(db: AsyncEngine) -> None:
     """Bring the database to the head revision, adopting one made before migrations."""
     async with db.begin() as conn:
-        if db.dialect.name == "postgresql":
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK})
         await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
 
 

@@ -69,24 +69,25 @@ def is_unavailable(exc: BaseException) -> bool:
     if code is not None and (code[:2] in _UNAVAILABLE_CLASSES or code in _UNAVAILABLE_SQLSTATES):
         return True
     for link in _chain(exc):
-        if isinstance(link, OSError | ConnectionError | TimeoutError | sa_exc.TimeoutError):
+        if isinstance(link, OSError | sa_exc.TimeoutError):  # refused, reset, timed out
             return True
         if isinstance(link, sa_exc.DBAPIError) and link.connection_invalidated:
             return True
-        if type(link).__name__ in _UNAVAILABLE_DRIVER_ERRORS:
+        kind = type(link)
+        if kind.__module__.startswith("asyncpg") and kind.__name__ in _UNAVAILABLE_DRIVER_ERRORS:
             return True
     return False
 
 
-# asyncpg's names for a connection that is gone or was never made (matched by name: asyncpg is
-# not imported where SQLite alone is in use).
+# asyncpg's names for a connection that is gone or was never made (matched by module and name:
+# asyncpg is not imported where SQLite alone is in use; SQLAlchemy's and sqlite3's own
+# InterfaceError are usage errors, not outages).
 _UNAVAILABLE_DRIVER_ERRORS = frozenset(
     {
         "ConnectionDoesNotExistError",
         "ConnectionFailureError",
         "PostgresConnectionError",
-        "InterfaceError",
-        "InternalClientError",
+        "InterfaceError",  # asyncpg's: "connection is closed"
         "CannotConnectNowError",
         "ConnectionRejectionError",
         "TooManyConnectionsError",

@@ -74,3 +74,12 @@ async def test_tables_of_an_unknown_shape_are_not_adopted(tmp_path: Path) -> Non
         assert await current_revision(db) is None
     finally:
         await db.dispose()
+
+
+async def test_the_version_rows_exist_before_any_change(db: AsyncEngine) -> None:
+    """Concurrent first roster changes update one row; none races to insert it."""
+    async with db.connect() as conn:
+        roster = (await conn.execute(text("SELECT id, version FROM roster_version"))).all()
+        targets = (await conn.execute(text("SELECT id FROM targets_version"))).all()
+    assert [tuple(r) for r in roster] == [(1, 0)]
+    assert [tuple(r) for r in targets] == [(1,)]

@@ -66,3 +66,14 @@ async def test_a_conflict_that_persists_is_raised_after_the_last_attempt() -> No
     with pytest.raises(sa_exc.OperationalError):
         await retrying(transaction, attempts=3, what="test")
     assert transaction.runs == 3
+
+
+def test_usage_errors_named_like_an_asyncpg_outage_are_not_outages() -> None:
+    import sqlite3
+
+    from sqlalchemy import exc as sa_exc
+
+    from shared.db.retry import is_unavailable
+
+    assert not is_unavailable(sqlite3.InterfaceError("Error binding parameter"))
+    assert not is_unavailable(sa_exc.InterfaceError("stmt", {}, Exception("usage")))

@@ -54,12 +54,13 @@ async def data_version(db: Database) -> DataVersion:
 
 
 async def bump_version(conn: AsyncConnection, versions: Table) -> None:
-    """Count a change in the one-row table ``versions`` (the roster's or the targets')."""
+    """Count a change in the one-row table ``versions`` (the roster's or the targets'); the
+    migrations create the row, so concurrent first changes cannot race to insert it."""
     bumped = await conn.execute(
         update(versions).where(versions.c.id == 1).values(version=versions.c.version + 1)
     )
-    if bumped.rowcount == 0:
-        await conn.execute(versions.insert().values(id=1, version=1))
+    if bumped.rowcount != 1:
+        raise RuntimeError(f"{versions.name} has no row: run `salespulse migrate`")
 
 
 class NotModified(Problem):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlmodel import SQLModel
 
 from shared.db.adopt import adopt_unversioned
@@ -22,7 +22,12 @@ from shared.settings import Settings
 target_metadata = SQLModel.metadata
 
 
+MIGRATION_LOCK = 0x5A1E5  # processes migrating at once (replicas' init steps) go one by one
+
+
 def run_migrations(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":  # held until the transaction ends
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK})
     adopt_unversioned(connection)
     context.configure(
         connection=connection,
