@@ -292,3 +292,25 @@ async def test_a_read_takes_one_connection_and_a_write_one_transaction(
     assert await cost("GET", "/v1/leaderboards/calls_total") == (1, 0)
     assert await cost("PUT", "/v1/teams/west", {"name": "West"}) == (1, 1)
     assert await cost("PUT", "/v1/targets/teams/west/revenue/week", {"value": 3}) == (1, 1)
+
+
+async def test_a_board_request_never_holds_two_connections_at_once(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    """Requests waiting for a board being computed hold no connection meanwhile, so a burst of
+    cold boards cannot drain the pool from under the computation."""
+    await floor(client)
+    in_use = {"now": 0, "peak": 0}
+
+    def checkout(*_: Any) -> None:
+        in_use["now"] += 1
+        in_use["peak"] = max(in_use["peak"], in_use["now"])
+
+    def checkin(*_: Any) -> None:
+        in_use["now"] -= 1
+
+    event.listen(db.sync_engine.pool, "checkout", checkout)
+    event.listen(db.sync_engine.pool, "checkin", checkin)
+    response = await client.get("/v1/leaderboards/calls_total", headers=ADMIN)
+    assert response.status_code == 200
+    assert in_use["peak"] == 1

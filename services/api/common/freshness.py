@@ -69,7 +69,16 @@ class NotModified(Problem):
 
 async def fresh(request: Request, response: Response, db: Db) -> DataVersion:
     """Dependency of every read: sets ETag and Cache-Control, answers 304 when they match."""
-    version = await data_version(db)
+    return _validators(await data_version(db), request, response)
+
+
+async def fresh_apart(request: Request, response: Response) -> DataVersion:
+    """``fresh`` on a connection of its own, given back at once: for a read whose work runs
+    elsewhere (a board computes on its own connection), so the request holds none meanwhile."""
+    return _validators(await data_version(request.app.state.db), request, response)
+
+
+def _validators(version: DataVersion, request: Request, response: Response) -> DataVersion:
     tag = etag(version, request)
     if tag in _tags(request.headers.get("if-none-match", "")):
         raise NotModified("not modified", headers={"ETag": tag, "Cache-Control": CACHE_CONTROL})
@@ -104,3 +113,4 @@ def _tags(header: str) -> set[str]:
 
 
 Fresh = Annotated[DataVersion, Depends(fresh)]
+FreshApart = Annotated[DataVersion, Depends(fresh_apart)]

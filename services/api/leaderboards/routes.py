@@ -15,7 +15,7 @@ from fastapi.responses import Response, StreamingResponse
 from services.api.common.auth import READ_ACCESS
 from services.api.common.csv_export import Csv
 from services.api.common.database import api_router
-from services.api.common.freshness import Fresh, cache_headers
+from services.api.common.freshness import FreshApart, cache_headers
 from services.api.common.params import AskedWindow, Metric, Now, RequestWindow, SubjectKind
 from services.api.leaderboards.hub import MAX_STREAMS, BoardHub
 from services.api.leaderboards.schemas import LeaderboardOut
@@ -68,7 +68,7 @@ def board_spec(kind: SubjectKind) -> Callable[..., BoardSpec]:
 
 def board_of(kind: SubjectKind) -> Callable[..., Awaitable[LeaderboardOut | Response]]:
     async def board(
-        version: Fresh,
+        version: FreshApart,
         spec: Annotated[BoardSpec, Depends(board_spec(kind))],
         window: RequestWindow,
         now: Now,
