@@ -138,7 +138,10 @@ def dead_letters(
                 f"{found.still_invalid} cannot"
             )
             if replay and found.replayable:
-                await bus.publish(settings.activity_topic, found.replayable)
+                for start in range(0, len(found.replayable), 500):  # each under the timeout
+                    await bus.publish(
+                        settings.activity_topic, found.replayable[start : start + 500]
+                    )
                 typer.echo(f"published {len(found.replayable)} to {settings.activity_topic}")
         finally:
             await bus.stop()

@@ -41,9 +41,14 @@ def reason_kind(reason: str) -> str:
     return reason.split(":", 1)[0].strip()[:80]
 
 
+# The KPI service set these aside because a flush failed on them alone: replaying them would
+# fail the same way and write the same dead letter again, until the engine is fixed.
+NOT_REPLAYED = frozenset({"engine_error"})
+
+
 def replayable(letter: dict[str, Any], rates: dict[str, Decimal]) -> OutgoingRecord | None:
     """The activity record a dead letter's body makes now, or None if it still cannot be booked."""
-    if letter.get("truncated"):
+    if letter.get("truncated") or reason_kind(str(letter.get("reason", ""))) in NOT_REPLAYED:
         return None
     try:
         body = base64.b64decode(letter.get("body_base64", ""), validate=True)

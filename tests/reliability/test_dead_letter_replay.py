@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import subprocess
 
 import orjson
 import pytest
 
+from services.deadletters import replayable
 from services.kpi.app import build_kpi_service
 from shared.bus import OutgoingRecord
 from tests.conftest import canonical
@@ -61,3 +63,11 @@ async def test_a_dead_letter_is_replayed_once_its_cause_is_fixed(rig: Rig) -> No
     rig.settings = rig.settings.model_copy(update={"fx_rates": "USD:0.9"})
     await _run_kpi(rig)
     assert (await rig.totals())[("rep", "rep-1", "revenue_cents")] == 9000
+
+
+def test_an_event_the_engine_failed_on_is_not_replayed() -> None:
+    body = base64.b64encode(orjson.dumps(canonical("call.placed", actor="u-1"))).decode()
+    failed = {"reason": "engine_error: OverflowError: boom", "body_base64": body}
+    assert replayable(failed, {}) is None  # it would fail the same way again
+    fixed = {"reason": "invalid_event: data.time: out of range", "body_base64": body}
+    assert replayable(fixed, {}) is not None  # valid now (the bound was widened, say)
