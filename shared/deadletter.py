@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 
 from shared.bus import OutgoingRecord
+from shared.problems import clip
 
 MAX_BODY_BYTES = 512 * 1024
 MAX_REASON_CHARS = 2000
@@ -34,17 +35,13 @@ SECRET_HEADERS = frozenset(
 SECRET_HEADER_PREFIXES = ("x-hubspot-signature",)  # -v3, and the older unversioned ones
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
-
-
 def _kept_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     kept: dict[str, str] = {}
     for name, value in (headers or {}).items():
         lower = name.lower()
         if lower in SECRET_HEADERS or lower.startswith(SECRET_HEADER_PREFIXES):
             continue
-        kept[lower] = _clip(value, MAX_TEXT_CHARS)
+        kept[lower] = clip(value, MAX_TEXT_CHARS)
     return kept
 
 
@@ -58,7 +55,7 @@ def _without_userinfo(origin: str | None) -> str | None:
         return None
     if parts.username is not None or parts.password is not None:
         parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
-    return _clip(urlunsplit(parts), MAX_TEXT_CHARS)
+    return clip(urlunsplit(parts), MAX_TEXT_CHARS)
 
 
 def dead_letter(
@@ -74,7 +71,7 @@ def dead_letter(
     of interest without credentials, the provider, the reason, the time."""
     payload = {
         "provider": provider,
-        "reason": _clip(reason, MAX_REASON_CHARS),
+        "reason": clip(reason, MAX_REASON_CHARS),
         "time": (now or datetime.now(UTC)).isoformat(),
         "origin": _without_userinfo(origin),
         "headers": _kept_headers(headers),

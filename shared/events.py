@@ -313,6 +313,11 @@ def parse_event(raw: bytes | str) -> Event:
     return _event_adapter.validate_json(raw)
 
 
+def parse_event_object(payload: Any) -> Event:
+    """Validate one already-decoded event object; raises ``pydantic.ValidationError``."""
+    return _event_adapter.validate_python(payload)
+
+
 def parse_events(payload: Any) -> list[Event]:
     """Validate an already-decoded body: one event object or a JSON array of them."""
     if isinstance(payload, list):

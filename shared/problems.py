@@ -98,26 +98,27 @@ def problem_response(
         "type": f"https://salespulse.dev/problems/{slug}",
         "title": _TITLES.get(status, "Error"),
         "status": status,
-        "detail": _clip(detail, MAX_DETAIL_CHARS),
+        "detail": clip(detail, MAX_DETAIL_CHARS),
         **extensions,
     }
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ``...`` marking a cut."""
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
-def validation_errors(errors: Any, *, skip: int = 0) -> list[dict[str, Any]]:
-    """The first ``MAX_PROBLEMS`` pydantic errors as ``{field, message}``, dotted paths without
-    their first ``skip`` parts (inputs left out: they may be secret; each part clipped).
+def validation_errors(errors: Any) -> list[dict[str, Any]]:
+    """The first ``MAX_PROBLEMS`` pydantic errors as ``{field, message}``, dotted paths (inputs
+    left out: they may be secret; each part clipped).
 
     The caller reports ``len(errors)`` as ``errors_total`` when it is more.
     """
     return [
         {
-            "field": _clip(".".join(str(p) for p in e["loc"][skip:]) or "body", MAX_FIELD_CHARS),
-            "message": _clip(str(e["msg"]), MAX_MESSAGE_CHARS),
+            "field": clip(".".join(str(p) for p in e["loc"]) or "body", MAX_FIELD_CHARS),
+            "message": clip(str(e["msg"]), MAX_MESSAGE_CHARS),
         }
         for e in list(errors)[:MAX_PROBLEMS]
     ]
@@ -128,10 +129,10 @@ def describe(errors: list[dict[str, Any]], count: int = 5) -> str:
     return "; ".join(f"{e['field']}: {e['message']}" for e in errors[:count])
 
 
-def invalid(errors: Any, prefix: str, *, skip: int = 0) -> Unprocessable:
+def invalid(errors: Any, prefix: str) -> Unprocessable:
     """A 422 naming the fields of pydantic ``errors``: at most ``MAX_PROBLEMS`` of them, and
     how many there were."""
-    listed = validation_errors(errors, skip=skip)
+    listed = validation_errors(errors)
     return Unprocessable(
         f"{prefix}{describe(listed)}", errors=listed, errors_total=len(list(errors))
     )

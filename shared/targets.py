@@ -10,19 +10,8 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from shared.calendar import PERIODS, Period, next_period, period_start, periods
+from shared.calendar import Period, periods
 from shared.windows import CALENDAR_PERIODS, Window
-
-# Period and its helpers live in shared.calendar; they stay importable from here.
-__all__ = [
-    "FALLBACK_ORDER",
-    "PERIODS",
-    "WINDOW_PERIOD",
-    "Period",
-    "next_period",
-    "period_start",
-    "window_target",
-]
 
 WINDOW_PERIOD: dict[str, Period] = {name: period for name, (period, _) in CALENDAR_PERIODS.items()}
 FALLBACK_ORDER: tuple[Period, ...] = ("month", "week", "day", "quarter", "year")

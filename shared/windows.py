@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from shared.calendar import Period, midnight, next_period, period_start
+from shared.events import EARLIEST_EVENT_TIME
 
 ROLLING: dict[str, timedelta] = {
     "last_15m": timedelta(minutes=15),
@@ -33,7 +34,7 @@ WINDOWS: tuple[str, ...] = (*CALENDAR, *ROLLING)
 # Custom windows lie within these bounds: they cover any activity a sales team can have booked,
 # and keep every derived date (tiling, the board an hour earlier, pro-rated targets) far from
 # the limits of ``datetime``, which years 1 and 9999 overflow.
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+EARLIEST = EARLIEST_EVENT_TIME  # nothing is booked before it, so nothing is asked of it
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 CUSTOM_RANGE = f"between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} UTC"
 

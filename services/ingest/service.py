@@ -48,11 +48,11 @@ class Sorted:
 
 def event_errors(exc: ValidationError, item: Any) -> list[dict[str, Any]]:
     """Pydantic's errors for one event, located in the event as sent: ``data.currency``, not
-    ``0.deal.updated.data.currency`` (the list index and type tag are the validator's own)."""
+    ``deal.updated.data.currency`` (the type tag is the validator's own)."""
     tag = item.get("type") if isinstance(item, dict) else None
     located = []
     for error in exc.errors():
-        loc = error["loc"][1:]
+        loc = error["loc"]
         if loc and loc[0] == tag:
             loc = loc[1:]
         elif not loc:
@@ -64,7 +64,7 @@ def event_errors(exc: ValidationError, item: Any) -> list[dict[str, Any]]:
 def validate(item: Any) -> ev.Event | list[dict[str, Any]]:
     """One canonical event, or its errors."""
     try:
-        [event] = ev.parse_events([item])  # a list of one: an item that is a list stays one item
+        event = ev.parse_event_object(item)
     except ValidationError as exc:
         return event_errors(exc, item)
     return event
