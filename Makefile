@@ -55,7 +55,7 @@ pg-down:
 bench: install kafka-up pg-up  ## the benchmarks; figures go to bench/results/
 	SALESPULSE_TEST_KAFKA=127.0.0.1:9092 \
 	SALESPULSE_TEST_DATABASE_URL="$$(deploy/postgres/pg.sh url)" \
-	$(VENV)/bin/python -m bench
+	SALESPULSE_BENCH_UV=$(UV) $(VENV)/bin/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

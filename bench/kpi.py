@@ -1,13 +1,17 @@
 """KPI throughput: events applied per second by one KPI consumer on PostgreSQL, next to a raw
-aiokafka consumer reading the same topic (the floor: fetching and nothing else)."""
+aiokafka consumer reading the same topic (the ceiling: fetching and decoding, nothing else) and
+to Quix Streams doing a simpler job on it (``bench/quix_peer.py``: the peer a user would pick)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import random
 import resource
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -23,6 +27,7 @@ from shared.settings import Settings
 from tests.conftest import canonical
 
 REPS = 200
+QUIX_STREAMS = "quixstreams==3.28.1"  # the peer, pinned (bench only, never a project dependency)
 
 
 def activity(count: int, rng: random.Random) -> list[dict[str, Any]]:
@@ -79,10 +84,38 @@ async def raw_rate(servers: str, topic: str, count: int) -> float:
         seen, started = 0, time.perf_counter()  # fetching is part of reading
         while seen < count:
             batches = await consumer.getmany(timeout_ms=1000, max_records=2000)
-            seen += sum(len(b) for b in batches.values())
+            for batch in batches.values():
+                for message in batch:
+                    orjson.loads(message.value)  # decoded, as any consumer must
+                seen += len(batch)
         return count / (time.perf_counter() - started)
     finally:
         await consumer.stop()
+
+
+async def quix_rate(servers: str, topic: str, count: int) -> float:
+    """Quix Streams' events per second on the topic, in a process of its own."""
+    # An environment of its own, made by uv: Quix pins pydantic below the project's own.
+    process = await asyncio.create_subprocess_exec(
+        os.environ.get("SALESPULSE_BENCH_UV", "uv"),
+        "run",
+        "--no-project",
+        "--python",
+        "python3",
+        "--with",
+        QUIX_STREAMS,
+        "python",
+        str(Path(__file__).with_name("quix_peer.py")),
+        servers,
+        topic,
+        str(count),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 600)
+    if process.returncode != 0:
+        raise RuntimeError(f"quix peer failed: {err.decode()[-2000:]}")
+    return float(json.loads(out.decode().splitlines()[-1])["per_second"])
 
 
 def rss_mib() -> float:
@@ -132,13 +165,16 @@ async def measure(servers: str, database_url: str, count: int) -> dict[str, Any]
     await bus.ensure_topics([topic, settings.deadletter_topic])
     await publish(bus, topic, activity(count, random.Random(11)))
     raw = await raw_rate(servers, topic, count)
+    quix = await quix_rate(servers, topic, count)
     applied, memory = await kpi_rate(settings, bus, topic)
     await bus.stop()
     return {
         "events": count,
         "raw_consumer_per_second": round(raw),
+        "quix_streams_per_second": round(quix),
         "kpi_applied_per_second": round(applied),
         "ratio_to_raw": round(applied / raw, 3),
+        "ratio_to_quix_streams": round(applied / quix, 3),
         "rss_mib_each_tenth_of_the_run": memory,
         "batch_size": settings.kpi_batch_size,
     }
