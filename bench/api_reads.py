@@ -52,7 +52,7 @@ async def fill(database_url: str, day0: int, hour0: int, minute0: int) -> dict[s
               FROM generate_series(0, {REPS} - 1) r;
             INSERT INTO rep_teams (rep_id, effective_from, team_id)
               SELECT 'r' || r, 0, 't' || (r % {TEAMS}) FROM generate_series(0, {REPS} - 1) r;
-            INSERT INTO roster_version (id, version) VALUES (1, 1);
+            UPDATE roster_version SET version = version + 1 WHERE id = 1;
             """)
         grains = [("day", day0, 86400, 30), ("hour", hour0, 3600, 12), ("minute", minute0, 60, 60)]
         for grain, first, step, count in grains:
