@@ -14,10 +14,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer
+from sqlalchemy.engine import make_url
 
-from services.api.roster.service import RosterStore
 from services.kpi.app import build_kpi_service
 from shared.bus import OutgoingRecord
 from shared.bus.kafka import KafkaBus
@@ -26,34 +27,23 @@ from shared.db.migrate import migrate
 from shared.settings import Settings
 from tests.conftest import canonical
 
-REPS = 200
+REPS = 10_000
+TEAMS = 20
 QUIX_STREAMS = "quixstreams==3.28.1"  # the peer, pinned (bench only, never a project dependency)
 
 
 def activity(count: int, rng: random.Random) -> list[dict[str, Any]]:
-    """A sales floor's mix: mostly calls, some meetings, leads and deal updates."""
+    """The issue's shape: calls of a 10,000-rep floor (placed, received and missed, to numbers
+    that sometimes repeat so that callbacks pair up)."""
     events = []
     for _ in range(count):
-        actor = f"u-{rng.randrange(REPS)}"
-        kind = rng.random()
-        if kind < 0.75:
-            body = canonical(
-                rng.choice(["call.placed", "call.received", "call.missed"]),
-                actor=actor,
-                counterpart=f"+3361{rng.randrange(10**7):07d}",
-            )
-            if body["type"] == "call.placed":
-                body["data"]["talk_seconds"] = rng.randint(0, 900)
-        elif kind < 0.9:
-            body = canonical(rng.choice(["meeting.held", "lead.created"]), actor=actor)
-        else:
-            body = canonical(
-                "deal.updated",
-                actor=actor,
-                deal_id=f"D-{rng.randrange(5000)}",
-                status=rng.choice(["open", "won", "lost"]),
-                amount=str(rng.randrange(100, 90_000)),
-            )
+        body = canonical(
+            rng.choice(["call.placed", "call.received", "call.missed"]),
+            actor=f"u-{rng.randrange(REPS)}",
+            counterpart=f"+3361{rng.randrange(10**6):07d}",
+        )
+        if body["type"] == "call.placed":
+            body["data"]["talk_seconds"] = rng.randint(0, 900)
         events.append(body)
     return events
 
@@ -124,14 +114,31 @@ def rss_mib() -> float:
         return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
+async def fill_roster(database_url: str) -> None:
+    """REPS reps in TEAMS teams, each with the identity ``crm:u-<i>`` the events name."""
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"""
+            INSERT INTO teams (id, name) SELECT 't' || t, 'Team ' || t
+              FROM generate_series(0, {TEAMS} - 1) t;
+            INSERT INTO reps (id, name) SELECT 'r' || r, 'Rep ' || r
+              FROM generate_series(0, {REPS} - 1) r;
+            INSERT INTO rep_teams (rep_id, effective_from, team_id)
+              SELECT 'r' || r, 0, 't' || (r % {TEAMS}) FROM generate_series(0, {REPS} - 1) r;
+            INSERT INTO identities (provider, external_id, rep_id)
+              SELECT 'crm', 'u-' || r, 'r' || r FROM generate_series(0, {REPS} - 1) r;
+            UPDATE roster_version SET version = version + 1 WHERE id = 1;
+            """)
+    finally:
+        await conn.close()
+
+
 async def kpi_rate(settings: Settings, bus: KafkaBus, topic: str) -> tuple[float, list[float]]:
     """Events applied per second, and the memory at each tenth of the run (flat = no growth)."""
     db = create_engine(settings.database_url)
     await migrate(db)
-    roster = RosterStore(db)
-    await roster.put_team("t", "T")
-    for i in range(REPS):
-        await roster.put_rep(f"r{i}", f"Rep {i}", "t", [("crm", f"u-{i}")], 0)
+    await fill_roster(settings.database_url)
     service = build_kpi_service(settings, bus, db)
     targets = await bus.end_offsets(topic)
     total = sum(targets.values())

@@ -1,8 +1,9 @@
-"""Time buckets at three grains, and the tiling of a window by the coarsest buckets that fit.
+"""Time buckets at four grains, and the tiling of a window by the coarsest buckets that fit.
 
 Minute and hour buckets start on UTC minute/hour boundaries; day buckets start at local midnight
 in the organisation's time zone (so a day bucket is 23, 24 or 25 hours long around DST changes and
-tiles the calendar days that windows are cut in; ``shared.calendar`` finds those midnights).
+tiles the calendar days that windows are cut in; ``shared.calendar`` finds those midnights), and
+month buckets at the local midnight of the month's first day.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from shared.calendar import local_midnight, next_local_midnight
+from shared.calendar import local_midnight, local_month_start, next_local_midnight, next_local_month
 
-Grain = Literal["minute", "hour", "day"]
-GRAINS: tuple[Grain, ...] = ("minute", "hour", "day")
+Grain = Literal["minute", "hour", "day", "month"]
+GRAINS: tuple[Grain, ...] = ("minute", "hour", "day", "month")
 MINUTE, HOUR = 60, 3600
 
 
@@ -28,8 +29,13 @@ class BucketRange:
 
 
 def bucket_starts(ts: int, tz: ZoneInfo) -> tuple[tuple[Grain, int], ...]:
-    """The start of the minute, hour and day bucket that hold the instant ``ts``."""
-    return (("minute", ts - ts % MINUTE), ("hour", ts - ts % HOUR), ("day", local_midnight(ts, tz)))
+    """The start of the minute, hour, day and month bucket that hold the instant ``ts``."""
+    return (
+        ("minute", ts - ts % MINUTE),
+        ("hour", ts - ts % HOUR),
+        ("day", local_midnight(ts, tz)),
+        ("month", local_month_start(ts, tz)),
+    )
 
 
 def _ceil(ts: int, step: int) -> int:
@@ -37,9 +43,26 @@ def _ceil(ts: int, step: int) -> int:
 
 
 def tile(start: int, end: int, tz: ZoneInfo) -> list[BucketRange]:
-    """Cover [start, end) with day buckets where whole local days fit, hours at the edges, then
-    minutes. ``start`` is rounded down and ``end`` up to whole minutes (a bucket is indivisible)."""
+    """Cover [start, end) with month buckets where whole local months fit, days at the edges,
+    then hours, then minutes. ``start`` is rounded down and ``end`` up to whole minutes (a
+    bucket is indivisible)."""
     start, end = start - start % MINUTE, _ceil(end, MINUTE)
+    if start >= end:
+        return []
+    first_month = local_month_start(start, tz)
+    if first_month < start:
+        first_month = next_local_month(first_month, tz)
+    last_month = local_month_start(end, tz)
+    if first_month >= last_month:
+        return _tile_days(start, end, tz)
+    return [
+        *_tile_days(start, first_month, tz),
+        BucketRange("month", first_month, last_month),
+        *_tile_days(last_month, end, tz),
+    ]
+
+
+def _tile_days(start: int, end: int, tz: ZoneInfo) -> list[BucketRange]:
     if start >= end:
         return []
     first_day = local_midnight(start, tz)
@@ -87,12 +110,12 @@ def coarsen(
         m for m in minutes if m - m % HOUR not in hours and local_midnight(m, tz) not in days
     }
     hours = {h for h in hours if local_midnight(h, tz) not in days}
-    day_ranges = [r for r in ranges if r.grain == "day"]
+    kept = [r for r in ranges if r.grain in ("day", "month")]  # never pruned
     return [
         *_runs("minute", minutes, MINUTE),
         *_runs("hour", hours, HOUR),
-        *day_ranges,
-        *_days_outside(days, day_ranges, tz),
+        *kept,
+        *_days_outside(days, kept, tz),
     ]
 
 
@@ -125,13 +148,18 @@ def _expire_hours(
     return hours - expired, {local_midnight(h, tz) for h in expired}
 
 
-def _days_outside(days: set[int], day_ranges: list[BucketRange], tz: ZoneInfo) -> list[BucketRange]:
-    """One day bucket per day in ``days`` that the window's own day buckets do not hold."""
+def _days_outside(days: set[int], kept: list[BucketRange], tz: ZoneInfo) -> list[BucketRange]:
+    """One day bucket per day in ``days`` that the window's own day and month buckets do not
+    hold."""
     return [
         BucketRange("day", d, next_local_midnight(d, tz))
         for d in sorted(days)
-        if not any(r.lo <= d < r.hi for r in day_ranges)
+        if not any(r.lo <= d < r.hi if r.grain == "day" else _in_month(d, r, tz) for r in kept)
     ]
+
+
+def _in_month(day: int, months: BucketRange, tz: ZoneInfo) -> bool:
+    return months.lo <= local_month_start(day, tz) < months.hi
 
 
 def _runs(grain: Grain, starts: set[int], step: int) -> list[BucketRange]:

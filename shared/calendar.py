@@ -71,6 +71,22 @@ def _midnight_of_slot(slot_start: int, tz: ZoneInfo) -> int:
     return midnight_ts(local_date(slot_start, tz), tz)
 
 
+def local_month_start(ts: int, tz: ZoneInfo) -> int:
+    """Epoch seconds of the local midnight that starts the month holding ``ts`` (memoised
+    per quarter-hour slot, like ``local_midnight``)."""
+    return _month_of_slot(ts - ts % _SLOT, tz)
+
+
+@lru_cache(maxsize=16384)
+def _month_of_slot(slot_start: int, tz: ZoneInfo) -> int:
+    return midnight_ts(local_date(slot_start, tz).replace(day=1), tz)
+
+
+def next_local_month(ts: int, tz: ZoneInfo) -> int:
+    """The local midnight that starts the month after the one holding ``ts``."""
+    return midnight_ts(next_period("month", local_date(ts, tz).replace(day=1)), tz)
+
+
 def next_local_midnight(ts: int, tz: ZoneInfo) -> int:
     """The local midnight after the day holding ``ts`` (``ts`` is usually itself a midnight)."""
     return midnight_ts(local_date(ts, tz) + timedelta(days=1), tz)

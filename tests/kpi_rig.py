@@ -24,9 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.api.roster.service import RosterStore
 from shared.bus import OutgoingRecord
 from shared.bus.kafka import KafkaBus
+from shared.catalogue import BASE_COUNTERS
 from shared.db.engine import create_engine
 from shared.db.migrate import migrate
-from shared.db.models import ConsumerOffset, KpiBucket, table
+from shared.db.models import ConsumerOffset, kpi_rollups, table
 from shared.settings import Settings
 from tests.conftest import canonical
 
@@ -50,17 +51,7 @@ class Rig:
         await self.bus.publish(self.settings.activity_topic, records)
 
     async def totals(self) -> dict[tuple[str, str, str], int]:
-        buckets = table(KpiBucket)
-        query = (
-            select(
-                buckets.c.scope, buckets.c.subject_id, buckets.c.metric, func.sum(buckets.c.value)
-            )
-            .where(buckets.c.grain == "day")
-            .group_by(buckets.c.scope, buckets.c.subject_id, buckets.c.metric)
-        )
-        async with self.db.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return {(s, i, m): int(v) for s, i, m, v in rows if v}
+        return await day_totals(self.db)
 
     async def stored_offsets(self) -> dict[int, int]:
         offsets = table(ConsumerOffset)
@@ -168,3 +159,21 @@ def rep_sums(totals: dict[tuple[str, str, str], int]) -> dict[str, int]:
         if scope == "rep" and metric in ("calls_placed", "talk_seconds"):
             sums[metric] = sums.get(metric, 0) + value
     return sums
+
+
+async def day_totals(db: AsyncEngine, grain: str = "day") -> dict[tuple[str, str, str], int]:
+    """(scope, subject, counter) -> the sum of its buckets of ``grain``, where not zero."""
+    counters = [kpi_rollups.c[c] for c in BASE_COUNTERS]
+    query = (
+        select(kpi_rollups.c.scope, kpi_rollups.c.subject_id, *(func.sum(c) for c in counters))
+        .where(kpi_rollups.c.grain == grain)
+        .group_by(kpi_rollups.c.scope, kpi_rollups.c.subject_id)
+    )
+    async with db.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return {
+        (scope, subject, counter): int(value)
+        for scope, subject, *values in rows
+        for counter, value in zip(BASE_COUNTERS, values, strict=True)
+        if value
+    }

@@ -1,9 +1,12 @@
 """Set-based writes of the flush: one statement per kind of row, however large the batch.
 
 ``CoreWriter`` speaks SQLAlchemy Core to any database (SQLite in the embedded default).
-``PostgresWriter`` sends each set as a handful of arrays through ``unnest`` on the asyncpg
-connection of the same transaction: no per-row parameters to build, bind or parse, which is
-most of the cost of a flush at thousands of rows per batch.
+``PostgresWriter`` COPYs each set into a temporary table of the connection (binary, no
+per-row parameters to build, bind or parse), then moves it with one ``INSERT … SELECT``: the
+database sorts the rows into lock order and pivots the counters into ``kpi_rollups`` rows.
+
+Deltas arrive one counter at a time (``BucketRow``); a ``kpi_rollups`` row holds all the
+counters of one subject's bucket, so both writers add them up per row before writing it.
 """
 
 from __future__ import annotations
@@ -12,33 +15,41 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from sqlalchemy import select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.db.models import AppliedEvent, KpiBucket, KpiState, table
+from shared.catalogue import BASE_COUNTERS
+from shared.db.models import AppliedEvent, KpiState, kpi_rollups, table
+from shared.db.retry import ConcurrentInsert
 
 BucketRow = tuple[str, str, str, int, str, int]  # scope, metric, grain, start, subject, value
 StateRow = tuple[str, str, str]  # kind, key, state JSON
-_buckets, _applied, _states = table(KpiBucket), table(AppliedEvent), table(KpiState)
+ROW_KEY = ("scope", "grain", "bucket_start", "subject_id")
+_applied, _states = table(AppliedEvent), table(KpiState)
+_COUNTER = {name: i for i, name in enumerate(BASE_COUNTERS)}
 
 
 class BulkWriter(Protocol):
-    async def claim(
-        self, conn: AsyncConnection, keys: Sequence[tuple[str, str]], now: int
-    ) -> set[tuple[str, str]]:
-        """Insert (source, id) pairs not seen before; return those inserted."""
+    async def claim(self, conn: AsyncConnection, keys: Sequence[bytes], now: int) -> set[bytes]:
+        """Insert the event keys not seen before; return those inserted."""
         ...
 
     async def lock_states(
         self, conn: AsyncConnection, keys: Sequence[tuple[str, str]]
     ) -> list[StateRow]:
-        """Fetch or create the state rows, locked until commit, in the order given."""
+        """The state rows of ``keys`` that exist, locked until commit (in key order)."""
         ...
 
-    async def save_states(self, conn: AsyncConnection, rows: Sequence[StateRow]) -> None: ...
+    async def save_states(
+        self, conn: AsyncConnection, new: Sequence[StateRow], changed: Sequence[StateRow]
+    ) -> None:
+        """Insert the ``new`` rows and update the ``changed`` ones. A new row that another
+        transaction inserted meanwhile raises ``ConcurrentInsert``: the flush runs again."""
+        ...
 
     async def add_buckets(self, conn: AsyncConnection, rows: Sequence[BucketRow]) -> None:
-        """Add each value to its bucket (created at the value if new), in the order given."""
+        """Add each value to its counter of its ``kpi_rollups`` row (made if new)."""
         ...
 
 
@@ -46,103 +57,166 @@ class CoreWriter:
     def __init__(self, dialect: str) -> None:
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
 
-    async def claim(
-        self, conn: AsyncConnection, keys: Sequence[tuple[str, str]], now: int
-    ) -> set[tuple[str, str]]:
+    async def claim(self, conn: AsyncConnection, keys: Sequence[bytes], now: int) -> set[bytes]:
         statement = (
             self._insert(_applied)
-            .on_conflict_do_nothing(index_elements=["source", "id"])
-            .returning(_applied.c.source, _applied.c.id)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(_applied.c.key)
         )
-        rows = await conn.execute(
-            statement, [{"source": s, "id": i, "applied_at": now} for s, i in keys]
-        )
-        return {(s, i) for s, i in rows}
+        rows = await conn.execute(statement, [{"key": k, "applied_at": now} for k in keys])
+        return {bytes(k) for (k,) in rows}
 
     async def lock_states(
         self, conn: AsyncConnection, keys: Sequence[tuple[str, str]]
     ) -> list[StateRow]:
-        insert = self._insert(_states)
-        statement = insert.on_conflict_do_update(
-            index_elements=["kind", "key"], set_={"kind": insert.excluded.kind}
-        ).returning(_states.c.kind, _states.c.key, _states.c.state)
-        rows = await conn.execute(
-            statement, [{"kind": k, "key": y, "state": "{}"} for k, y in keys]
-        )
-        return [(k, y, s) for k, y, s in rows]
+        found: list[StateRow] = []
+        for start in range(0, len(keys), 400):  # within SQLite's limit on bound parameters
+            query = (
+                select(_states.c.kind, _states.c.key, _states.c.state)
+                .where(tuple_(_states.c.kind, _states.c.key).in_(keys[start : start + 400]))
+                .order_by(_states.c.kind, _states.c.key)
+                .with_for_update()
+            )
+            found += [(k, y, s) for k, y, s in await conn.execute(query)]
+        return found
 
-    async def save_states(self, conn: AsyncConnection, rows: Sequence[StateRow]) -> None:
-        insert = self._insert(_states)
-        statement = insert.on_conflict_do_update(
-            index_elements=["kind", "key"],
-            set_={"state": insert.excluded.state, "updated_at": insert.excluded.updated_at},
-        )
+    async def save_states(
+        self, conn: AsyncConnection, new: Sequence[StateRow], changed: Sequence[StateRow]
+    ) -> None:
         now = int(time.time())
-        await conn.execute(
-            statement, [{"kind": k, "key": y, "state": s, "updated_at": now} for k, y, s in rows]
-        )
+        if new:
+            statement = (
+                self._insert(_states)
+                .on_conflict_do_nothing(index_elements=["kind", "key"])
+                .returning(_states.c.key)
+            )
+            params = [{"kind": k, "key": y, "state": s, "updated_at": now} for k, y, s in new]
+            if len((await conn.execute(statement, params)).all()) < len(new):
+                raise ConcurrentInsert("a state row was inserted by another transaction")
+        if changed:
+            insert = self._insert(_states)
+            upsert = insert.on_conflict_do_update(
+                index_elements=["kind", "key"],
+                set_={"state": insert.excluded.state, "updated_at": insert.excluded.updated_at},
+            )
+            await conn.execute(
+                upsert,
+                [{"kind": k, "key": y, "state": s, "updated_at": now} for k, y, s in changed],
+            )
 
     async def add_buckets(self, conn: AsyncConnection, rows: Sequence[BucketRow]) -> None:
-        insert = self._insert(_buckets)
+        insert = self._insert(kpi_rollups)
         statement = insert.on_conflict_do_update(
-            index_elements=["scope", "metric", "grain", "bucket_start", "subject_id"],
-            set_={"value": _buckets.c.value + insert.excluded.value},
+            index_elements=list(ROW_KEY),
+            set_={c: kpi_rollups.c[c] + insert.excluded[c] for c in BASE_COUNTERS},
         )
-        names = ("scope", "metric", "grain", "bucket_start", "subject_id", "value")
-        await conn.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
+        await conn.execute(statement, wide_rows(rows))
+
+
+def wide_rows(rows: Sequence[BucketRow]) -> list[dict[str, Any]]:
+    """The counters of ``rows`` added up per ``kpi_rollups`` row, in key order."""
+    wide: dict[tuple[str, str, int, str], dict[str, Any]] = {}
+    for scope, metric, grain, start, subject, value in rows:
+        key = (scope, grain, start, subject)
+        row = wide.get(key)
+        if row is None:
+            row = wide[key] = dict.fromkeys(BASE_COUNTERS, 0)
+            row.update(zip(ROW_KEY, key, strict=True))
+        row[metric] += value
+    return [wide[key] for key in sorted(wide)]
 
 
 class PostgresWriter:
+    TEMPORARY = """
+        CREATE TEMPORARY TABLE IF NOT EXISTS flush_claims (key bytea)
+            ON COMMIT DELETE ROWS;
+        CREATE TEMPORARY TABLE IF NOT EXISTS flush_state_keys (kind text, key text)
+            ON COMMIT DELETE ROWS;
+        CREATE TEMPORARY TABLE IF NOT EXISTS flush_states (kind text, key text, state text)
+            ON COMMIT DELETE ROWS;
+        CREATE TEMPORARY TABLE IF NOT EXISTS flush_deltas (
+            scope text, grain text, bucket_start bigint, subject_id text, counter smallint,
+            value bigint) ON COMMIT DELETE ROWS"""
     CLAIM = """
-        INSERT INTO applied_events (source, id, applied_at)
-        SELECT s, i, $3 FROM unnest($1::text[], $2::text[]) AS t(s, i)
-        ON CONFLICT (source, id) DO NOTHING RETURNING source, id"""
+        INSERT INTO applied_event_keys (key, applied_at)
+        SELECT key, $1 FROM flush_claims ORDER BY key
+        ON CONFLICT (key) DO NOTHING RETURNING key"""
     LOCK = """
-        INSERT INTO kpi_states (kind, key, state)
-        SELECT k, y, '{}' FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(k, y, n)
-        ORDER BY n
-        ON CONFLICT (kind, key) DO UPDATE SET kind = EXCLUDED.kind
-        RETURNING kind, key, state"""
-    SAVE = """
+        SELECT s.kind, s.key, s.state FROM kpi_states s
+        JOIN flush_state_keys k ON k.kind = s.kind AND k.key = s.key
+        ORDER BY s.kind, s.key FOR UPDATE OF s"""
+    INSERT_STATES = """
         INSERT INTO kpi_states (kind, key, state, updated_at)
-        SELECT k, y, s, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS t(k, y, s)
-        ON CONFLICT (kind, key) DO UPDATE
-        SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at"""
+        SELECT kind, key, state, $1 FROM flush_states ORDER BY kind, key
+        ON CONFLICT (kind, key) DO NOTHING"""
+    UPDATE_STATES = """
+        UPDATE kpi_states s SET state = f.state, updated_at = $1
+        FROM flush_states f WHERE s.kind = f.kind AND s.key = f.key"""
+    # The counters' columns are the catalogue's names, and their numbers its positions.
     ADD = """
-        INSERT INTO kpi_buckets (scope, metric, grain, bucket_start, subject_id, value)
-        SELECT s, m, g, b, i, v FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[],
-                                            $5::text[], $6::bigint[])
-            WITH ORDINALITY AS t(s, m, g, b, i, v, n)
-        ORDER BY n
-        ON CONFLICT (scope, metric, grain, bucket_start, subject_id)
-        DO UPDATE SET value = kpi_buckets.value + EXCLUDED.value"""
+        INSERT INTO kpi_rollups (scope, grain, bucket_start, subject_id, {columns})
+        SELECT scope, grain, bucket_start, subject_id, {sums} FROM flush_deltas
+        GROUP BY scope, grain, bucket_start, subject_id
+        ORDER BY scope, grain, bucket_start, subject_id
+        ON CONFLICT (scope, grain, bucket_start, subject_id) DO UPDATE SET {additions}""".format(  # noqa: S608
+        columns=", ".join(BASE_COUNTERS),
+        sums=", ".join(
+            f"coalesce(sum(value) FILTER (WHERE counter = {i}), 0)"
+            for i in range(len(BASE_COUNTERS))
+        ),
+        additions=", ".join(f"{c} = kpi_rollups.{c} + EXCLUDED.{c}" for c in BASE_COUNTERS),
+    )
 
-    async def claim(
-        self, conn: AsyncConnection, keys: Sequence[tuple[str, str]], now: int
-    ) -> set[tuple[str, str]]:
-        rows = await (await _driver(conn)).fetch(self.CLAIM, *_columns(keys, 2), now)
-        return {(r["source"], r["id"]) for r in rows}
+    async def claim(self, conn: AsyncConnection, keys: Sequence[bytes], now: int) -> set[bytes]:
+        driver = await _driver(conn)
+        await _copy(driver, "flush_claims", [(k,) for k in keys])
+        return {r["key"] for r in await driver.fetch(self.CLAIM, now)}
 
     async def lock_states(
         self, conn: AsyncConnection, keys: Sequence[tuple[str, str]]
     ) -> list[StateRow]:
-        rows = await (await _driver(conn)).fetch(self.LOCK, *_columns(keys, 2))
+        driver = await _driver(conn)
+        await _copy(driver, "flush_state_keys", keys)
+        rows = await driver.fetch(self.LOCK)
         return [(r["kind"], r["key"], r["state"]) for r in rows]
 
-    async def save_states(self, conn: AsyncConnection, rows: Sequence[StateRow]) -> None:
-        await (await _driver(conn)).execute(self.SAVE, *_columns(rows, 3), int(time.time()))
+    async def save_states(
+        self, conn: AsyncConnection, new: Sequence[StateRow], changed: Sequence[StateRow]
+    ) -> None:
+        driver, now = await _driver(conn), int(time.time())
+        if new:
+            await _copy(driver, "flush_states", new)
+            status = await driver.execute(self.INSERT_STATES, now)
+            if int(status.rsplit(" ", 1)[1]) < len(new):
+                raise ConcurrentInsert("a state row was inserted by another transaction")
+        if changed:
+            await _copy(driver, "flush_states", changed)
+            await driver.execute(self.UPDATE_STATES, now)
 
     async def add_buckets(self, conn: AsyncConnection, rows: Sequence[BucketRow]) -> None:
-        await (await _driver(conn)).execute(self.ADD, *_columns(rows, 6))
+        driver = await _driver(conn)
+        counter = _COUNTER
+        await _copy(
+            driver,
+            "flush_deltas",
+            [(s, g, b, i, counter[m], v) for s, m, g, b, i, v in rows],
+        )
+        await driver.execute(self.ADD)
 
 
 async def _driver(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under ``conn``, inside the same transaction."""
-    return (await conn.get_raw_connection()).driver_connection
+    """The asyncpg connection under ``conn``, inside the same transaction, with the
+    temporary tables of the flush (made once per connection, in a transaction that may roll
+    back: so each time, if not there)."""
+    driver: Any = (await conn.get_raw_connection()).driver_connection
+    await driver.execute(PostgresWriter.TEMPORARY)
+    return driver
 
 
-def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
-    return [[row[i] for row in rows] for i in range(width)] if rows else [[] for _ in range(width)]
+async def _copy(driver: Any, name: str, records: Sequence[Sequence[Any]]) -> None:
+    """Empty the temporary table ``name``, then COPY ``records`` into it."""
+    await driver.execute(f"DELETE FROM {name}")  # noqa: S608 (one of the tables above)
+    await driver.copy_records_to_table(name, records=records)
 
 
 def writer_for(dialect: str) -> BulkWriter:

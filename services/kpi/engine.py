@@ -42,9 +42,13 @@ States = dict[StateKey, Any]
 
 
 class BucketKey(NamedTuple):
-    """One aggregate row (``kpi_buckets``). ``scope`` is whose bucket it is: ``rep``, ``team``
-    or ``unassigned`` (activity of an identity nobody owns, under that identity). In the KPI
-    service and its table "scope" means only that; an API key's rights are a ``KeyScope``."""
+    """One base counter of one subject in one bucket (a column of a ``kpi_rollups`` row).
+    ``scope`` is whose bucket it is: ``rep``, ``team`` or ``unassigned`` (activity of an
+    identity nobody owns, under that identity). In the KPI service and its table "scope" means
+    only that; an API key's rights are a ``KeyScope``.
+
+    The engine keys its deltas by plain tuples of these fields, in this order (equal to a
+    ``BucketKey`` and cheaper to make, once per counter, grain and subject of every event)."""
 
     scope: str  # rep | team | unassigned
     metric: str
@@ -53,7 +57,9 @@ class BucketKey(NamedTuple):
     subject_id: str
 
 
-Deltas = dict[BucketKey, int]
+Key = tuple[str, str, str, int, str]  # the fields of a BucketKey
+Deltas = dict[Key, int]
+_STARTS_CACHED = 4096  # minutes whose bucket starts the engine remembers
 Item = tuple[ev.Event, dict[str, int]]  # an event and its stateless counters
 
 
@@ -84,6 +90,7 @@ def new_state(key: StateKey) -> Any:
 class Engine:
     def __init__(self, tz: ZoneInfo, currency: str, fx_rates: dict[str, Decimal] | None = None):
         self._tz = tz
+        self._starts: dict[int, tuple[tuple[str, int], ...]] = {}  # minute -> bucket starts
         self._currency = currency
         self._fx = {currency: Decimal(1), **(fx_rates or {})}
         self._contributions: dict[str, Callable[[Any], dict[str, int]]] = {
@@ -102,6 +109,10 @@ class Engine:
             "survey.answered": _survey_answered,
             "complaint.logged": lambda e: {"complaints": 1},
         }
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self._tz
 
     # -- the stateless part --------------------------------------------------------------
 
@@ -125,7 +136,7 @@ class Engine:
 
     # -- booking -------------------------------------------------------------------------
 
-    def book(self, items: Iterable[Item], states: States, roster: Roster) -> Deltas:
+    def book(self, items: Iterable[Item], states: States, roster: Roster) -> dict[BucketKey, int]:
         """Every step at once over states held in memory (tests and tools; the store locks)."""
         batch = list(items)
         for key in self.plan(batch, roster):
@@ -135,7 +146,7 @@ class Engine:
             states.setdefault(key, new_state(key))
         for bucket, amount in self.settle(applied, states).items():
             applied.deltas[bucket] += amount
-        return applied.deltas
+        return {BucketKey(*key): amount for key, amount in applied.deltas.items()}
 
     def apply(self, items: Iterable[Item], states: States, roster: Roster) -> Applied:
         """Book a batch: stateless counters, calls, callbacks and deals (states in place)."""
@@ -283,11 +294,22 @@ class Engine:
         return (("rep", owner.rep_id), ("team", owner.team_id))
 
     def _add(self, deltas: Deltas, booked: Booked, sign: int) -> None:
-        for grain, start in bucket_starts(booked.at, self._tz):
-            for scope, subject in booked.subjects:
-                for metric, amount in booked.counters:
-                    if amount:
-                        deltas[BucketKey(scope, metric, grain, start, subject)] += sign * amount
+        starts = self._bucket_starts(booked.at)
+        for scope, subject in booked.subjects:
+            for metric, amount in booked.counters:
+                if amount:
+                    value = sign * amount
+                    for grain, start in starts:
+                        deltas[(scope, metric, grain, start, subject)] += value
+
+    def _bucket_starts(self, at: int) -> tuple[tuple[str, int], ...]:
+        minute = at - at % 60
+        starts = self._starts.get(minute)
+        if starts is None:
+            if len(self._starts) >= _STARTS_CACHED:
+                self._starts.clear()
+            starts = self._starts[minute] = bucket_starts(minute, self._tz)
+        return starts
 
     def _deal_updated(self, event: ev.DealUpdated) -> dict[str, int]:
         """Deals are booked from their state; here only the currency is checked."""

@@ -20,28 +20,31 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.kpi import metrics
 from services.kpi.bulk import writer_for
-from services.kpi.engine import STATE_TYPES, BucketKey, Deltas, Engine, Item, States
+from services.kpi.engine import STATE_TYPES, Deltas, Engine, Item, States, new_state
 from services.kpi.recredit import rewrite_state
 from services.kpi.roster import Roster
 from services.kpi.state import StateKey
 from shared import events as ev
 from shared.bus import Record
+from shared.calendar import local_month_start
+from shared.catalogue import BASE_COUNTERS
 from shared.db.models import (
     AppliedEvent,
     ConsumerOffset,
     Identity,
-    KpiBucket,
     KpiState,
     RepTeam,
     RosterVersion,
     Team,
+    event_key,
+    kpi_rollups,
     table,
 )
 from shared.db.retry import retrying
 
 log = logging.getLogger(__name__)
 
-_buckets = table(KpiBucket)
+_rollups = kpi_rollups
 _applied = table(AppliedEvent)
 _offsets = table(ConsumerOffset)
 _states = table(KpiState)
@@ -120,7 +123,7 @@ class KpiStore:
     async def clear(self) -> None:
         """Forget every aggregate, state, applied id and offset (the roster stays): for replay."""
         async with self._db.begin() as conn:
-            for aggregate in (_buckets, _applied, _states):
+            for aggregate in (_rollups, _applied, _states):
                 await conn.execute(delete(aggregate))
             await conn.execute(delete(_offsets).where(_offsets.c.consumer_group == self._group))
         self._stored.clear()
@@ -148,8 +151,8 @@ class KpiStore:
                 pruned += (old_ids.rowcount or 0) + (old_calls.rowcount or 0)
             for grain, floor in (("minute", minute_floor), ("hour", hour_floor)):
                 result = await conn.execute(
-                    delete(_buckets).where(
-                        _buckets.c.grain == grain, _buckets.c.bucket_start < floor
+                    delete(_rollups).where(
+                        _rollups.c.grain == grain, _rollups.c.bucket_start < floor
                     )
                 )
                 pruned += result.rowcount or 0
@@ -239,29 +242,39 @@ class KpiStore:
             await self._recredit(conn, newly)
 
     async def _recredit(self, conn: AsyncConnection, keys: list[str]) -> None:
-        """Move the unassigned activity of ``keys`` to their reps (see ``recredit.py``)."""
+        """Move the unassigned activity of ``keys`` to their reps (see ``recredit.py``).
+
+        Minute, hour and day rows go to the rep (and team) at their start; month rows are made
+        again from the day rows, so that a month stays the sum of its days when the rep changed
+        teams within it."""
+        counters = [_rollups.c[c] for c in BASE_COUNTERS]
         moved = await conn.execute(
-            delete(_buckets)
-            .where(_buckets.c.scope == "unassigned", _buckets.c.subject_id.in_(keys))
-            .returning(
-                _buckets.c.metric,
-                _buckets.c.grain,
-                _buckets.c.bucket_start,
-                _buckets.c.subject_id,
-                _buckets.c.value,
-            )
+            delete(_rollups)
+            .where(_rollups.c.scope == "unassigned", _rollups.c.subject_id.in_(keys))
+            .returning(_rollups.c.grain, _rollups.c.bucket_start, _rollups.c.subject_id, *counters)
         )
         deltas: Deltas = defaultdict(int)
         found: set[str] = set()
-        for metric, grain, start, subject, value in moved:
+        for grain, start, subject, *values in moved:
             found.add(subject)
-            for scope, subject_id in self._resolve(subject, int(start)):
-                deltas[BucketKey(scope, metric, grain, int(start), subject_id)] += int(value)
+            if grain != "month":
+                self._recredit_row(deltas, grain, int(start), subject, values)
         await self._upsert(conn, deltas)
         for key in sorted(found):
             await self._rewrite_states(conn, key)
         if found:
             log.info("unassigned activity re-credited", extra={"identities": sorted(found)})
+
+    def _recredit_row(
+        self, deltas: Deltas, grain: str, start: int, actor_key: str, values: list[int]
+    ) -> None:
+        buckets = [(grain, start)]
+        if grain == "day":
+            buckets.append(("month", local_month_start(start, self._kpi.tz)))
+        for scope, subject_id in self._resolve(actor_key, start):
+            for metric, value in zip(BASE_COUNTERS, values, strict=True):
+                for each, at in buckets if value else ():
+                    deltas[(scope, metric, each, at, subject_id)] += int(value)
 
     def _resolve(self, actor_key: str, ts: int) -> list[list[str]]:
         provider, _, external_id = actor_key.partition(":")
@@ -284,48 +297,57 @@ class KpiStore:
             if rewrite_state(state, key, lambda ts: self._resolve(key, ts)):
                 rewritten.append((kind, state_key, orjson.dumps(state).decode()))
         if rewritten:
-            await self._writer.save_states(conn, rewritten)
+            await self._writer.save_states(conn, [], rewritten)
 
     async def _claim(self, conn: AsyncConnection, booked: list[Item]) -> list[Item]:
-        unique: dict[tuple[str, str], Item] = {}
+        unique: dict[bytes, Item] = {}
         for event, counters in booked:
-            unique.setdefault((event.source, event.id), (event, counters))
+            unique.setdefault(event_key(event.source, event.id), (event, counters))
         if not unique:
             return []
-        claimed = await self._writer.claim(conn, sorted(unique), int(time.time()))
+        claimed = await self._writer.claim(conn, list(unique), int(time.time()))
         return [item for key, item in unique.items() if key in claimed]
 
     async def _apply(self, conn: AsyncConnection, fresh: list[Item]) -> Deltas:
         """Book the batch; the states it changes are locked for the transaction."""
-        states = await self._lock_states(conn, self._kpi.plan(fresh, self._roster))
+        states, new = await self._lock_states(conn, self._kpi.plan(fresh, self._roster))
         applied = self._kpi.apply(fresh, states, self._roster)
         if applied.followups:  # known only once the batch is merged: locked second
-            states.update(await self._lock_states(conn, applied.followups - set(states)))
+            more, more_new = await self._lock_states(conn, applied.followups - set(states))
+            states.update(more)
+            new |= more_new
             _add_all(applied.deltas, self._kpi.settle(applied, states))
-        await self._save_states(conn, states)
+        await self._save_states(conn, states, new)
         return applied.deltas
 
-    async def _lock_states(self, conn: AsyncConnection, keys: set[StateKey]) -> States:
-        """Fetch (or create) and lock each state row, in key order (so no deadlock).
+    async def _lock_states(
+        self, conn: AsyncConnection, keys: set[StateKey]
+    ) -> tuple[States, set[StateKey]]:
+        """Fetch and lock the state rows of ``keys`` that exist, in key order (so no deadlock),
+        and start the others afresh: the states, and which of them are new.
 
-        A concurrent instance touching the same deal or call waits for this transaction."""
+        A concurrent instance touching the same deal or call waits for this transaction; one
+        that makes the same new state first makes this flush run again (``ConcurrentInsert``)."""
         if not keys:
-            return {}
+            return {}, set()
         rows = await self._writer.lock_states(conn, sorted(keys))
-        return {(kind, key): STATE_TYPES[kind](orjson.loads(state)) for kind, key, state in rows}
+        states: States = {
+            (kind, key): STATE_TYPES[kind](orjson.loads(state)) for kind, key, state in rows
+        }
+        new = keys - set(states)
+        for key in new:
+            states[key] = new_state(key)
+        return states, new
 
-    async def _save_states(self, conn: AsyncConnection, states: States) -> None:
+    async def _save_states(self, conn: AsyncConnection, states: States, new: set[StateKey]) -> None:
+        rows: dict[bool, list[tuple[str, str, str]]] = {True: [], False: []}
+        for (kind, key), state in sorted(states.items()):
+            rows[(kind, key) in new].append((kind, key, orjson.dumps(state.to_json()).decode()))
         if states:
-            await self._writer.save_states(
-                conn,
-                [
-                    (kind, key, orjson.dumps(state.to_json()).decode())
-                    for (kind, key), state in sorted(states.items())
-                ],
-            )
+            await self._writer.save_states(conn, rows[True], rows[False])
 
     async def _upsert(self, conn: AsyncConnection, deltas: Deltas) -> None:
-        rows = [(*key, value) for key, value in sorted(deltas.items()) if value]
+        rows = [(*key, value) for key, value in deltas.items() if value]
         if rows:
             await self._writer.add_buckets(conn, rows)
 
@@ -373,9 +395,9 @@ def _next_offsets(records: Sequence[Record]) -> dict[int, int]:
 def _business(deltas: Deltas) -> dict[tuple[str, str, str], int]:
     """What the batch booked per rep and team, at day grain, for the business counters."""
     return {
-        (k.scope, k.subject_id, k.metric): v
-        for k, v in deltas.items()
-        if k.grain == "day" and k.metric in BUSINESS and k.scope != "unassigned"
+        (scope, subject, metric): v
+        for (scope, metric, grain, _, subject), v in deltas.items()
+        if grain == "day" and metric in BUSINESS and scope != "unassigned"
     }
 
 

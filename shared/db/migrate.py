@@ -37,10 +37,11 @@ def head_revision() -> str:
     return head
 
 
-async def migrate(db: AsyncEngine) -> None:
-    """Bring the database to the head revision, adopting one made before migrations."""
+async def migrate(db: AsyncEngine, revision: str = "head") -> None:
+    """Bring the database to the head revision (or ``revision``), adopting one made before
+    migrations."""
     async with db.begin() as conn:
-        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
+        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
 
 
 async def current_revision(db: AsyncEngine) -> str | None:

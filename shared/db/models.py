@@ -7,8 +7,22 @@ storage unit (counts, seconds, cents), so sums are exact.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Index, Integer, String, Table, Text
+import hashlib
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+)
 from sqlmodel import Field, SQLModel
+
+from shared.catalogue import BASE_COUNTERS
 
 
 class Team(SQLModel, table=True):
@@ -58,34 +72,43 @@ class TargetsVersion(SQLModel, table=True):
     version: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
 
 
-class KpiBucket(SQLModel, table=True):
-    """One base metric of one subject in one time bucket.
+GRAINS = ("minute", "hour", "day", "month")
 
-    scope: ``rep`` | ``team`` | ``unassigned``; subject_id: rep id, team id, or the actor key
-    ``provider:external_id`` of activity nobody on the roster owns yet. grain: ``minute`` |
-    ``hour`` | ``day``; bucket_start: epoch seconds (day buckets start at the local midnight of
-    the organisation's time zone, so they tile its calendar days).
-    """
-
-    __tablename__ = "kpi_buckets"
-    __table_args__ = (
-        Index("ix_kpi_buckets_subject", "scope", "subject_id", "grain", "bucket_start"),
-    )
-    scope: str = Field(sa_column=Column(String(16), primary_key=True))
-    metric: str = Field(sa_column=Column(String(48), primary_key=True))
-    grain: str = Field(sa_column=Column(String(8), primary_key=True))
-    bucket_start: int = Field(sa_column=Column(BigInteger, primary_key=True))
-    subject_id: str = Field(sa_column=Column(String(330), primary_key=True))
-    value: int = Field(sa_column=Column(BigInteger, nullable=False))
+# One row per subject and time bucket holding every base counter (``shared.catalogue``): a
+# batch writes one row where it touches a subject's bucket, however many counters it adds.
+#
+# scope: ``rep`` | ``team`` | ``unassigned``; subject_id: rep id, team id, or the actor key
+# ``provider:external_id`` of activity nobody on the roster owns yet. grain: ``minute`` |
+# ``hour`` | ``day`` | ``month``; bucket_start: epoch seconds (day and month buckets start at a
+# local midnight of the organisation's time zone, so they tile its calendar days and months).
+# The key leads with the bucket, for boards (every subject of one bucket); the second index
+# leads with the subject, for one rep's or team's figures and series.
+kpi_rollups = Table(
+    "kpi_rollups",
+    SQLModel.metadata,
+    Column("scope", String(16), primary_key=True),
+    Column("grain", String(8), primary_key=True),
+    Column("bucket_start", BigInteger, primary_key=True),
+    Column("subject_id", String(330), primary_key=True),
+    *(Column(counter, BigInteger, nullable=False, server_default="0") for counter in BASE_COUNTERS),
+    Index("ix_kpi_rollups_subject", "scope", "subject_id", "grain", "bucket_start"),
+)
 
 
 class AppliedEvent(SQLModel, table=True):
-    """Ids of events already applied: the unique key that makes a duplicate a no-op."""
+    """Events already applied, by ``event_key``: the unique key that makes a duplicate a no-op.
+    16 bytes a row whatever the length of the event's source and id."""
 
-    __tablename__ = "applied_events"
-    source: str = Field(sa_column=Column(String(256), primary_key=True))
-    id: str = Field(sa_column=Column(String(256), primary_key=True))
+    __tablename__ = "applied_event_keys"
+    key: bytes = Field(sa_column=Column(LargeBinary(16), primary_key=True))
     applied_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+def event_key(source: str, event_id: str) -> bytes:
+    """An event's identity (``source`` and ``id``, as CloudEvents defines it) in 16 bytes: the
+    MD5 of both, as a hash with no security role (a collision needs about 2^64 events); the
+    migration that introduced it computes the same in SQL."""
+    return hashlib.md5(f"{source}\x1f{event_id}".encode(), usedforsecurity=False).digest()
 
 
 class Target(SQLModel, table=True):

@@ -33,6 +33,13 @@ _UNAVAILABLE_CLASSES = ("08", "53")
 _UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
 
 
+class ConcurrentInsert(Exception):
+    """A row this transaction found missing, then inserted, was inserted by another one first:
+    a conflict, like a serialisation failure (running the transaction again finds the row)."""
+
+    sqlstate = "40001"
+
+
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     """The exception, what it wraps (``orig``), and its causes, each once."""
     seen: set[int] = set()

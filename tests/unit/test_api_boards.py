@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.api.app import create_app
 from services.api.kpis.queries import KpiQueries, PointIndex
 from shared.buckets import BucketRange, coarsen, tile
-from shared.db.models import KpiBucket, table
+from shared.catalogue import BASE_COUNTERS
+from shared.db.models import kpi_rollups
 from shared.settings import Settings
 from shared.windows import Window
 from tests.api_support import ADMIN, READ, assert_problem, book, floor
@@ -230,21 +231,19 @@ async def test_a_long_series_costs_rows_plus_points_not_their_product(db: AsyncE
     # about 3 s here; an index over the points takes a few hundredths of a second.
     end = datetime(2026, 3, 10, tzinfo=UTC)
     start = end - timedelta(minutes=1500)
-    counters = [f"counter_{i}" for i in range(6)]
+    counters = list(BASE_COUNTERS[:6])
     rows = [
         {
             "scope": "rep",
             "subject_id": "alice",
-            "metric": counter,
             "grain": "minute",
             "bucket_start": int(start.timestamp()) + 60 * i,
-            "value": 1,
+            **dict.fromkeys(counters, 1),
         }
         for i in range(1500)
-        for counter in counters
     ]
     async with db.begin() as conn:
-        await conn.execute(table(KpiBucket).insert(), rows)
+        await conn.execute(kpi_rollups.insert(), rows)
     cuts = [
         Window("custom", start + timedelta(minutes=i), start + timedelta(minutes=i + 1))
         for i in range(1500)

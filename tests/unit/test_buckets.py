@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from shared.buckets import BucketRange, bucket_starts, coarsen, tile
-from shared.calendar import local_midnight
+from shared.calendar import local_midnight, local_month_start
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -14,13 +14,30 @@ def ts(*args: int) -> int:
     return int(datetime(*args, tzinfo=UTC).timestamp())  # type: ignore[misc,arg-type]
 
 
-def test_bucket_starts_minute_hour_and_local_day() -> None:
+def test_bucket_starts_minute_hour_local_day_and_local_month() -> None:
     instant = ts(2026, 11, 25, 23, 30, 15)  # 00:30 on the 26th in Paris
     assert dict(bucket_starts(instant, PARIS)) == {
         "minute": ts(2026, 11, 25, 23, 30),
         "hour": ts(2026, 11, 25, 23),
         "day": ts(2026, 11, 25, 23),  # local midnight of 26 November
+        "month": ts(2026, 10, 31, 23),  # local midnight of 1 November (winter time)
     }
+    first_of_april = ts(2026, 3, 31, 22, 0, 0)  # 00:00 on 1 April in Paris (summer time)
+    assert dict(bucket_starts(first_of_april, PARIS))["month"] == first_of_april
+    assert dict(bucket_starts(first_of_april - 1, PARIS))["month"] == ts(2026, 2, 28, 23)
+
+
+def test_tile_uses_whole_months_then_days_at_the_edges() -> None:
+    ranges = tile(ts(2026, 2, 27, 9, 0), ts(2026, 5, 2, 10), PARIS)  # the March switch inside
+    assert ranges == [
+        BucketRange("hour", ts(2026, 2, 27, 9), ts(2026, 2, 27, 23)),
+        BucketRange("day", ts(2026, 2, 27, 23), ts(2026, 2, 28, 23)),
+        BucketRange("month", ts(2026, 2, 28, 23), ts(2026, 4, 30, 22)),  # March and April
+        BucketRange("day", ts(2026, 4, 30, 22), ts(2026, 5, 1, 22)),
+        BucketRange("hour", ts(2026, 5, 1, 22), ts(2026, 5, 2, 10)),
+    ]
+    this_month = tile(ts(2026, 10, 31, 23), ts(2026, 11, 30, 23), PARIS)
+    assert this_month == [BucketRange("month", ts(2026, 10, 31, 23), ts(2026, 11, 30, 23))]
 
 
 def test_day_of_the_october_switch_has_25_hours() -> None:
@@ -47,10 +64,16 @@ def test_tile_of_a_short_window_is_minutes_only_and_rounds_outwards() -> None:
 
 
 def test_tiles_cover_the_window_exactly_once() -> None:
-    start, end = ts(2026, 3, 28, 17, 43, 10), ts(2026, 4, 2, 8, 7, 30)  # across the March switch
+    start, end = ts(2026, 1, 28, 17, 43, 10), ts(2026, 4, 2, 8, 7, 30)  # the March switch inside
     covered: list[tuple[int, int]] = []
     for r in tile(start, end, PARIS):
-        if r.grain == "day":
+        if r.grain == "month":
+            month = r.lo
+            while month < r.hi:
+                after = local_month_start(month + 32 * 86400, PARIS)
+                covered.append((month, after))
+                month = after
+        elif r.grain == "day":
             day = r.lo
             while day < r.hi:
                 after = local_midnight(day + 26 * 3600, PARIS)

@@ -16,10 +16,8 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, text
 
 from services.api.common.database import Database, connected
 from shared.buckets import BucketRange, coarsen, tile
-from shared.db.models import KpiBucket, table
+from shared.db.models import kpi_rollups as _rollups
 from shared.windows import Window
-
-_buckets = table(KpiBucket)
 
 Sums = dict[str, dict[str, int]]  # subject id -> base counter -> sum
 
@@ -48,23 +46,23 @@ class KpiQueries:
         if not ranges or not counters or subjects == []:
             return {}
         query = (
-            select(_buckets.c.subject_id, _buckets.c.metric, func.sum(_buckets.c.value))
-            .where(_buckets.c.scope == scope, _buckets.c.metric.in_(counters), _within(ranges))
-            .group_by(_buckets.c.subject_id, _buckets.c.metric)
+            select(_rollups.c.subject_id, *(func.sum(_rollups.c[c]) for c in counters))
+            .where(_rollups.c.scope == scope, _within(ranges))
+            .group_by(_rollups.c.subject_id)
         )
         if subjects is not None:
-            query = query.where(_buckets.c.subject_id.in_(subjects))
+            query = query.where(_rollups.c.subject_id.in_(subjects))
         async with connected(self._db) as conn:
             if subjects is None and conn.dialect.name == "postgresql":
-                # A whole board aggregates hundreds of thousands of buckets: hash them in memory
-                # rather than sort them on disk, and skip JIT compilation (slower than the query).
-                # For the rest of the connection's transaction, which is the board's own.
+                # A whole board may aggregate many buckets: hash them in memory rather than
+                # sort them on disk, and skip JIT compilation (slower than the query). For the
+                # rest of the connection's transaction, which is the board's own.
                 await conn.execute(text("SET LOCAL work_mem = '64MB'"))
                 await conn.execute(text("SET LOCAL jit = off"))
             rows = (await conn.execute(query)).all()
-        sums: Sums = defaultdict(dict)
-        for subject, metric, total in rows:
-            sums[subject][metric] = int(total)
+        sums: Sums = {}
+        for subject, *totals in rows:
+            sums[subject] = {c: int(t) for c, t in zip(counters, totals, strict=True)}
         return sums
 
     async def sums_per_window(
@@ -77,22 +75,24 @@ class KpiQueries:
         result: list[dict[str, int]] = [defaultdict(int) for _ in windows]
         if not spans:
             return result
+        counters = sorted(set(counters))
         query = select(
-            _buckets.c.grain, _buckets.c.bucket_start, _buckets.c.metric, _buckets.c.value
+            _rollups.c.grain, _rollups.c.bucket_start, *(_rollups.c[c] for c in counters)
         ).where(
-            _buckets.c.scope == scope,
-            _buckets.c.subject_id == subject,
-            _buckets.c.metric.in_(sorted(set(counters))),
-            _buckets.c.bucket_start >= min(r.lo for r in spans),
-            _buckets.c.bucket_start < max(r.hi for r in spans),
+            _rollups.c.scope == scope,
+            _rollups.c.subject_id == subject,
+            _rollups.c.bucket_start >= min(r.lo for r in spans),
+            _rollups.c.bucket_start < max(r.hi for r in spans),
         )
         async with connected(self._db) as conn:
             rows = (await conn.execute(query)).all()
         points = PointIndex(tilings)
-        for grain, start, metric, value in rows:
+        for grain, start, *values in rows:
             point = points.of(grain, start)
             if point is not None:
-                result[point][metric] += int(value)
+                sums = result[point]
+                for counter, value in zip(counters, values, strict=True):
+                    sums[counter] += int(value)
         return result
 
     def _tiling(self, window: Window) -> list[BucketRange]:
@@ -107,9 +107,9 @@ def _within(ranges: list[BucketRange]) -> ColumnElement[bool]:
     return or_(
         *(
             and_(
-                _buckets.c.grain == r.grain,
-                _buckets.c.bucket_start >= r.lo,
-                _buckets.c.bucket_start < r.hi,
+                _rollups.c.grain == r.grain,
+                _rollups.c.bucket_start >= r.lo,
+                _rollups.c.bucket_start < r.hi,
             )
             for r in ranges
         )
