@@ -2,13 +2,36 @@
 
 Every statement runs on the connection it is given: the request's, whose transaction the edge
 owns (``services.api.common.database``).
+
+The bulk import's statements are set-based: one statement per kind of row, whatever the
+size, each passing its rows as a few parameters (``_rows``: arrays on PostgreSQL, JSON on
+SQLite) rather than one parameter per value, which the drivers cap at about 32,000.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    Subquery,
+    Table,
+    Text,
+    cast,
+    delete,
+    func,
+    literal,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.api.common.freshness import bump_version
@@ -21,6 +44,7 @@ _identities = table(Identity)
 _version = table(RosterVersion)
 
 Membership = tuple[int, str]  # (effective_from, team_id): in the team from then on
+Pair = tuple[str, str]  # (provider, external_id)
 
 
 @dataclass(frozen=True)
@@ -131,3 +155,143 @@ class RosterRepository:
     async def changed(self) -> None:
         """Bump the roster version: the KPI service reloads, caches and ETags move on."""
         await bump_version(self._conn, _version)
+
+    # --- the bulk import: set-based ------------------------------------------------------
+
+    async def team_ids(self) -> set[str]:
+        return set((await self._conn.execute(select(_teams.c.id))).scalars())
+
+    async def histories(self, rep_ids: Sequence[str]) -> dict[str, list[Membership]]:
+        """The team history (ascending) of each of ``rep_ids`` that exists."""
+        if not rep_ids:
+            return {}
+        wanted = self._rows(id=rep_ids)
+        query = (
+            select(_reps.c.id, _rep_teams.c.effective_from, _rep_teams.c.team_id)
+            .outerjoin(_rep_teams, _rep_teams.c.rep_id == _reps.c.id)
+            .where(_reps.c.id.in_(select(wanted.c.id)))
+            .order_by(_reps.c.id, _rep_teams.c.effective_from)
+        )
+        found: dict[str, list[Membership]] = {}
+        for rep_id, since, team_id in await self._conn.execute(query):
+            history = found.setdefault(rep_id, [])
+            if team_id is not None:
+                history.append((since, team_id))
+        return found
+
+    async def owners(self, pairs: Sequence[Pair]) -> dict[Pair, str]:
+        """The rep holding each of the identities ``pairs`` that someone holds."""
+        if not pairs:
+            return {}
+        wanted = self._rows(p=[p for p, _ in pairs], x=[x for _, x in pairs])
+        columns = (_identities.c.provider, _identities.c.external_id, _identities.c.rep_id)
+        query = select(*columns).join(
+            wanted,
+            (_identities.c.provider == wanted.c.p) & (_identities.c.external_id == wanted.c.x),
+        )
+        return {(p, x): rep for p, x, rep in await self._conn.execute(query)}
+
+    async def save_teams(self, teams: Sequence[tuple[str, str]]) -> None:
+        """Create or rename the teams ``(id, name)``."""
+        if not teams:
+            return
+        rows = self._rows(id=[t for t, _ in teams], name=[n for _, n in teams])
+        insert = self._insert(_teams).from_select(["id", "name"], _all(rows))
+        await self._conn.execute(
+            insert.on_conflict_do_update(index_elements=["id"], set_={"name": insert.excluded.name})
+        )
+
+    async def add_teams(self, team_ids: Sequence[str]) -> None:
+        """Create the teams ``team_ids``, named by their id, unless they exist."""
+        if not team_ids:
+            return
+        rows = self._rows(id=team_ids)
+        insert = self._insert(_teams).from_select(["id", "name"], _all(rows, rows.c.id, rows.c.id))
+        await self._conn.execute(insert.on_conflict_do_nothing(index_elements=["id"]))
+
+    async def save_reps(self, reps: Sequence[tuple[str, str]]) -> None:
+        """Create or rename the reps ``(id, name)``."""
+        if not reps:
+            return
+        rows = self._rows(id=[r for r, _ in reps], name=[n for _, n in reps])
+        insert = self._insert(_reps).from_select(["id", "name"], _all(rows))
+        await self._conn.execute(
+            insert.on_conflict_do_update(index_elements=["id"], set_={"name": insert.excluded.name})
+        )
+
+    async def reassign_identities(
+        self, rep_ids: Sequence[str], identities: Sequence[tuple[str, str, str]]
+    ) -> None:
+        """The reps ``rep_ids`` hold exactly ``identities`` ``(provider, external_id, rep_id)``
+        (each held by none of the other reps: ``imports.plan`` saw to it)."""
+        if not rep_ids:
+            return
+        reps = self._rows(id=rep_ids)
+        await self._conn.execute(
+            delete(_identities).where(_identities.c.rep_id.in_(select(reps.c.id)))
+        )
+        if not identities:
+            return
+        rows = self._rows(
+            p=[i[0] for i in identities], x=[i[1] for i in identities], r=[i[2] for i in identities]
+        )
+        insert = self._insert(_identities).from_select(
+            ["provider", "external_id", "rep_id"], _all(rows)
+        )
+        await self._conn.execute(insert)
+
+    async def join_teams(self, memberships: Sequence[tuple[str, int, str]]) -> None:
+        """Each rep ``(rep_id, since, team_id)`` is in the team from then on (replacing a change
+        at that instant), as ``join_team`` for one."""
+        if not memberships:
+            return
+        rows = self._rows(
+            r=[m[0] for m in memberships],
+            s=[m[1] for m in memberships],
+            t=[m[2] for m in memberships],
+        )
+        insert = self._insert(_rep_teams).from_select(
+            ["rep_id", "effective_from", "team_id"], _all(rows)
+        )
+        await self._conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=["rep_id", "effective_from"],
+                set_={"team_id": insert.excluded.team_id},
+            )
+        )
+
+    def _insert(self, into: Table) -> Any:
+        return (postgresql.insert if self._postgres else sqlite.insert)(into)
+
+    @property
+    def _postgres(self) -> bool:
+        return self._conn.dialect.name == "postgresql"
+
+    def _rows(self, **columns: Sequence[str] | Sequence[int]) -> Subquery:
+        """The rows zipped from ``columns`` as a table, its columns named after them; each
+        column one parameter (an array) on PostgreSQL, all of them one (JSON) on SQLite.
+        A column of ints is BIGINT, any other TEXT."""
+        if self._postgres:
+            arrays = [
+                cast(literal(list(v), ARRAY(_type(v))), ARRAY(_type(v))) for v in columns.values()
+            ]
+            unnested = func.unnest(*arrays).table_valued(*columns).render_derived()
+            return select(*(unnested.c[name] for name in columns)).subquery()
+        document = json.dumps([list(row) for row in zip(*columns.values(), strict=True)])
+        each = func.json_each(literal(document)).table_valued("value")
+        return select(
+            *(
+                func.json_extract(each.c.value, f"$[{i}]").label(name)
+                for i, name in enumerate(columns)
+            )
+        ).subquery()
+
+
+def _all(rows: Subquery, *columns: ColumnElement[Any]) -> Select[Any]:
+    """Every row of ``rows`` (or these columns of it), as the source of an INSERT. The WHERE is
+    SQLite's: without one, the ON CONFLICT of an upsert would read as the join's ON."""
+    return (select(*columns) if columns else select(rows)).where(true())
+
+
+def _type(values: Sequence[str] | Sequence[int]) -> type[BigInteger] | type[Text]:
+    return BigInteger if values and isinstance(values[0], int) else Text

@@ -1,20 +1,46 @@
-"""Roster admin routes: teams, reps (with identities and team history)."""
+"""Roster admin routes: teams, reps (with identities and team history), the bulk import."""
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import Depends, Response
+from fastapi import Depends, Request, Response
 
 from services.api.common.auth import ADMIN_ACCESS, READ_ACCESS
 from services.api.common.database import Db, api_router
 from services.api.common.freshness import Fresh
 from services.api.common.params import Id, Now
-from services.api.roster import service
+from services.api.roster import imports, service
+from services.api.roster.imports import RosterImport
 from services.api.roster.repository import RosterRepository
-from services.api.roster.schemas import RepIn, RepOut, TeamIn, TeamOut
+from services.api.roster.schemas import (
+    ImportCounts,
+    RepIn,
+    RepOut,
+    RosterImportIn,
+    TeamIn,
+    TeamOut,
+    inline_schema,
+)
+from shared.problems import PayloadTooLarge, Problem
 
 router = api_router(prefix="/v1", tags=["roster"])
+MAX_IMPORT_BYTES = 16 * 1024 * 1024
+IMPORT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": inline_schema(RosterImportIn)},
+        "text/csv": {
+            "schema": {
+                "type": "string",
+                "description": f"header row {imports.CSV_HEADER}, then one row per identity",
+            }
+        },
+    },
+}
 
 
 def roster_repository(db: Db) -> RosterRepository:
@@ -58,3 +84,76 @@ async def delete_team(team_id: Id, roster: Roster) -> Response:
 async def delete_rep(rep_id: Id, roster: Roster) -> Response:
     await service.delete_rep(roster, rep_id)
     return Response(status_code=204)
+
+
+async def import_body(request: Request) -> RosterImport:
+    """The import in the body, JSON or CSV by its ``Content-Type``, read and checked once per
+    request: a run again after a conflict (``UnitOfWorkRoute``) reuses it."""
+    parsed: RosterImport | None = getattr(request.state, "roster_import", None)
+    if parsed is None:
+        media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media == "text/csv":
+            parse = imports.from_csv
+        elif media in ("", "application/json") or media.endswith("+json"):
+            parse = imports.from_json
+        else:
+            raise Problem(
+                f"Content-Type {media!r}: send application/json or text/csv",
+                status=415,
+                slug="unsupported-media-type",
+            )
+        body = await _bounded_body(request)
+        with _collector_paused():
+            parsed = request.state.roster_import = parse(body)
+    return parsed
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection during the block. A parse of 10,000 reps makes some
+    100,000 objects that all live on, in no cycle: the collector's passes over the whole heap
+    that they trigger cost twice the parse itself, and would free nothing. The block is
+    synchronous, so no other request runs meanwhile; reference counting frees as usual."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+async def _bounded_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_IMPORT_BYTES:
+        raise PayloadTooLarge(
+            f"body of {declared} bytes, over {MAX_IMPORT_BYTES}; split the import"
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_IMPORT_BYTES:
+            raise PayloadTooLarge(f"body over {MAX_IMPORT_BYTES} bytes; split the import")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/roster/import",
+    response_model=ImportCounts,
+    dependencies=ADMIN_ACCESS,
+    openapi_extra={"requestBody": IMPORT_BODY},
+    responses={
+        409: {"description": "an identity belongs to a rep outside the import"},
+        413: {"description": f"a body over {MAX_IMPORT_BYTES} bytes"},
+        415: {"description": "neither JSON nor CSV"},
+    },
+)
+async def import_roster(
+    imported: Annotated[RosterImport, Depends(import_body)], roster: Roster, now: Now
+) -> ImportCounts:
+    """Create or update many teams and reps at once, all or nothing: JSON
+    ``{teams: [{id, name}], reps: [{id, name, team_id, identities, effective_from?}]}``, or
+    ``text/csv`` with one row per identity (teams it names that do not exist are created,
+    named by their id). Each item means what its PUT would."""
+    return await service.import_roster(roster, imported, now)

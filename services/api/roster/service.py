@@ -13,10 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.common.database import in_transaction
 from services.api.common.params import SubjectKind
+from services.api.roster import imports
+from services.api.roster.imports import RepItem, RosterImport, RosterState
 from services.api.roster.repository import Membership, RepRecord, RosterRepository
-from services.api.roster.schemas import IdentityModel, RepOut, TeamOut
+from services.api.roster.schemas import IdentityModel, ImportCounts, RepOut, TeamOut
 from services.api.roster.schemas import Membership as MembershipOut
 from shared.problems import NotFound, Problem, Unprocessable
+
+Change = tuple[str, int, str]  # (rep_id, since, team_id): the rep joins the team from then on
 
 
 def team_at(memberships: list[Membership], at: int) -> str | None:
@@ -128,9 +132,48 @@ async def _claim_identities(
 
 async def _move(roster: RosterRepository, rep_id: str, team_id: str | None, since: int) -> None:
     """Record a team change from ``since`` unless the rep is already in that team then."""
-    if team_id is None or team_at(await roster.memberships(rep_id) or [], since) == team_id:
+    if team_id is None or not changes_team(await roster.memberships(rep_id) or [], team_id, since):
         return
     await roster.join_team(rep_id, team_id, since)
+
+
+def changes_team(memberships: list[Membership], team_id: str, since: int) -> bool:
+    """Whether joining ``team_id`` from ``since`` changes the rep's history: it does unless the
+    rep is in that team then already."""
+    return team_at(memberships, since) != team_id
+
+
+async def import_roster(
+    roster: RosterRepository, imported: RosterImport, now: datetime
+) -> ImportCounts:
+    """Apply a checked bulk import (``imports``): what its PUTs would do, in a few set-based
+    statements whatever its size, and one roster version bump (the KPI service reloads the
+    roster once, and re-credits the unassigned activity of the identities it adds)."""
+    rep_ids = imported.rep_ids()
+    state = RosterState(
+        teams=await roster.team_ids(),
+        histories=await roster.histories(rep_ids),
+        owners=await roster.owners(imported.pairs()),
+    )
+    plan = imports.plan(imported, state, _team_changes(imported.reps, state, epoch(now)))
+    await roster.save_teams(plan.teams)
+    await roster.add_teams(plan.new_teams)
+    await roster.save_reps(plan.reps)
+    await roster.reassign_identities(rep_ids, plan.identities)
+    await roster.join_teams(plan.memberships)
+    await roster.changed()
+    return plan.counts
+
+
+def _team_changes(reps: list[RepItem], state: RosterState, now: int) -> list[Change]:
+    """The team changes of an import's reps: each as ``save_rep`` would record it."""
+    changes = []
+    for rep in reps:
+        since = now if rep.since is None else rep.since
+        history = state.histories.get(rep.id, [])
+        if rep.team_id is not None and changes_team(history, rep.team_id, since):
+            changes.append((rep.id, since, rep.team_id))
+    return changes
 
 
 async def delete_rep(roster: RosterRepository, rep_id: str) -> None:
