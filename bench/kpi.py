@@ -24,6 +24,7 @@ from shared.bus import OutgoingRecord
 from shared.bus.kafka import KafkaBus
 from shared.db.engine import create_engine
 from shared.db.migrate import migrate
+from shared.runtime import tune_gc_for_batches
 from shared.settings import Settings
 from tests.conftest import canonical
 
@@ -140,6 +141,7 @@ async def kpi_rate(settings: Settings, bus: KafkaBus, topic: str) -> tuple[float
     await migrate(db)
     await fill_roster(settings.database_url)
     service = build_kpi_service(settings, bus, db)
+    tune_gc_for_batches()  # as `salespulse kpi` does
     targets = await bus.end_offsets(topic)
     total = sum(targets.values())
     memory: list[float] = []

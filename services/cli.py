@@ -11,6 +11,7 @@ import typer
 import uvloop
 
 from shared.observability import configure_logging
+from shared.runtime import tune_gc_for_batches
 from shared.settings import Settings
 
 app = typer.Typer(
@@ -46,6 +47,7 @@ def kpi() -> None:
 
     async def main() -> None:
         async with build_kpi_service(settings) as service:
+            tune_gc_for_batches()
             await run_all(
                 service.run,
                 lambda stop: serve(

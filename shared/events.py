@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -191,6 +192,16 @@ class _Envelope(BaseModel):
     @property
     def actor(self) -> Actor | None:
         return getattr(self.data, "actor", None)
+
+    @cached_property
+    def instant(self) -> float:
+        """The event time in epoch seconds (computed once: the engine needs it often)."""
+        return self.time.timestamp()
+
+    @cached_property
+    def epoch(self) -> int:
+        """The event time in whole epoch seconds, as buckets are cut."""
+        return int(self.instant)
 
     @property
     def partition_key(self) -> str:

@@ -127,7 +127,10 @@ def wide_rows(rows: Sequence[BucketRow]) -> list[dict[str, Any]]:
 
 
 class PostgresWriter:
+    # A batch's deltas are pivoted and sorted in memory, not spilled to disk (the default
+    # work_mem of 4 MB spilled a 10,000-event batch and doubled the time of the statement).
     TEMPORARY = """
+        SET LOCAL work_mem = '64MB';
         CREATE TEMPORARY TABLE IF NOT EXISTS flush_claims (key bytea)
             ON COMMIT DELETE ROWS;
         CREATE TEMPORARY TABLE IF NOT EXISTS flush_state_keys (kind text, key text)

@@ -18,6 +18,7 @@ from typing import Any
 
 from services.kpi.state import Booked, Subjects, Version, booked_from_json, booked_to_json
 
+_NOT_DIALLED = re.compile(r"[^\d+]")
 CALLBACK_WINDOW_SECONDS = 3600
 MAX_REMEMBERED = 500  # per team and number; older entries give way first
 
@@ -26,7 +27,7 @@ def normalise_number(number: str | None) -> str | None:
     """E.164-ish digits only (``+33 6 98-76`` -> ``+33698 76``), so providers' formats meet."""
     if not number:
         return None
-    cleaned = re.sub(r"[^\d+]", "", number)
+    cleaned = _NOT_DIALLED.sub("", number)
     return cleaned or None
 
 

@@ -15,9 +15,11 @@ One bad event never stops the line (architecture decision 11):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
@@ -35,6 +37,17 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Decoded = list[tuple[Record, Item | None]]  # each record, with its event if it decoded
 MAX_PAUSE_S = 30.0
+DECODE_SLICE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A batch as fetched: its records, each with its event if it decoded, and the dead
+    letters of those that did not."""
+
+    records: Sequence[Record]
+    decoded: Decoded
+    rejects: list[OutgoingRecord]
 
 
 class Stopping(Exception):
@@ -79,26 +92,50 @@ class KpiConsumer:
         self.healthy = True  # False while waiting for the database or the broker (readiness)
 
     async def run(self, stop: asyncio.Event, until: dict[int, int] | None = None) -> None:
-        """Consume until ``stop`` is set (or, given ``until``, once those offsets are stored)."""
+        """Consume until ``stop`` is set (or, given ``until``, once those offsets are stored).
+
+        Pipelined: the next batch is fetched and decoded while this one is in the database.
+        Records fetched ahead and not flushed when the loop ends are read again at the next
+        start, from the offsets stored with the aggregates."""
         self._stop = stop
         await self._consumer.start()
+        ahead: asyncio.Task[Fetched] | None = None
         try:
             while not stop.is_set():
                 if until is not None and self._store.caught_up(until):
                     break
-                records = await self._patiently("fetch", self._next_batch)
-                if records:
-                    await self.process(records)
+                fetched = await (ahead if ahead is not None else self._fetch())
+                ahead = asyncio.create_task(self._fetch())
+                if fetched.records:
+                    await self._process(fetched)
                 for partition, lag in self._consumer.lag().items():
                     metrics.CONSUMER_LAG.labels(str(partition)).set(lag)
         except Stopping:
             log.info("stopped while waiting for the infrastructure")
         finally:
+            if ahead is not None:
+                ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Stopping):
+                    await ahead
             await self._consumer.stop()
+
+    async def _fetch(self) -> Fetched:
+        """The next batch, decoded a slice at a time: between slices the flush under way
+        gets the answers of the database without waiting for the whole batch to decode."""
+        records = await self._patiently("fetch", self._next_batch)
+        decoded: Decoded = []
+        rejects: list[OutgoingRecord] = []
+        for start in range(0, len(records), DECODE_SLICE):
+            more, bad = self._decode(records[start : start + DECODE_SLICE])
+            decoded += more
+            rejects += bad
+            await asyncio.sleep(0)
+        return Fetched(records, decoded, rejects)
 
     async def _next_batch(self) -> list[Record]:
         """Wait for records, then take whatever else is already fetched, up to a full batch:
-        one transaction per batch, so fuller batches mean fewer round trips per event."""
+        one transaction per batch, so fuller batches mean fewer round trips per event. Batches
+        are as large as the backlog (up to ``batch_size``): one event at a time when idle."""
         records = await self._consumer.getmany(self._poll_timeout_ms, self._batch_size)
         while records and len(records) < self._batch_size:
             try:
@@ -114,11 +151,13 @@ class KpiConsumer:
 
     async def process(self, records: Sequence[Record]) -> FlushResult:
         """Decode, dead-letter what cannot be booked, flush the rest, acknowledge."""
-        decoded, rejects = self._decode(records)
-        if rejects:  # published before the offsets move past them: never lost, maybe repeated
-            await self._patiently("dead-letter", lambda: self._publish_letters(rejects))
-        result = await self._flush_isolated(decoded)
-        self._observe(records, result, time.time(), self._business_per_rep)
+        return await self._process(Fetched(records, *self._decode(records)))
+
+    async def _process(self, fetched: Fetched) -> FlushResult:
+        if fetched.rejects:  # published before the offsets move past them: never lost
+            await self._patiently("dead-letter", lambda: self._publish_letters(fetched.rejects))
+        result = await self._flush_isolated(fetched.decoded)
+        self._observe(fetched.records, result, time.time(), self._business_per_rep)
         await self._consumer.acknowledge(result.next_offsets)
         self.flushed.set()
         return result

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from services.kpi.accounts import AccountState
 from services.kpi.calls import CallbackState, CallState, normalise_number
 from services.kpi.deals import DealState, won_counters
-from services.kpi.roster import Roster
+from services.kpi.roster import Owner, Roster
 from services.kpi.state import Booked, StateKey, Subjects
 from shared import events as ev
 from shared.buckets import bucket_starts
@@ -127,7 +127,7 @@ class Engine:
         for event, _ in items:
             if event.type in CALL_TYPES:
                 keys.add(_call_key(event))
-                callback = self._callback_key(event, roster)
+                callback = _callback_key(event, roster.owner(event.actor, event.epoch))
                 if callback:
                     keys.add(callback)
             elif isinstance(event, ev.DealUpdated) or _touches_deal(event):
@@ -197,16 +197,17 @@ class Engine:
         result: Applied,
         touched: dict[str, set[StateKey]],
     ) -> None:
-        ts = int(event.time.timestamp())
-        subjects = self._subjects(event.actor, ts, roster, fallback=event.partition_key)
+        ts = event.epoch
+        owner = roster.owner(event.actor, ts)
+        subjects = _subjects(owner, event.actor, fallback=event.partition_key)
         call: CallState = states[_call_key(event)]
-        version = (event.time.timestamp(), event.id)
+        version = (event.instant, event.id)
         if not call.newer(version):
             return  # an older report of a call already told by a later one
         call.version = list(version)  # the latest report of a call is its outcome
         self._rebook(result.deltas, call, [Booked(ts, subjects, tuple(counters.items()))])
         call_id = getattr(event.data, "call_id", event.id)
-        callback = self._callback_key(event, roster)
+        callback = _callback_key(event, owner)
         previous = ("callback", call.callback) if call.callback else None
         if previous and previous != callback:
             # What an earlier report registered elsewhere no longer holds. If no event of this
@@ -222,19 +223,10 @@ class Engine:
         state: CallbackState = states[callback]
         state.forget(call_id)
         if event.type == "call.missed":
-            state.add_missed(call_id, event.time.timestamp(), subjects)
+            state.add_missed(call_id, event.instant, subjects)
         elif event.type == "call.placed":
-            state.add_placed(call_id, event.time.timestamp())
+            state.add_placed(call_id, event.instant)
         touched["callback"].add(callback)
-
-    def _callback_key(self, event: ev.Event, roster: Roster) -> StateKey | None:
-        if event.type not in ("call.missed", "call.placed"):
-            return None
-        number = normalise_number(getattr(event.data, "counterpart", None))
-        owner = roster.owner(event.actor, int(event.time.timestamp()))
-        if number is None or owner is None or owner.team_id is None:
-            return None
-        return ("callback", f"{owner.team_id}|{number}")
 
     def _book_deal(self, key: StateKey, deal: DealState, roster: Roster, result: Applied) -> None:
         decided = deal.decided()
@@ -245,7 +237,8 @@ class Engine:
             actor_data = deal.value("actor")
             actor = ev.Actor(**actor_data) if actor_data else None
             deal_id = key[1].split("|", 1)[1]  # "|" cannot occur unescaped in a source URI
-            subjects = self._subjects(actor, int(at), roster, fallback=f"deal_id:{deal_id}")
+            owner = roster.owner(actor, int(at))
+            subjects = _subjects(owner, actor, fallback=f"deal_id:{deal_id}")
             rate = self._fx.get(deal.value("currency") or self._currency)
             counters = won_counters(deal, at, rate) if kind == "won" else {"deals_lost": 1}
             wanted = [Booked(int(at), subjects, tuple(counters.items()))]
@@ -279,19 +272,9 @@ class Engine:
     def _credit(
         self, event: ev.Event, counters: dict[str, int], roster: Roster, deltas: Deltas
     ) -> None:
-        ts = int(event.time.timestamp())
-        subjects = self._subjects(event.actor, ts, roster, fallback=event.partition_key)
+        ts = event.epoch
+        subjects = _subjects(roster.owner(event.actor, ts), event.actor, event.partition_key)
         self._add(deltas, Booked(ts, subjects, tuple(counters.items())), +1)
-
-    @staticmethod
-    def _subjects(actor: ev.Actor | None, ts: int, roster: Roster, fallback: str) -> Subjects:
-        """The rep and the rep's team at ``ts``; or the actor's identity, kept as unassigned."""
-        owner = roster.owner(actor, ts)
-        if owner is None:
-            return (("unassigned", actor.key if actor else fallback),)
-        if owner.team_id is None:
-            return (("rep", owner.rep_id),)
-        return (("rep", owner.rep_id), ("team", owner.team_id))
 
     def _add(self, deltas: Deltas, booked: Booked, sign: int) -> None:
         starts = self._bucket_starts(booked.at)
@@ -316,6 +299,26 @@ class Engine:
         if (currency := unrated_currency(event, self._fx)) is not None:
             raise UnusableEvent(f"no exchange rate from {currency} to {self._currency}")
         return {}
+
+
+def _subjects(owner: Owner | None, actor: ev.Actor | None, fallback: str) -> Subjects:
+    """The rep and the rep's team (``owner``, at the fact's time); or the actor's identity,
+    kept as unassigned."""
+    if owner is None:
+        return (("unassigned", actor.key if actor else fallback),)
+    if owner.team_id is None:
+        return (("rep", owner.rep_id),)
+    return (("rep", owner.rep_id), ("team", owner.team_id))
+
+
+def _callback_key(event: ev.Event, owner: Owner | None) -> StateKey | None:
+    """Where a missed or placed call meets the others: its owner's team and the number."""
+    if event.type not in ("call.missed", "call.placed"):
+        return None
+    number = normalise_number(getattr(event.data, "counterpart", None))
+    if number is None or owner is None or owner.team_id is None:
+        return None
+    return ("callback", f"{owner.team_id}|{number}")
 
 
 def _call_key(event: ev.Event) -> StateKey:

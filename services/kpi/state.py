@@ -7,8 +7,7 @@ the buckets always hold exactly what the current state implies, whatever the arr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 Subjects = tuple[tuple[str, str], ...]  # ((scope, subject id), ...)
 Counters = tuple[tuple[str, int], ...]
@@ -16,8 +15,7 @@ Version = tuple[float, str]  # (event time, event id): the later wins, ties brok
 StateKey = tuple[str, str]  # (kind, key): kind is deal | call | callback | account
 
 
-@dataclass(frozen=True, slots=True)
-class Booked:
+class Booked(NamedTuple):
     """Counters booked at one instant to some subjects."""
 
     at: int
