@@ -1,7 +1,8 @@
 """API reads at scale: 10,000 reps, a month of activity in the buckets, p50/p99 per read.
 
 The buckets are written straight into PostgreSQL (what a month of ~10 million events leaves
-there: day buckets for the month, hour buckets for today, minute buckets for the last hour),
+there: day buckets for 30 days, this month's bucket, hour buckets for 12 hours, minute buckets
+for the last hour),
 then `salespulse api` serves reads to a raw keep-alive HTTP client.
 """
 
@@ -15,13 +16,16 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
 from bench.load import exchange
+from shared.calendar import local_midnight, local_month_start
 from shared.db.engine import create_engine
 from shared.db.migrate import migrate
+from shared.settings import Settings
 from tests.conftest import ADMIN_KEY
 
 REPS = int(os.environ.get("BENCH_REPS", "10000"))
@@ -38,46 +42,62 @@ METRICS = (
 )
 
 
-async def fill(database_url: str, day0: int, hour0: int, minute0: int) -> dict[str, int]:
+async def fill(database_url: str, now: int, tz: ZoneInfo) -> dict[str, int]:
+    """REPS reps in TEAMS teams, and what a month of activity leaves in ``kpi_rollups``: the
+    last 30 local days, the last 12 hours, the last 60 minutes, this month (the sum of its
+    days), for each rep and team."""
     engine = create_engine(database_url)
     await migrate(engine)
     await engine.dispose()
     dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(f"""
-            INSERT INTO teams (id, name) SELECT 't' || t, 'Team ' || t
-              FROM generate_series(0, {TEAMS} - 1) t;
-            INSERT INTO reps (id, name) SELECT 'r' || r, 'Rep ' || r
-              FROM generate_series(0, {REPS} - 1) r;
-            INSERT INTO rep_teams (rep_id, effective_from, team_id)
-              SELECT 'r' || r, 0, 't' || (r % {TEAMS}) FROM generate_series(0, {REPS} - 1) r;
-            UPDATE roster_version SET version = version + 1 WHERE id = 1;
-            """)
-        grains = [("day", day0, 86400, 30), ("hour", hour0, 3600, 12), ("minute", minute0, 60, 60)]
-        for grain, first, step, count in grains:
-            for metric in METRICS:
-                await conn.execute(f"""
-                    INSERT INTO kpi_buckets (scope, metric, grain, bucket_start, subject_id, value)
-                    SELECT 'rep', '{metric}', '{grain}', {first} + b * {step}, 'r' || r,
-                           (random() * 20)::int
-                      FROM generate_series(0, {REPS} - 1) r, generate_series(0, {count} - 1) b;
-                    INSERT INTO kpi_buckets (scope, metric, grain, bucket_start, subject_id, value)
-                    SELECT 'team', metric, grain, bucket_start,
-                           't' || (substr(subject_id, 2)::int % {TEAMS}), sum(value)
-                      FROM kpi_buckets WHERE scope = 'rep' AND metric = '{metric}'
-                       AND grain = '{grain}'
-                     GROUP BY 1, 2, 3, 4, 5;
-                    """)
-        await conn.execute("ANALYZE kpi_buckets")
-        rows = await conn.fetchval("SELECT count(*) FROM kpi_buckets")
+        await conn.execute(ROSTER)
+        today = local_midnight(now, tz)
+        days = [local_midnight(today - 86400 * d + 7200, tz) for d in range(30)]
+        grains = {
+            "day": days,
+            "hour": [now - now % 3600 - 3600 * h for h in range(12)],
+            "minute": [now - now % 60 - 60 * m for m in range(60)],
+        }
+        for grain, starts in grains.items():
+            await conn.execute(REP_ROWS, grain, starts)
+        await conn.execute(MONTH_ROWS, local_month_start(now, tz))
+        await conn.execute(TEAM_ROWS)
+        await conn.execute("ANALYZE kpi_rollups")
+        rows = await conn.fetchval("SELECT count(*) FROM kpi_rollups")
         events = await conn.fetchval(
-            "SELECT sum(value) FROM kpi_buckets WHERE scope = 'rep' AND grain = 'day' "
-            "AND metric IN ('calls_placed', 'calls_received', 'calls_missed', 'deals_won')"
+            "SELECT sum(calls_placed + calls_received + calls_missed + deals_won) "
+            "FROM kpi_rollups WHERE scope = 'rep' AND grain = 'day'"
         )
         return {"bucket_rows": int(rows), "events_in_buckets": int(events)}
     finally:
         await conn.close()
+
+
+ROSTER = f"""
+    INSERT INTO teams (id, name) SELECT 't' || t, 'Team ' || t
+      FROM generate_series(0, {TEAMS} - 1) t;
+    INSERT INTO reps (id, name) SELECT 'r' || r, 'Rep ' || r
+      FROM generate_series(0, {REPS} - 1) r;
+    INSERT INTO rep_teams (rep_id, effective_from, team_id)
+      SELECT 'r' || r, 0, 't' || (r % {TEAMS}) FROM generate_series(0, {REPS} - 1) r;
+    UPDATE roster_version SET version = version + 1 WHERE id = 1"""
+_COLUMNS = ", ".join(METRICS)
+REP_ROWS = f"""
+    INSERT INTO kpi_rollups (scope, grain, bucket_start, subject_id, {_COLUMNS})
+    SELECT 'rep', $1, b, 'r' || r, {", ".join("(random() * 20)::int" for _ in METRICS)}
+      FROM generate_series(0, {REPS} - 1) r, unnest($2::bigint[]) b"""
+MONTH_ROWS = f"""
+    INSERT INTO kpi_rollups (scope, grain, bucket_start, subject_id, {_COLUMNS})
+    SELECT scope, 'month', $1, subject_id, {", ".join(f"sum({m})" for m in METRICS)}
+      FROM kpi_rollups WHERE grain = 'day' AND bucket_start >= $1
+     GROUP BY scope, subject_id"""
+TEAM_ROWS = f"""
+    INSERT INTO kpi_rollups (scope, grain, bucket_start, subject_id, {_COLUMNS})
+    SELECT 'team', grain, bucket_start, 't' || (substr(subject_id, 2)::int % {TEAMS}),
+           {", ".join(f"sum({m})" for m in METRICS)}
+      FROM kpi_rollups WHERE scope = 'rep' GROUP BY 1, 2, 3, 4"""
 
 
 async def get_load(port: int, paths: list[str], concurrency: int = 1) -> list[float]:
@@ -111,17 +131,12 @@ def summary(latencies: list[float]) -> dict[str, float]:
 
 
 async def measure(database_url: str, port: int) -> dict[str, Any]:
-    now = int(time.time())
-    filled = await fill(
-        database_url,
-        now - now % 86400 - 29 * 86400,
-        now - now % 3600 - 11 * 3600,
-        now - now % 60 - 59 * 60,
-    )
+    filled = await fill(database_url, int(time.time()), Settings().tz)
     process = _serve_api(database_url, port)
     try:
         await _ready(port)
-        return {**filled, "reps": REPS, **await _reads(port)}
+        reads = await _reads(port)
+        return {**filled, "reps": REPS, **reads, **await _after_flushes(database_url, port)}
     finally:
         process.terminate()
         process.wait(20)
@@ -155,6 +170,29 @@ async def _reads(port: int) -> dict[str, Any]:
         "rep_kpis_this_month": summary(await get_load(port, month)),
         "rep_kpis_today": summary(await get_load(port, today)),
     }
+
+
+async def _after_flushes(database_url: str, port: int, samples: int = 40) -> dict[str, Any]:
+    """The this_month board recomputed after each flush: the data version moves (as a flush
+    moves it, with the stored offsets), so no cached board may answer."""
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    board = "/v1/leaderboards/calls_total?window=this_month"
+    latencies: list[float] = []
+    try:
+        for i in range(samples):
+            await conn.execute(
+                "INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset, "
+                "updated_at) VALUES ('bench', 'bench', 0, $1, $2) ON CONFLICT (consumer_group, "
+                "topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, "
+                "updated_at = EXCLUDED.updated_at",
+                i + 1,
+                int(time.time() * 1000),
+            )
+            latencies += await get_load(port, [board])
+    finally:
+        await conn.close()
+    return {"leaderboard_this_month_after_each_flush": summary(sorted(latencies))}
 
 
 async def _ready(port: int) -> None:
