@@ -159,6 +159,7 @@ def api() -> None:
 
     settings = _settings()
     web = create_app(settings)
+    tune_gc_for_batches()  # a board of 10,000 reps is tens of thousands of objects
     uvloop.run(run_all(lambda stop: serve(web, settings.api_host, settings.api_port, stop)))
 
 

@@ -1,4 +1,5 @@
-"""Process-wide settings of the Python runtime for a service that handles batches.
+"""Process-wide settings of the Python runtime for a service that handles batches (the KPI
+service's events, the API's boards of thousands of rows).
 
 Python's cyclic garbage collector runs a collection every 700 new container objects by default,
 and each one walks every young object still alive. A KPI batch holds tens of thousands of

@@ -16,7 +16,7 @@ import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -58,8 +58,7 @@ class BoardSpec:
         return WindowQuery(self.window, self.start, self.end)
 
 
-@dataclass(frozen=True, slots=True)
-class _Contender:
+class _Contender(NamedTuple):  # tuples: one per rep of a board, made 10,000 at a time
     id: str
     name: str
     team_id: str | None
@@ -74,8 +73,7 @@ class _Reads:
     targets: Targets
 
 
-@dataclass(frozen=True, slots=True)
-class _Ranked:
+class _Ranked(NamedTuple):
     key: str
     rank: int | None
     value: float | int | None
