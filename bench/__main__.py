@@ -222,8 +222,8 @@ async def main() -> None:
 def ratios(report: dict[str, Any]) -> dict[str, float]:
     """The figures to watch, as ratios of runs side by side (machines here are noisy)."""
     found = {
-        f"ingest {r['name']} / bare endpoint": r["ratio_to_bare"]
-        for r in report["ingest_throughput"]
+        f"{run['server']} / bare endpoint": run["ratio_to_bare"]
+        for run in report["ingest_throughput"]
     }
     kpi = report.get("kpi_throughput")
     if kpi:
