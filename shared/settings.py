@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     kpi_host: str = "127.0.0.1"
     kpi_metrics_port: int = 8002
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    kpi_batch_size: int = Field(default=20000, ge=1)
+    kpi_batch_size: int = Field(default=10000, ge=1)
     minute_retention_hours: int = Field(default=48, ge=1)
     hour_retention_days: int = Field(default=400, ge=1)
     dedupe_retention_days: int = Field(default=35, ge=1)  # applied ids and call states kept
