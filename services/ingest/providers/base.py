@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
+from starlette.datastructures import Headers
 
 from shared.problems import BadRequest, Unprocessable
 
@@ -27,7 +28,7 @@ class Delivery:
 
     method: str
     url: str  # the public URL the provider called (rebuilt from PUBLIC_BASE_URL behind proxies)
-    headers: Mapping[str, str]  # case-insensitive
+    headers: Headers  # case-insensitive
     body: bytes
     received_at: datetime
 
