@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from services.ingest import metrics
 from services.ingest.providers import ROUTES, build_adapters
 from services.ingest.publisher import EventPublisher
-from services.ingest.routes import router
+from services.ingest.routes import Ingest, add_webhook_routes
 from shared.bus import Bus, build_bus
 from shared.health import health_router
 from shared.observability import HttpMetricsMiddleware
@@ -19,6 +20,10 @@ from shared.problems import install_problem_handlers
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# The service's metrics are Prometheus's (``metrics.py``, the HTTP middleware); FastAPI's own
+# OpenTelemetry hooks, unused, still looked up their providers on every request.
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def create_app(settings: Settings, bus: Bus | None = None) -> FastAPI:
@@ -38,18 +43,18 @@ def create_app(settings: Settings, bus: Bus | None = None) -> FastAPI:
         if owns_bus:
             await the_bus.stop()
 
-    app = FastAPI(title="SalesPulse ingest", version="1", lifespan=lifespan)
-    app.state.max_body_bytes = settings.max_body_bytes
-    app.state.publisher = EventPublisher(
-        the_bus, settings.activity_topic, settings.deadletter_topic
+    app = FastAPI(title="SalesPulse ingest", version="1", lifespan=lifespan, telemetry=NO_TELEMETRY)
+    ingest = Ingest(
+        adapters=build_adapters(settings),
+        publisher=EventPublisher(the_bus, settings.activity_topic, settings.deadletter_topic),
+        rates=settings.rates,
+        max_body_bytes=settings.max_body_bytes,
+        public_base_url=settings.public_base_url,
     )
-    app.state.adapters = build_adapters(settings)
-    app.state.public_base_url = settings.public_base_url
-    app.state.rates = settings.rates
     metrics.initialise(ROUTES, [settings.activity_topic, settings.deadletter_topic])
     install_problem_handlers(app)
     app.add_middleware(HttpMetricsMiddleware, service="ingest")
-    app.include_router(router)
+    add_webhook_routes(app, ingest)
 
     async def readiness() -> dict[str, bool]:
         return {"bus": await the_bus.ready()}

@@ -1,6 +1,7 @@
 """Prometheus metrics of the ingest service, per provider."""
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from prometheus_client import Counter
 
@@ -40,3 +41,34 @@ def initialise(providers: Iterable[str], topics: Iterable[str]) -> None:
             REFUSED.labels(provider, reason)
     for topic in topics:
         PRODUCE_ERRORS.labels(topic)
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """One provider's counters of what a delivery became, looked up once (a ``labels`` lookup
+    on every request was a visible share of a webhook's time)."""
+
+    accepted: Counter
+    duplicates: Counter
+    deadlettered: Counter
+
+    def count(self, accepted: int, duplicates: int, deadlettered: int) -> None:
+        if accepted:
+            self.accepted.inc(accepted)
+        if duplicates:
+            self.duplicates.inc(duplicates)
+        if deadlettered:
+            self.deadlettered.inc(deadlettered)
+
+
+_PUBLISHED: dict[str, Published] = {}
+
+
+def published(provider: str) -> Published:
+    """The counters of ``provider``'s deliveries (each series is made on first use)."""
+    counters = _PUBLISHED.get(provider)
+    if counters is None:
+        counters = _PUBLISHED[provider] = Published(
+            ACCEPTED.labels(provider), DUPLICATES.labels(provider), DEADLETTERED.labels(provider)
+        )
+    return counters

@@ -7,7 +7,7 @@ adding a provider is adding one module with one adapter class.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -27,10 +27,16 @@ class Delivery:
     """One HTTP request from a provider, as received."""
 
     method: str
-    url: str  # the public URL the provider called (rebuilt from PUBLIC_BASE_URL behind proxies)
+    # The public URL the provider called (rebuilt from PUBLIC_BASE_URL behind proxies), worked
+    # out when asked: only some providers sign over it, and most deliveries need it nowhere else.
+    locate: Callable[[], str]
     headers: Headers  # case-insensitive
     body: bytes
     received_at: datetime
+
+    @property
+    def url(self) -> str:
+        return self.locate()
 
     def json(self) -> Any:
         try:
