@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from shared.bus.base import BusUnavailable, Consumer, OffsetsLoader, OutgoingRecord, Record
 
@@ -82,8 +84,12 @@ class KafkaBus:
             client_id=self._client_id,
             acks="all",
             enable_idempotence=True,
-            linger_ms=2,
+            # No linger: aiokafka keeps one produce request in flight per broker, so under load
+            # what arrives during an acknowledgement already leaves as one batch; lingering on
+            # top saved no CPU per record (bench, ingest's load) and delayed a lone event.
+            linger_ms=0,
             max_batch_size=256 * 1024,
+            partitioner=KeyHashPartitioner(),
             request_timeout_ms=int(self._publish_timeout_s * 1000),
         )
         try:
@@ -132,14 +138,53 @@ class KafkaBus:
                 await producer.send(topic, r.value, key=r.key, headers=list(r.headers))
                 for r in records
             ]
-            # One wait_for on the gathered acknowledgements: a timeout scope around the sends
-            # too measured a third fewer webhooks/s under load (bench, ingest on Kafka).
-            await asyncio.wait_for(asyncio.gather(*pending), self._publish_timeout_s)
+            # One timeout on the acknowledgements (a scope around the sends too measured a third
+            # fewer webhooks/s under load); a lone record's future is awaited as it is.
+            await self._acknowledged(pending[0] if len(pending) == 1 else asyncio.gather(*pending))
         except (KafkaError, TimeoutError) as exc:
             raise BusUnavailable(f"kafka did not acknowledge: {exc!r}") from exc
 
+    async def _acknowledged(self, acks: asyncio.Future[Any]) -> None:
+        """Wait for ``acks``; ``TimeoutError`` past the publish timeout, the wait cancelled.
+
+        One timer that cancels the future, where ``wait_for`` or a timeout scope cost a task or
+        a scope's bookkeeping on every webhook. A cancellation of the caller itself is told from
+        the timer's by the task's own count of cancel requests, and goes on as it came.
+        """
+        expiry = asyncio.get_running_loop().call_later(self._publish_timeout_s, acks.cancel)
+        try:
+            await acks
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            raise TimeoutError(f"no acknowledgement within {self._publish_timeout_s}s") from None
+        finally:
+            expiry.cancel()
+
     def consumer(self, topic: str, group: str, load_offsets: OffsetsLoader) -> Consumer:
         return KafkaConsumer(self._servers, topic, group, load_offsets, self._client_id)
+
+
+class KeyHashPartitioner:
+    """aiokafka's default partitioner (the Java client's murmur2 of the key), each key's hash
+    remembered: keys are actors, few and recurring, and the hash is pure Python, a visible
+    cost of every record. The memory is bounded; past it, it starts again."""
+
+    def __init__(self, capacity: int = 65_536) -> None:
+        self._capacity = capacity
+        self._hashes: dict[bytes, int] = {}
+        self._default = DefaultPartitioner()
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:  # no key: a random partition, as the default does
+            return int(self._default(key, all_partitions, available))
+        hashed = self._hashes.get(key)
+        if hashed is None:
+            if len(self._hashes) >= self._capacity:
+                self._hashes.clear()
+            hashed = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return all_partitions[hashed % len(all_partitions)]
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
