@@ -12,7 +12,7 @@ import sys
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
-from services.ingest.app import create_app
+from services.ingest.app import collect_rarely, create_app
 from shared.bus.memory import MemoryBus
 from shared.observability import configure_logging
 from shared.settings import Settings
@@ -36,6 +36,7 @@ def main(name: str, port: int) -> None:
         app = bare_app()
     elif name == "ingest-memory":
         app = create_app(settings.model_copy(update={"kafka_bootstrap_servers": None}), MemoryBus())
+        collect_rarely()  # as the ingest process does (an app given a bus leaves it to its owner)
     elif name == "ingest-kafka":
         app = create_app(settings)
     else:
