@@ -9,6 +9,7 @@ month buckets at the local midnight of the month's first day.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -29,12 +30,19 @@ class BucketRange:
 
 
 def bucket_starts(ts: int, tz: ZoneInfo) -> tuple[tuple[Grain, int], ...]:
-    """The start of the minute, hour, day and month bucket that hold the instant ``ts``."""
+    """The start of the minute, hour, day and month bucket that hold the instant ``ts``.
+
+    Called for every booked event: memoised per minute (every bucket holds whole minutes)."""
+    return _starts_of_minute(ts - ts % MINUTE, tz)
+
+
+@lru_cache(maxsize=4096)
+def _starts_of_minute(minute: int, tz: ZoneInfo) -> tuple[tuple[Grain, int], ...]:
     return (
-        ("minute", ts - ts % MINUTE),
-        ("hour", ts - ts % HOUR),
-        ("day", local_midnight(ts, tz)),
-        ("month", local_month_start(ts, tz)),
+        ("minute", minute),
+        ("hour", minute - minute % HOUR),
+        ("day", local_midnight(minute, tz)),
+        ("month", local_month_start(minute, tz)),
     )
 
 

@@ -59,7 +59,6 @@ class BucketKey(NamedTuple):
 
 Key = tuple[str, str, str, int, str]  # the fields of a BucketKey
 Deltas = dict[Key, int]
-_STARTS_CACHED = 4096  # minutes whose bucket starts the engine remembers
 Item = tuple[ev.Event, dict[str, int]]  # an event and its stateless counters
 
 
@@ -90,7 +89,6 @@ def new_state(key: StateKey) -> Any:
 class Engine:
     def __init__(self, tz: ZoneInfo, currency: str, fx_rates: dict[str, Decimal] | None = None):
         self._tz = tz
-        self._starts: dict[int, tuple[tuple[str, int], ...]] = {}  # minute -> bucket starts
         self._currency = currency
         self._fx = {currency: Decimal(1), **(fx_rates or {})}
         self._contributions: dict[str, Callable[[Any], dict[str, int]]] = {
@@ -277,22 +275,13 @@ class Engine:
         self._add(deltas, Booked(ts, subjects, tuple(counters.items())), +1)
 
     def _add(self, deltas: Deltas, booked: Booked, sign: int) -> None:
-        starts = self._bucket_starts(booked.at)
+        starts = bucket_starts(booked.at, self._tz)
         for scope, subject in booked.subjects:
             for metric, amount in booked.counters:
                 if amount:
                     value = sign * amount
                     for grain, start in starts:
                         deltas[(scope, metric, grain, start, subject)] += value
-
-    def _bucket_starts(self, at: int) -> tuple[tuple[str, int], ...]:
-        minute = at - at % 60
-        starts = self._starts.get(minute)
-        if starts is None:
-            if len(self._starts) >= _STARTS_CACHED:
-                self._starts.clear()
-            starts = self._starts[minute] = bucket_starts(minute, self._tz)
-        return starts
 
     def _deal_updated(self, event: ev.DealUpdated) -> dict[str, int]:
         """Deals are booked from their state; here only the currency is checked."""

@@ -44,7 +44,6 @@ from shared.db.retry import retrying
 
 log = logging.getLogger(__name__)
 
-_rollups = kpi_rollups
 _applied = table(AppliedEvent)
 _offsets = table(ConsumerOffset)
 _states = table(KpiState)
@@ -123,7 +122,7 @@ class KpiStore:
     async def clear(self) -> None:
         """Forget every aggregate, state, applied id and offset (the roster stays): for replay."""
         async with self._db.begin() as conn:
-            for aggregate in (_rollups, _applied, _states):
+            for aggregate in (kpi_rollups, _applied, _states):
                 await conn.execute(delete(aggregate))
             await conn.execute(delete(_offsets).where(_offsets.c.consumer_group == self._group))
         self._stored.clear()
@@ -151,8 +150,8 @@ class KpiStore:
                 pruned += (old_ids.rowcount or 0) + (old_calls.rowcount or 0)
             for grain, floor in (("minute", minute_floor), ("hour", hour_floor)):
                 result = await conn.execute(
-                    delete(_rollups).where(
-                        _rollups.c.grain == grain, _rollups.c.bucket_start < floor
+                    delete(kpi_rollups).where(
+                        kpi_rollups.c.grain == grain, kpi_rollups.c.bucket_start < floor
                     )
                 )
                 pruned += result.rowcount or 0
@@ -247,11 +246,13 @@ class KpiStore:
         Minute, hour and day rows go to the rep (and team) at their start; month rows are made
         again from the day rows, so that a month stays the sum of its days when the rep changed
         teams within it."""
-        counters = [_rollups.c[c] for c in BASE_COUNTERS]
+        counters = [kpi_rollups.c[c] for c in BASE_COUNTERS]
         moved = await conn.execute(
-            delete(_rollups)
-            .where(_rollups.c.scope == "unassigned", _rollups.c.subject_id.in_(keys))
-            .returning(_rollups.c.grain, _rollups.c.bucket_start, _rollups.c.subject_id, *counters)
+            delete(kpi_rollups)
+            .where(kpi_rollups.c.scope == "unassigned", kpi_rollups.c.subject_id.in_(keys))
+            .returning(
+                kpi_rollups.c.grain, kpi_rollups.c.bucket_start, kpi_rollups.c.subject_id, *counters
+            )
         )
         deltas: Deltas = defaultdict(int)
         found: set[str] = set()
@@ -340,11 +341,14 @@ class KpiStore:
         return states, new
 
     async def _save_states(self, conn: AsyncConnection, states: States, new: set[StateKey]) -> None:
-        rows: dict[bool, list[tuple[str, str, str]]] = {True: [], False: []}
-        for (kind, key), state in sorted(states.items()):
-            rows[(kind, key) in new].append((kind, key, orjson.dumps(state.to_json()).decode()))
-        if states:
-            await self._writer.save_states(conn, rows[True], rows[False])
+        if not states:
+            return
+        rows = [(k, y, orjson.dumps(s.to_json()).decode()) for (k, y), s in sorted(states.items())]
+        await self._writer.save_states(
+            conn,
+            [row for row in rows if row[:2] in new],
+            [row for row in rows if row[:2] not in new],
+        )
 
     async def _upsert(self, conn: AsyncConnection, deltas: Deltas) -> None:
         rows = [(*key, value) for key, value in deltas.items() if value]
