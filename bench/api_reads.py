@@ -18,9 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import asyncpg
-from sqlalchemy.engine import make_url
-
+from bench import seed
 from bench.load import exchange
 from shared.calendar import local_midnight, local_month_start
 from shared.db.engine import create_engine
@@ -49,10 +47,9 @@ async def fill(database_url: str, now: int, tz: ZoneInfo) -> dict[str, int]:
     engine = create_engine(database_url)
     await migrate(engine)
     await engine.dispose()
-    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
+    conn = await seed.connect(database_url)
     try:
-        await conn.execute(ROSTER)
+        await seed.roster(conn, REPS, TEAMS)
         today = local_midnight(now, tz)
         days = [local_midnight(today - 86400 * d + 7200, tz) for d in range(30)]
         grains = {
@@ -75,14 +72,6 @@ async def fill(database_url: str, now: int, tz: ZoneInfo) -> dict[str, int]:
         await conn.close()
 
 
-ROSTER = f"""
-    INSERT INTO teams (id, name) SELECT 't' || t, 'Team ' || t
-      FROM generate_series(0, {TEAMS} - 1) t;
-    INSERT INTO reps (id, name) SELECT 'r' || r, 'Rep ' || r
-      FROM generate_series(0, {REPS} - 1) r;
-    INSERT INTO rep_teams (rep_id, effective_from, team_id)
-      SELECT 'r' || r, 0, 't' || (r % {TEAMS}) FROM generate_series(0, {REPS} - 1) r;
-    UPDATE roster_version SET version = version + 1 WHERE id = 1"""
 _COLUMNS = ", ".join(METRICS)
 REP_ROWS = f"""
     INSERT INTO kpi_rollups (scope, grain, bucket_start, subject_id, {_COLUMNS})
@@ -175,8 +164,7 @@ async def _reads(port: int) -> dict[str, Any]:
 async def _after_flushes(database_url: str, port: int, samples: int = 40) -> dict[str, Any]:
     """The this_month board recomputed after each flush: the data version moves (as a flush
     moves it, with the stored offsets), so no cached board may answer."""
-    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
+    conn = await seed.connect(database_url)
     board = "/v1/leaderboards/calls_total?window=this_month"
     latencies: list[float] = []
     try:

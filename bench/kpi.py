@@ -14,11 +14,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer
-from sqlalchemy.engine import make_url
 
+from bench import seed
 from services.kpi.app import build_kpi_service
 from shared.bus import OutgoingRecord
 from shared.bus.kafka import KafkaBus
@@ -115,31 +114,15 @@ def rss_mib() -> float:
         return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-async def fill_roster(database_url: str) -> None:
-    """REPS reps in TEAMS teams, each with the identity ``crm:u-<i>`` the events name."""
-    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f"""
-            INSERT INTO teams (id, name) SELECT 't' || t, 'Team ' || t
-              FROM generate_series(0, {TEAMS} - 1) t;
-            INSERT INTO reps (id, name) SELECT 'r' || r, 'Rep ' || r
-              FROM generate_series(0, {REPS} - 1) r;
-            INSERT INTO rep_teams (rep_id, effective_from, team_id)
-              SELECT 'r' || r, 0, 't' || (r % {TEAMS}) FROM generate_series(0, {REPS} - 1) r;
-            INSERT INTO identities (provider, external_id, rep_id)
-              SELECT 'crm', 'u-' || r, 'r' || r FROM generate_series(0, {REPS} - 1) r;
-            UPDATE roster_version SET version = version + 1 WHERE id = 1;
-            """)
-    finally:
-        await conn.close()
-
-
 async def kpi_rate(settings: Settings, bus: KafkaBus, topic: str) -> tuple[float, list[float]]:
     """Events applied per second, and the memory at each tenth of the run (flat = no growth)."""
     db = create_engine(settings.database_url)
     await migrate(db)
-    await fill_roster(settings.database_url)
+    conn = await seed.connect(settings.database_url)
+    try:
+        await seed.roster(conn, REPS, TEAMS)
+    finally:
+        await conn.close()
     service = build_kpi_service(settings, bus, db)
     tune_gc_for_batches()  # as `salespulse kpi` does
     targets = await bus.end_offsets(topic)
