@@ -12,14 +12,15 @@ import sys
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
-from services.ingest.app import collect_rarely, create_app
+from services.ingest.app import create_app
 from shared.bus.memory import MemoryBus
-from shared.observability import configure_logging
+from shared.observability import NO_TELEMETRY, configure_logging
+from shared.runtime import tune_gc_for_batches
 from shared.settings import Settings
 
 
 def bare_app() -> FastAPI:
-    app = FastAPI()
+    app = FastAPI(telemetry=NO_TELEMETRY)  # as the services' apps
 
     @app.post("/webhooks/events")
     async def accept(request: Request) -> Response:
@@ -36,11 +37,11 @@ def main(name: str, port: int) -> None:
         app = bare_app()
     elif name == "ingest-memory":
         app = create_app(settings.model_copy(update={"kafka_bootstrap_servers": None}), MemoryBus())
-        collect_rarely()  # as the ingest process does (an app given a bus leaves it to its owner)
     elif name == "ingest-kafka":
         app = create_app(settings)
     else:
         raise SystemExit(f"unknown server {name}")
+    tune_gc_for_batches()  # every server as `salespulse ingest` runs (the bare one too)
     uvicorn.run(
         app,
         host="127.0.0.1",

@@ -34,6 +34,7 @@ def ingest() -> None:
 
     settings = _settings()
     web = create_app(settings)
+    tune_gc_for_batches()  # a webhook's objects outlive young collections until Kafka acks
     uvloop.run(run_all(lambda stop: serve(web, settings.ingest_host, settings.ingest_port, stop)))
 
 

@@ -8,10 +8,16 @@ import sys
 import time
 from typing import Any
 
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# The services' metrics are Prometheus's (the middleware below, each service's own); FastAPI's
+# OpenTelemetry hooks, unused, would look up their providers on every request. Every app passes
+# this as ``FastAPI(telemetry=...)``.
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message",

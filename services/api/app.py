@@ -26,7 +26,7 @@ from services.api.wallboard import routes as wallboard
 from shared.db.engine import create_engine
 from shared.db.migrate import require_current
 from shared.health import database_ready, health_router
-from shared.observability import HttpMetricsMiddleware
+from shared.observability import NO_TELEMETRY, HttpMetricsMiddleware
 from shared.problems import install_problem_handlers
 from shared.settings import Settings
 
@@ -35,7 +35,9 @@ def create_app(settings: Settings, db: AsyncEngine | None = None) -> FastAPI:
     """The API app; pass ``db`` to share an engine (dev mode) — its owner disposes of it."""
     owns_db = db is None
     db = db if db is not None else create_engine(settings.database_url, pool_pre_ping=True)
-    app = FastAPI(title="SalesPulse API", version="1", lifespan=_lifespan(db, owns_db))
+    app = FastAPI(
+        title="SalesPulse API", version="1", lifespan=_lifespan(db, owns_db), telemetry=NO_TELEMETRY
+    )
     _hold_resources(app, settings, db)
     _handle_requests(app, settings)
     _answer_routes(app, db)

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.telemetry import TelemetryConfig
 
 from services.ingest import metrics
 from services.ingest.providers import ROUTES, build_adapters
@@ -15,27 +14,11 @@ from services.ingest.publisher import EventPublisher
 from services.ingest.routes import Ingest, add_webhook_routes
 from shared.bus import Bus, build_bus
 from shared.health import health_router
-from shared.observability import HttpMetricsMiddleware
+from shared.observability import NO_TELEMETRY, HttpMetricsMiddleware
 from shared.problems import install_problem_handlers
-from shared.runtime import tune_gc_for_batches
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
-
-# The service's metrics are Prometheus's (``metrics.py``, the HTTP middleware); FastAPI's own
-# OpenTelemetry hooks, unused, still looked up their providers on every request.
-NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
-
-
-def collect_rarely() -> None:
-    """Set the process's garbage collector as the API and KPI services do (``shared.runtime``).
-
-    A webhook makes no reference cycles, but its objects live until Kafka acknowledges, past
-    young collections; promoted, they set off full collections that walked the whole heap, a
-    quarter of the ingest's CPU under load (measured). Called by the app that owns its bus,
-    i.e. the ingest process; an app given a bus leaves the process's settings to its owner.
-    """
-    tune_gc_for_batches()
 
 
 def create_app(settings: Settings, bus: Bus | None = None) -> FastAPI:
@@ -51,7 +34,6 @@ def create_app(settings: Settings, bus: Bus | None = None) -> FastAPI:
                 await the_bus.ensure_topics([settings.activity_topic, settings.deadletter_topic])
             except Exception as exc:  # the broker may come later; publishes answer 503 till then
                 log.warning("could not ensure topics at start", extra={"error": repr(exc)})
-            collect_rarely()
         yield
         if owns_bus:
             await the_bus.stop()

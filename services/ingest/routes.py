@@ -59,10 +59,6 @@ class WebhookRoute(APIRoute):
         super().__init__(path, endpoint, **options)
         self.app = self.serve
 
-    def get_route_handler(self) -> Endpoint:
-        endpoint: Endpoint = self.endpoint
-        return endpoint
-
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.endpoint(Request(scope, receive, send))
         await response(scope, receive, send)
@@ -84,7 +80,7 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise PayloadTooLarge(f"body exceeds the {limit}-byte limit")
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return b"".join(chunks)  # one chunk: that chunk itself, not a copy
 
 
 def public_url(request: Request, base: str | None) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from services.ingest import metrics
 from services.ingest.providers import Adapter, Delivery, Translation, Unusable
@@ -27,7 +27,6 @@ from shared.fx import unrated_currency
 from shared.problems import Unavailable, describe, invalid, validation_errors
 
 T = TypeVar("T")
-_PRICED: dict[type[BaseModel], bool] = {}  # data model -> states an amount (see ``priced``)
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = "5"
 HEADERS_OF_INTEREST = (
@@ -71,20 +70,9 @@ def validate(item: Any) -> ev.Event | list[dict[str, Any]]:
     return event
 
 
-def priced(event: ev.Event) -> bool:
-    """Whether the event's kind states an amount (its data has a currency field). Known per
-    kind: asking a model for a field it does not have goes through pydantic's missing-attribute
-    path, an exception raised and caught, and most events (calls, meetings) have none."""
-    kind = type(event.data)
-    known = _PRICED.get(kind)
-    if known is None:
-        known = _PRICED[kind] = "currency" in kind.model_fields
-    return known
-
-
 def bookable(event: ev.Event, rates: Mapping[str, Decimal]) -> str | None:
     """Why a valid event still cannot be booked, if it cannot."""
-    if priced(event) and (currency := unrated_currency(event, rates)) is not None:
+    if (currency := unrated_currency(event, rates)) is not None:
         return f"currency {currency} has no rate (SALESPULSE_FX_RATES)"
     return None
 
@@ -116,13 +104,14 @@ def dead_letters(
         return []
     headers = {k: delivery.headers[k] for k in HEADERS_OF_INTEREST if k in delivery.headers}
     whole = without_fields(delivery.body, adapter.secret_fields)
+    origin = delivery.url
     return [
         dead_letter(
             provider=provider,
             reason=u.reason,
             body=u.body if u.body is not None else whole,
             headers=headers,
-            origin=delivery.url,
+            origin=origin,
         )
         for u in unusable
     ]

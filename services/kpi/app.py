@@ -18,6 +18,7 @@ from services.kpi.store import KpiStore
 from shared.bus import Bus, build_bus
 from shared.db.engine import create_engine
 from shared.health import database_ready, health_router
+from shared.observability import NO_TELEMETRY
 from shared.settings import Settings
 
 
@@ -64,7 +65,9 @@ def build_kpi_service(
 
 def create_health_app(bus: Bus, db: AsyncEngine, consumer: KpiConsumer) -> FastAPI:
     """/healthz, /readyz (database, bus, consuming) and /metrics of the KPI service."""
-    app = FastAPI(title="SalesPulse KPI", version="1", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="SalesPulse KPI", version="1", docs_url=None, redoc_url=None, telemetry=NO_TELEMETRY
+    )
 
     async def readiness() -> dict[str, bool]:
         return {

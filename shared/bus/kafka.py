@@ -60,12 +60,11 @@ class KafkaBus:
             return False
         return True
 
-    async def _producer_ready(self, deadline: float | None = None) -> AIOKafkaProducer:
-        """The connected producer; connecting it counts against ``deadline`` (loop time), by
-        default the publish timeout from now, so a broker that is down cannot hold a caller
-        past it."""
+    async def _producer_ready(self) -> AIOKafkaProducer:
+        """The connected producer; connecting it counts against the publish timeout from now,
+        so a broker that is down cannot hold a caller past it."""
         loop = asyncio.get_running_loop()
-        deadline = deadline if deadline is not None else loop.time() + self._publish_timeout_s
+        deadline = loop.time() + self._publish_timeout_s
         try:
             async with asyncio.timeout_at(deadline):
                 await self._starting.acquire()

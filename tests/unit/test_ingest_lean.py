@@ -152,16 +152,3 @@ def test_ingest_sets_aside_exactly_the_events_in_a_currency_without_a_rate(
     unrated = unrated_currency(event, RATES)
     expected = None if unrated is None else f"currency {unrated} has no rate (SALESPULSE_FX_RATES)"
     assert bookable(event, RATES) == expected
-
-
-async def test_the_ingest_process_sets_the_collector_and_an_app_given_a_bus_does_not(
-    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    tuned: list[bool] = []
-    monkeypatch.setattr("services.ingest.app.tune_gc_for_batches", lambda: tuned.append(True))
-    given = create_app(make_settings(), MemoryBus())  # dev mode, tests: the bus's owner decides
-    async with given.router.lifespan_context(given):
-        assert tuned == []
-    own = create_app(make_settings(kafka_bootstrap_servers=None))  # `salespulse ingest`
-    async with own.router.lifespan_context(own):
-        assert tuned == [True]
