@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 PROBLEM_JSON = "application/problem+json"
 # Bounds on what an error response repeats back: a body of a million bad items, or one huge
@@ -81,6 +82,26 @@ class NotFound(Problem):
 
 class PayloadTooLarge(Problem):
     status, slug = 413, "payload-too-large"
+
+
+async def read_body(request: Request, limit: int, advice: str = "") -> bytes:
+    """The raw body (signatures are over raw bytes), refused with 413 past ``limit`` bytes,
+    read as it arrives (never more than ``limit`` held); ``advice`` ends the refusal."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body of {declared} bytes exceeds the {limit}-byte limit{advice}")
+    chunks, size = [], 0
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body exceeds the {limit}-byte limit{advice}")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)  # one chunk: that chunk itself, not a copy
 
 
 class Unprocessable(Problem):

@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
-from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from services.ingest import metrics
@@ -28,7 +27,7 @@ from services.ingest.providers import ROUTES, Adapter, Delivery
 from services.ingest.publisher import EventPublisher
 from services.ingest.schemas import Accepted
 from services.ingest.service import dead_letters, publish, sort_out
-from shared.problems import NotFound, PayloadTooLarge, Problem
+from shared.problems import NotFound, Problem, read_body
 
 JSON = "application/json"
 Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -62,25 +61,6 @@ class WebhookRoute(APIRoute):
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.endpoint(Request(scope, receive, send))
         await response(scope, receive, send)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body (signatures are over raw bytes), refused with 413 past ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body of {declared} bytes exceeds the {limit}-byte limit")
-    chunks, size = [], 0
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body exceeds the {limit}-byte limit")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)  # one chunk: that chunk itself, not a copy
 
 
 def public_url(request: Request, base: str | None) -> str:

@@ -14,10 +14,12 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.app import create_app
+from services.api.roster.repository import RosterRepository
 from services.kpi.engine import Engine
 from services.kpi.store import Booking, KpiStore
 from shared import events as ev
 from shared.bus import Record
+from shared.db.retry import ConcurrentInsert
 from shared.settings import Settings
 from tests.api_support import ADMIN, READ, assert_problem
 from tests.conftest import canonical
@@ -414,3 +416,20 @@ async def test_the_kpi_service_takes_up_the_imported_roster(
     team_kpis = await client.get("/v1/teams/north/kpis?metrics=calls_placed", headers=READ)
     assert team_kpis.json()["metrics"] == {"calls_placed": 2}
     assert (await client.get("/v1/unassigned", headers=READ)).json()["rows"] == []
+
+
+async def test_an_identity_given_to_a_rep_meanwhile_makes_the_import_run_again(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    """Between the import's reading of the owners and its writing, another request gives one of
+    its identities to a rep outside it: the write is refused as a conflict (the import then runs
+    again, sees the owner and answers 409), never a unique violation answered 500."""
+    imported = import_body([("north", "North")], [rep("alice", "north", "crm:u-1")])
+    await client.put("/v1/reps/bob", json={"name": "Bob", "identities": []}, headers=ADMIN)
+    await client.post(IMPORT, json=imported, headers=ADMIN)
+    async with db.begin() as conn:  # the other request, committed first
+        await conn.execute(text("UPDATE identities SET rep_id = 'bob'"))
+    with pytest.raises(ConcurrentInsert):
+        async with db.begin() as conn:  # the import's write, planned before it
+            await RosterRepository(conn).reassign_identities(["alice"], [("crm", "u-1", "alice")])
+    assert_problem(await client.post(IMPORT, json=imported, headers=ADMIN), 409, "bob")

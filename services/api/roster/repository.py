@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.api.common.freshness import bump_version
 from shared.db.models import Identity, Rep, RepTeam, RosterVersion, Team, table
+from shared.db.retry import ConcurrentInsert
 
 _teams = table(Team)
 _reps = table(Rep)
@@ -223,7 +224,9 @@ class RosterRepository:
         self, rep_ids: Sequence[str], identities: Sequence[tuple[str, str, str]]
     ) -> None:
         """The reps ``rep_ids`` hold exactly ``identities`` ``(provider, external_id, rep_id)``
-        (each held by none of the other reps: ``imports.plan`` saw to it)."""
+        (each held by none of the other reps: ``imports.plan`` saw to it). One that another
+        transaction gave a rep meanwhile raises ``ConcurrentInsert``: the import runs again,
+        sees the new owner and answers 409, as if it had come second."""
         if not rep_ids:
             return
         reps = self._rows(id=rep_ids)
@@ -235,10 +238,14 @@ class RosterRepository:
         rows = self._rows(
             p=[i[0] for i in identities], x=[i[1] for i in identities], r=[i[2] for i in identities]
         )
-        insert = self._insert(_identities).from_select(
-            ["provider", "external_id", "rep_id"], _all(rows)
+        insert = (
+            self._insert(_identities)
+            .from_select(["provider", "external_id", "rep_id"], _all(rows))
+            .on_conflict_do_nothing(index_elements=["provider", "external_id"])
+            .returning(_identities.c.rep_id)
         )
-        await self._conn.execute(insert)
+        if len((await self._conn.execute(insert)).all()) < len(identities):
+            raise ConcurrentInsert("an identity of the import was given to a rep meanwhile")
 
     async def join_teams(self, memberships: Sequence[tuple[str, int, str]]) -> None:
         """Each rep ``(rep_id, since, team_id)`` is in the team from then on (replacing a change

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -25,7 +22,7 @@ from services.api.roster.schemas import (
     TeamOut,
     inline_schema,
 )
-from shared.problems import PayloadTooLarge, Problem
+from shared.problems import Problem, read_body
 
 router = api_router(prefix="/v1", tags=["roster"])
 MAX_IMPORT_BYTES = 16 * 1024 * 1024
@@ -102,40 +99,9 @@ async def import_body(request: Request) -> RosterImport:
                 status=415,
                 slug="unsupported-media-type",
             )
-        body = await _bounded_body(request)
-        with _collector_paused():
-            parsed = request.state.roster_import = parse(body)
+        body = await read_body(request, MAX_IMPORT_BYTES, "; split the import")
+        parsed = request.state.roster_import = parse(body)
     return parsed
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection during the block. A parse of 10,000 reps makes some
-    100,000 objects that all live on, in no cycle: the collector's passes over the whole heap
-    that they trigger cost twice the parse itself, and would free nothing. The block is
-    synchronous, so no other request runs meanwhile; reference counting frees as usual."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-async def _bounded_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_IMPORT_BYTES:
-        raise PayloadTooLarge(
-            f"body of {declared} bytes, over {MAX_IMPORT_BYTES}; split the import"
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_IMPORT_BYTES:
-            raise PayloadTooLarge(f"body over {MAX_IMPORT_BYTES} bytes; split the import")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @router.post(
