@@ -80,6 +80,10 @@ class NotFound(Problem):
     status, slug = 404, "not-found"
 
 
+class Conflict(Problem):
+    status, slug = 409, "conflict"
+
+
 class PayloadTooLarge(Problem):
     status, slug = 413, "payload-too-large"
 

@@ -141,6 +141,8 @@ class Settings(BaseSettings):
     leaderboard_min_volumes: str = ""  # per-metric overrides, e.g. "win_rate:5,answer_rate:10"
     leaderboard_movement_minutes: int = Field(default=60, ge=1)  # previous_rank: this long ago
     business_metrics_per_rep: bool = False  # Prometheus business counters per rep, not only team
+    # How long after its end a contest waits for late events before its standings are final.
+    contest_settle_seconds: int = Field(default=300, ge=0, le=7 * 86400)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """The database URL's password never shows (the secrets are ``SecretStr`` already)."""

@@ -6,6 +6,8 @@ routes, service, repository or queries, and schemas; ``common`` holds what they 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import Lifespan
 
 from services.api.common.auth import KeyRing
+from services.api.contests import routes as contests
+from services.api.contests.service import Standings, settle_periodically
 from services.api.kpis import routes as kpis
 from services.api.leaderboards import routes as leaderboards
 from services.api.leaderboards.hub import BoardHub
@@ -48,8 +52,13 @@ def _lifespan(db: AsyncEngine, owns_db: bool) -> Lifespan[FastAPI]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await require_current(db)  # the schema is migrated beforehand (salespulse migrate)
+        settler = asyncio.create_task(settle_periodically(app.state.standings), name="settler")
         yield
+        settler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await settler
         await app.state.board_hub.close()
+        await app.state.contest_hub.close()
         if owns_db:
             await db.dispose()
 
@@ -63,6 +72,8 @@ def _hold_resources(app: FastAPI, settings: Settings, db: AsyncEngine) -> None:
     app.state.target_cache = TargetCache()
     app.state.boards = Boards(db, app.state.target_cache, settings)
     app.state.board_hub = BoardHub(app.state.boards, db)
+    app.state.standings = Standings(db, app.state.target_cache, settings)
+    app.state.contest_hub = BoardHub(app.state.standings, db, event="standings")
 
 
 def _handle_requests(app: FastAPI, settings: Settings) -> None:
@@ -81,7 +92,7 @@ def _handle_requests(app: FastAPI, settings: Settings) -> None:
 
 def _answer_routes(app: FastAPI, db: AsyncEngine) -> None:
     """The features' routes, the health probes, the wallboard page."""
-    for feature in (roster, kpis, leaderboards, targets):
+    for feature in (roster, kpis, leaderboards, targets, contests):
         app.include_router(feature.router)
 
     async def readiness() -> dict[str, bool]:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import orjson
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -31,6 +31,7 @@ from shared.catalogue import BASE_COUNTERS
 from shared.db.models import (
     AppliedEvent,
     ConsumerOffset,
+    Contest,
     Identity,
     KpiState,
     RepTeam,
@@ -51,6 +52,18 @@ _version = table(RosterVersion)
 _identities = table(Identity)
 _rep_teams = table(RepTeam)
 _teams = table(Team)
+_contests = table(Contest)
+
+
+def _in_unsettled_contest(bucket_start: ColumnElement[int]) -> ColumnElement[bool]:
+    """Whether a bucket lies in the box of a contest not settled yet: its minute and hour
+    buckets are kept past their retention until then, so its edges and the time its goal was
+    reached stay exact (``shared.db.models.Contest``)."""
+    return exists().where(
+        _contests.c.settled_at.is_(None),
+        bucket_start >= _contests.c.starts_at,
+        bucket_start < _contests.c.ends_at,
+    )
 
 
 class OffsetsWentBackwards(AssertionError):
@@ -151,7 +164,9 @@ class KpiStore:
             for grain, floor in (("minute", minute_floor), ("hour", hour_floor)):
                 result = await conn.execute(
                     delete(kpi_rollups).where(
-                        kpi_rollups.c.grain == grain, kpi_rollups.c.bucket_start < floor
+                        kpi_rollups.c.grain == grain,
+                        kpi_rollups.c.bucket_start < floor,
+                        ~_in_unsettled_contest(kpi_rollups.c.bucket_start),
                     )
                 )
                 pruned += result.rowcount or 0

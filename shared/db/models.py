@@ -122,6 +122,37 @@ class Target(SQLModel, table=True):
     value: float = Field(sa_column=Column(Float, nullable=False))
 
 
+class Contest(SQLModel, table=True):
+    """A time-boxed competition: its definition, and once settled its final standings.
+
+    ``score`` and ``team_ids`` are JSON. ``minutes_from``: from this instant on, the minute
+    buckets of the box are kept while the contest is unsettled (the KPI service's pruning spares
+    them), so its edges and ``goal_reached_at`` are exact to the minute; before it (a contest
+    created after its start had aged past the minute retention) hours are the finest buckets.
+    ``final`` (JSON standings and winners) is written once, at settlement, and never again."""
+
+    __tablename__ = "contests"
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    starts_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    ends_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    participants: str = Field(sa_column=Column(String(8), nullable=False))
+    team_ids: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    score: str = Field(sa_column=Column(Text, nullable=False))
+    goal: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    minutes_from: int = Field(sa_column=Column(BigInteger, nullable=False))
+    settled_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    final: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class ContestsVersion(SQLModel, table=True):
+    """One row, bumped with every contest change: standings caches and ETags move on."""
+
+    __tablename__ = "contests_version"
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
 class KpiState(SQLModel, table=True):
     """State the KPI service keeps for facts that change (JSON): a deal, a call, a team's missed
     calls to one number, an account's wins; with what it has booked into the buckets."""

@@ -143,7 +143,7 @@ async def test_the_hub_keeps_nothing_for_a_board_once_its_last_screen_leaves(
     app: FastAPI, db: AsyncEngine
 ) -> None:
     flaky = flaky_hub(app, db)
-    hub: BoardHub = app.state.board_hub
+    hub: BoardHub[BoardSpec] = app.state.board_hub
     async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
         await floor(client)
         async with (
@@ -165,7 +165,7 @@ async def test_the_hub_keeps_nothing_for_a_board_once_its_last_screen_leaves(
 
 async def test_one_poller_serves_every_distinct_board(app: FastAPI, db: AsyncEngine) -> None:
     flaky = flaky_hub(app, db, poll_s=0.1)
-    hub: BoardHub = app.state.board_hub
+    hub: BoardHub[BoardSpec] = app.state.board_hub
     async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
         await floor(client)
         async with (

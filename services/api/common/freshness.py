@@ -2,9 +2,10 @@
 answer gets ``304 Not Modified`` before any aggregate is read.
 
 The version is one cheap query: the sum of the KPI service's stored offsets (it moves with every
-flush), the time of the last flush, the roster version (every roster change bumps it) and the
+flush), the time of the last flush, the roster version (every roster change bumps it), the
 targets version (every target change bumps it; the KPI service does not read targets, so it
-does not reload its roster for them).
+does not reload its roster for them) and the contests version (every contest change or
+settlement bumps it).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.api.common.database import Database, Db, connected
-from shared.db.models import ConsumerOffset, RosterVersion, TargetsVersion, table
+from shared.db.models import ConsumerOffset, ContestsVersion, RosterVersion, TargetsVersion, table
 from shared.problems import Problem
 
 _offsets, _roster, _targets = table(ConsumerOffset), table(RosterVersion), table(TargetsVersion)
+_contests = table(ContestsVersion)
 CACHE_CONTROL = "no-cache"  # store, but revalidate: a 304 costs one tiny query
 
 
@@ -32,6 +34,7 @@ class DataVersion:
     updated_at_ms: int
     roster: int
     targets: int
+    contests: int = 0
 
     @property
     def as_of(self) -> datetime:
@@ -47,10 +50,11 @@ async def data_version(db: Database) -> DataVersion:
         select(func.coalesce(func.max(_offsets.c.updated_at), 0)).scalar_subquery(),
         select(func.coalesce(func.max(_roster.c.version), 0)).scalar_subquery(),
         select(func.coalesce(func.max(_targets.c.version), 0)).scalar_subquery(),
+        select(func.coalesce(func.max(_contests.c.version), 0)).scalar_subquery(),
     )
     async with connected(db) as conn:
-        offsets, updated, roster, targets = (await conn.execute(query)).one()
-    return DataVersion(int(offsets), int(updated), int(roster), int(targets))
+        offsets, updated, roster, targets, contests = (await conn.execute(query)).one()
+    return DataVersion(int(offsets), int(updated), int(roster), int(targets), int(contests))
 
 
 async def bump_version(conn: AsyncConnection, versions: Table) -> None:
@@ -100,6 +104,7 @@ def etag(version: DataVersion, request: Request) -> str:
             str(version.updated_at_ms),
             str(version.roster),
             str(version.targets),
+            str(version.contests),
             request.url.path,
             str(sorted(request.query_params.multi_items())),
             request.headers.get("accept", ""),

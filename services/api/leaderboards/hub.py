@@ -24,15 +24,17 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Generic, Protocol, TypeVar
 
 from fastapi import Request
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.common.freshness import DataVersion, data_version
-from services.api.leaderboards.service import Boards, BoardSpec, Stamp, stamp_of
+from services.api.leaderboards.service import Stamp, stamp_of
 from shared.db.retry import is_unavailable
 from shared.problems import Unavailable
 
@@ -41,13 +43,24 @@ DATABASE_UNAVAILABLE = "database unavailable"
 CANNOT_REFRESH = "the board cannot be refreshed"
 MAX_STREAMS = 256  # distinct live boards: each holds a board in memory and costs recomputes
 RETRY_AFTER_SECONDS = "30"  # a full hub frees a place when a screen moves on or goes away
+Spec = TypeVar("Spec", bound=Hashable)
+Spec_contra = TypeVar("Spec_contra", bound=Hashable, contravariant=True)
+
+
+class BoardSource(Protocol[Spec_contra]):
+    """What a hub serves: the board of a spec at a data version and instant, and its JSON
+    (leaderboards, contest standings), cached by the source."""
+
+    async def board(
+        self, spec: Spec_contra, version: DataVersion, now: datetime, *, wait: bool = False
+    ) -> tuple[BaseModel, bytes]: ...
 
 
 @dataclass(eq=False)
-class _Feed:
+class _Feed(Generic[Spec]):
     """What the screens watching one board share; dropped with its last listener."""
 
-    spec: BoardSpec
+    spec: Spec
     listeners: int = 0
     board: tuple[str, bytes] | None = None  # (event id, JSON) of the latest board
     stamp: Stamp | None = None  # the version and minute ``board`` is up to date with
@@ -63,12 +76,13 @@ class _Feed:
         self.changed = asyncio.Event()
 
 
-class BoardHub:
-    """Feeds of live boards, refreshed by one poller of the data version (see the module)."""
+class BoardHub(Generic[Spec]):
+    """Feeds of live boards, refreshed by one poller of the data version (see the module).
+    ``event`` names the SSE event a board is sent as."""
 
     def __init__(
         self,
-        boards: Boards,
+        boards: BoardSource[Spec],
         db: AsyncEngine,
         poll_s: float = 0.25,
         heartbeat_s: float = 15.0,
@@ -77,15 +91,16 @@ class BoardHub:
         max_backoff_s: float = 5.0,
         concurrency: int = 4,
         version: Callable[[], Awaitable[DataVersion]] | None = None,
+        event: str = "leaderboard",
     ) -> None:
-        self._boards = boards
+        self._boards, self._event = boards, event.encode()
         self._version = version or (lambda: data_version(db))
         self._poll_s, self._heartbeat_s = poll_s, heartbeat_s
         self._max_streams, self._max_backoff_s = max_streams, max_backoff_s
         # Boards recomputed at once: a new minute makes every clock-bound board due together,
         # and they must queue here rather than exhaust the connection pool.
         self._computing = asyncio.Semaphore(concurrency)
-        self._feeds: dict[BoardSpec, _Feed] = {}
+        self._feeds: dict[Spec, _Feed[Spec]] = {}
         self._poller: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()  # a new feed wants its first board, or the last one left
 
@@ -98,11 +113,11 @@ class BoardHub:
     def polling(self) -> bool:
         return self._poller is not None and not self._poller.done()
 
-    def holds(self, spec: BoardSpec) -> bool:
+    def holds(self, spec: Spec) -> bool:
         """Whether anything is kept for ``spec`` (only while a screen watches it)."""
         return spec in self._feeds
 
-    def admit(self, spec: BoardSpec) -> None:
+    def admit(self, spec: Spec) -> None:
         """Refuse a new distinct board beyond ``max_streams`` (503 with Retry-After)."""
         if spec not in self._feeds and len(self._feeds) >= self._max_streams:
             raise Unavailable(
@@ -112,7 +127,7 @@ class BoardHub:
             )
 
     async def stream(
-        self, spec: BoardSpec, last_seen: str | None, request: Request
+        self, spec: Spec, last_seen: str | None, request: Request
     ) -> AsyncIterator[bytes]:
         """The board's SSE stream: boards as they change, status changes, heartbeats."""
         feed = self._join(spec)  # here, not in the route: left in the ``finally`` below
@@ -123,7 +138,7 @@ class BoardHub:
             self._leave(feed)
 
     async def _serve(
-        self, feed: _Feed, last_seen: str | None, request: Request
+        self, feed: _Feed[Spec], last_seen: str | None, request: Request
     ) -> AsyncIterator[bytes]:
         sent, told_live = last_seen, True
         while not await request.is_disconnected():
@@ -137,14 +152,14 @@ class BoardHub:
                 continue
             if feed.board is not None and feed.board[0] != sent:
                 sent = feed.board[0]
-                yield _board_event(*feed.board)
+                yield _board_event(self._event, *feed.board)
                 continue
             try:
                 await asyncio.wait_for(changed.wait(), self._heartbeat_s)
             except TimeoutError:
                 yield b": heartbeat\n\n"
 
-    def _join(self, spec: BoardSpec) -> _Feed:
+    def _join(self, spec: Spec) -> _Feed[Spec]:
         feed = self._feeds.get(spec)
         if feed is None:
             feed = self._feeds[spec] = _Feed(spec)
@@ -154,7 +169,7 @@ class BoardHub:
             self._poller = asyncio.create_task(self._poll(), name="board-hub-poller")
         return feed
 
-    def _leave(self, feed: _Feed) -> None:
+    def _leave(self, feed: _Feed[Spec]) -> None:
         feed.listeners -= 1
         if feed.listeners == 0 and self._feeds.get(feed.spec) is feed:
             del self._feeds[feed.spec]
@@ -192,7 +207,7 @@ class BoardHub:
         ]
         await asyncio.gather(*(self._refresh(feed, version, now) for feed in due))
 
-    async def _refresh(self, feed: _Feed, version: DataVersion, now: datetime) -> None:
+    async def _refresh(self, feed: _Feed[Spec], version: DataVersion, now: datetime) -> None:
         try:
             async with self._computing:
                 board, encoded = await self._boards.board(feed.spec, version, now, wait=True)
@@ -211,7 +226,7 @@ class BoardHub:
         feed.publish()
 
     def _cannot_refresh(
-        self, feeds: list[_Feed], reason: str, exc: Exception, attempt: int
+        self, feeds: list[_Feed[Spec]], reason: str, exc: Exception, attempt: int
     ) -> None:
         log.warning(
             "live boards cannot refresh; retrying",
@@ -239,8 +254,8 @@ class BoardHub:
                 await self._poller
 
 
-def _board_event(event_id: str, payload: bytes) -> bytes:
-    return b"id: " + event_id.encode() + b"\nevent: leaderboard\ndata: " + payload + b"\n\n"
+def _board_event(event: bytes, event_id: str, payload: bytes) -> bytes:
+    return b"id: " + event_id.encode() + b"\nevent: " + event + b"\ndata: " + payload + b"\n\n"
 
 
 def _status_event(problem: str | None) -> bytes:

@@ -40,13 +40,13 @@ def app_boards(request: Request) -> Boards:
     return boards
 
 
-def app_board_hub(request: Request) -> BoardHub:
-    hub: BoardHub = request.app.state.board_hub
+def app_board_hub(request: Request) -> BoardHub[BoardSpec]:
+    hub: BoardHub[BoardSpec] = request.app.state.board_hub
     return hub
 
 
 AppBoards = Annotated[Boards, Depends(app_boards)]
-AppBoardHub = Annotated[BoardHub, Depends(app_board_hub)]
+AppBoardHub = Annotated[BoardHub[BoardSpec], Depends(app_board_hub)]
 
 
 def board_spec(kind: SubjectKind) -> Callable[..., BoardSpec]:

@@ -1,0 +1,135 @@
+"""Contests: ``PUT/GET/DELETE /v1/contests/{id}``, ``GET /v1/contests?status=``, the standings
+as CSV, and ``GET /v1/stream/contests/{id}`` (Server-Sent Events)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict
+
+from services.api.common.auth import ADMIN_ACCESS, READ_ACCESS
+from services.api.common.csv_export import Csv
+from services.api.common.database import Db, api_router
+from services.api.common.freshness import Fresh, FreshApart, cache_headers
+from services.api.common.params import AppSettings, Id, Now
+from services.api.contests import service
+from services.api.contests.repository import ContestRepository
+from services.api.contests.schemas import (
+    ContestIn,
+    ContestList,
+    ContestOut,
+    ContestRow,
+    ContestSummary,
+)
+from services.api.contests.scoring import Status
+from services.api.contests.service import Standings, StandingsSpec
+from services.api.leaderboards.hub import BoardHub
+from services.api.roster.repository import RosterRepository
+from services.api.roster.service import epoch
+
+router = api_router(prefix="/v1", tags=["contests"])
+Limit = Annotated[int, Query(ge=1, le=10_000, description="rows of the standings returned")]
+
+
+def app_standings(request: Request) -> Standings:
+    standings: Standings = request.app.state.standings
+    return standings
+
+
+def app_contest_hub(request: Request) -> BoardHub[StandingsSpec]:
+    hub: BoardHub[StandingsSpec] = request.app.state.contest_hub
+    return hub
+
+
+def contest_repository(db: Db) -> ContestRepository:
+    return ContestRepository(db)
+
+
+AppStandings = Annotated[Standings, Depends(app_standings)]
+AppContestHub = Annotated[BoardHub[StandingsSpec], Depends(app_contest_hub)]
+Contests = Annotated[ContestRepository, Depends(contest_repository)]
+
+
+class _CsvRow(BaseModel):
+    """A standings row flattened for a spreadsheet: one column per part of the score."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def _csv_rows(rows: list[ContestRow]) -> list[_CsvRow]:
+    flat: list[_CsvRow] = []
+    for row in rows:
+        fields: dict[str, Any] = row.model_dump(mode="json", exclude={"parts"})
+        fields.update({f"parts.{name}": value for name, value in row.parts.items()})
+        flat.append(_CsvRow(**fields))
+    return flat
+
+
+@router.put("/contests/{contest_id}", response_model=ContestSummary, dependencies=ADMIN_ACCESS)
+async def put_contest(
+    contest_id: Id, body: ContestIn, db: Db, contests: Contests, settings: AppSettings, now: Now
+) -> ContestSummary:
+    """Create or redefine a contest: its definition and status (the standings: GET)."""
+    at = epoch(now)
+    saved = await service.save(
+        contests, RosterRepository(db), service.define(contest_id, body, at, settings)
+    )
+    return service.summary(saved, None, at, settings.contest_settle_seconds)
+
+
+@router.get("/contests", response_model=ContestList, dependencies=READ_ACCESS)
+async def list_contests(
+    _: Fresh,
+    contests: Contests,
+    settings: AppSettings,
+    now: Now,
+    status: Annotated[Status | None, Query(description="only contests in this status")] = None,
+) -> ContestList:
+    found = await service.listed(contests, status, epoch(now), settings.contest_settle_seconds)
+    return ContestList(contests=found)
+
+
+@router.get("/contests/{contest_id}", response_model=ContestOut, dependencies=READ_ACCESS)
+async def get_contest(
+    contest_id: Id,
+    version: FreshApart,
+    standings: AppStandings,
+    now: Now,
+    response: Response,
+    csv: Csv,
+    limit: Limit = 100,
+) -> ContestOut | Response:
+    _, encoded = await standings.board(StandingsSpec(contest_id, limit), version, now)
+    if csv.wanted:
+        full, _encoded = await standings.board(StandingsSpec(contest_id, 10_000_000), version, now)
+        return csv.of(_csv_rows(full.rows), f"contest-{contest_id}")
+    return Response(encoded, media_type="application/json", headers=cache_headers(response))
+
+
+@router.delete("/contests/{contest_id}", status_code=204, dependencies=ADMIN_ACCESS)
+async def delete_contest(contest_id: Id, contests: Contests) -> Response:
+    await service.delete(contests, contest_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/stream/contests/{contest_id}",
+    summary="Server-Sent Events: the standings each time they change",
+    description="`event: standings` with an `id:` each time the standings change (the shape "
+    "of `GET /v1/contests/{id}`), `event: status` when they cannot be refreshed, heartbeats.",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+    dependencies=READ_ACCESS,
+)
+async def stream_contest(
+    request: Request, contest_id: Id, hub: AppContestHub, limit: Limit = 100
+) -> StreamingResponse:
+    spec = StandingsSpec(contest_id, limit)
+    hub.admit(spec)
+    return StreamingResponse(
+        hub.stream(spec, request.headers.get("last-event-id"), request),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

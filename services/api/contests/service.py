@@ -1,0 +1,415 @@
+"""Contests: defined by admins, scored from the exact buckets, settled once.
+
+- **Saving** checks what the schema cannot: the catalogue (points weigh count and sum metrics),
+  the roster (every team named exists) and the retention (a contest reaching back past the
+  kept minute buckets starts and ends on the hour). A completed contest is final: redefining
+  it is a 409.
+- **Standings** are computed once per change of the data (and per minute, as the status moves
+  with the clock) and cached, like the leaderboards: the box ``[starts_at, ends_at)`` is tiled
+  exactly (months, days, hours, minutes), the participants ranked, and ``goal_reached_at``
+  timed from the finest buckets of those holding the goal.
+- **Settlement.** At ``ends_at`` + ``CONTEST_SETTLE_SECONDS`` the standings are computed one
+  last time and stored with the winners, in one transaction, by whichever API instance gets
+  there first (the write is conditional). From then on the stored standings are served: later
+  events change nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.api.common.database import in_transaction
+from services.api.common.freshness import DataVersion, data_version
+from services.api.common.params import SubjectKind
+from services.api.contests import scoring
+from services.api.contests.repository import ContestRepository, Final
+from services.api.contests.schemas import (
+    ContestIn,
+    ContestOut,
+    ContestRow,
+    ContestSummary,
+    ScoreIn,
+    ScoreOut,
+    Winner,
+)
+from services.api.contests.scoring import Contender, Contest, Score, Standing, Status
+from services.api.kpis.queries import KpiQueries
+from services.api.leaderboards.service import Stamp, stamp_of
+from services.api.roster.repository import RosterRepository
+from services.api.roster.service import epoch, team_at
+from services.api.targets.repository import TargetRepository
+from services.api.targets.service import TargetCache, Targets
+from shared.catalogue import CATALOGUE, TARGETED
+from shared.problems import Conflict, NotFound, Unprocessable
+from shared.settings import Settings
+from shared.windows import Window
+
+log = logging.getLogger(__name__)
+HOUR = 3600
+SUBJECTS_PER_QUERY = 5000  # subjects named in one query's IN list (drivers cap parameters)
+
+
+def _at(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _refused(*problems: tuple[str, str]) -> Unprocessable:
+    errors = [{"field": f"body.{field}", "message": message} for field, message in problems]
+    return Unprocessable("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
+
+
+# --- saving -------------------------------------------------------------------------------
+
+
+def _score(body: ScoreIn) -> Score:
+    if body.metric is not None:
+        if body.metric not in CATALOGUE:
+            raise _refused(("score.metric", f"unknown metric {body.metric!r}; see GET /v1/metrics"))
+        return Score(metric=body.metric)
+    points = body.points or {}
+    if problems := scoring.point_problems(points):
+        raise _refused(*problems)
+    return Score(points=tuple(sorted(points.items())))
+
+
+def minutes_kept_from(now: int, settings: Settings) -> int:
+    """From when on the minute buckets are surely still there (and, once the contest is saved,
+    kept until it settles): the retention floor, an hour of margin for a prune under way,
+    rounded up to the hour."""
+    floor = settings.retention_floors(now)[0] + HOUR
+    return -(-floor // HOUR) * HOUR
+
+
+def _retention_problems(start: int, end: int, kept_from: int, now: int, settings: Settings) -> (
+    list[tuple[str, str]]
+):  # fmt: skip
+    hour_floor = settings.retention_floors(now)[1]
+    if start < hour_floor:
+        return [("starts_at", f"a contest reaches back at most {settings.hour_retention_days} "
+                              "days (older hours are no longer kept)")]  # fmt: skip
+    kept = _at(kept_from).isoformat()
+    return [
+        (field, f"minute buckets before {kept} are no longer kept: {field} must be on the hour")
+        for field, moment in (("starts_at", start), ("ends_at", end))
+        if moment < kept_from and moment % HOUR
+    ]
+
+
+def define(contest_id: str, body: ContestIn, now: int, settings: Settings) -> Contest:
+    """The contest ``body`` defines, or a 422 naming what the catalogue or the retention refuse."""
+    start, end = epoch(body.starts_at), epoch(body.ends_at)
+    score = _score(body.score)
+    kept_from = max(start, minutes_kept_from(now, settings))
+    if problems := _retention_problems(start, end, kept_from, now, settings):
+        raise _refused(*problems)
+    return Contest(
+        id=contest_id,
+        name=body.name,
+        starts_at=start,
+        ends_at=end,
+        participants=body.participants,
+        team_ids=tuple(dict.fromkeys(body.team_ids)) if body.team_ids is not None else None,
+        score=score,
+        goal=body.goal,
+        minutes_from=kept_from,
+    )
+
+
+async def save(contests: ContestRepository, roster: RosterRepository, contest: Contest) -> Contest:
+    """Create or redefine ``contest``; the same definition again changes nothing."""
+    if contest.team_ids:
+        known = await roster.all_teams()
+        if unknown := [t for t in contest.team_ids if t not in known]:
+            raise _refused(("team_ids", f"unknown team(s): {', '.join(unknown)}"))
+    found = await contests.get(contest.id)
+    if found is not None and found[0].same_definition(contest):
+        return found[0]
+    if found is not None and found[0].settled_at is not None:
+        raise Conflict(
+            f"contest {contest.id!r} is completed and its standings are final; "
+            "delete it and create a new one to run it again"
+        )
+    await contests.save(contest)
+    await contests.changed()
+    return contest
+
+
+async def delete(contests: ContestRepository, contest_id: str) -> None:
+    if not await contests.delete(contest_id):
+        raise _missing(contest_id)
+    await contests.changed()
+
+
+def _missing(contest_id: str) -> NotFound:
+    return NotFound(f"no contest {contest_id!r}")
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def score_out(score: Score) -> ScoreOut:
+    if score.metric:
+        return {"metric": score.metric}
+    return {"points": dict(score.points)}
+
+
+def summary(contest: Contest, final: Final | None, now: int, settle_s: int) -> ContestSummary:
+    winners = [Winner.model_validate(w) for w in (final or {}).get("winners", [])]
+    return ContestSummary(
+        id=contest.id,
+        name=contest.name,
+        status=contest.status(now),
+        starts_at=_at(contest.starts_at),
+        ends_at=_at(contest.ends_at),
+        settles_at=_at(contest.settles_at(settle_s)),
+        participants=contest.participants,
+        team_ids=list(contest.team_ids) if contest.team_ids is not None else None,
+        score=score_out(contest.score),
+        goal=contest.goal,
+        winners=winners,
+    )
+
+
+async def listed(
+    contests: ContestRepository, status: Status | None, now: int, settle_s: int
+) -> list[ContestSummary]:
+    return [
+        summary(contest, final, now, settle_s)
+        for contest, final in await contests.all()
+        if status in (None, contest.status(now))
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class StandingsSpec:
+    contest_id: str
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class _Computed:
+    contest: Contest
+    rows: list[ContestRow]  # every participant
+    winners: list[Winner]
+    as_of: datetime
+
+
+class Standings:
+    """Contest standings for every reader: cached per contest and stamp, computed once (single
+    flight), settled when due. One per app, like ``Boards``."""
+
+    def __init__(
+        self, db: AsyncEngine, targets: TargetCache, settings: Settings, capacity: int = 128
+    ) -> None:
+        self._db, self._targets, self._settings = db, targets, settings
+        self._cache: OrderedDict[str, tuple[Stamp, _Computed]] = OrderedDict()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._capacity = capacity
+        self.computed = 0  # how many standings were computed (tests)
+
+    @property
+    def settle_s(self) -> int:
+        return self._settings.contest_settle_seconds
+
+    async def board(
+        self, spec: StandingsSpec, version: DataVersion, now: datetime, *, wait: bool = False
+    ) -> tuple[ContestOut, bytes]:
+        """The standings of ``spec``'s contest (its first ``limit`` rows) and their JSON."""
+        computed = await self._computed(spec.contest_id, version, now, wait)
+        out = self._out(computed, spec.limit, epoch(now))
+        return out, out.model_dump_json().encode()
+
+    async def _computed(
+        self, contest_id: str, version: DataVersion, now: datetime, wait: bool
+    ) -> _Computed:
+        stamp = stamp_of(version, now)
+        cached = self._cache.get(contest_id)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        lock = self._locks.setdefault(contest_id, asyncio.Lock())
+        if lock.locked() and cached and not wait:
+            return cached[1]  # being recomputed: at most one change old
+        async with lock:
+            cached = self._cache.get(contest_id)
+            if cached and cached[0] == stamp:
+                return cached[1]
+            computed = await self._compute(contest_id, version, epoch(now))
+            self._cache[contest_id] = (stamp, computed)
+            self._cache.move_to_end(contest_id)
+            while len(self._cache) > self._capacity:
+                evicted, _ = self._cache.popitem(last=False)
+                self._locks.pop(evicted, None)
+            return computed
+
+    async def _compute(self, contest_id: str, version: DataVersion, now: int) -> _Computed:
+        self.computed += 1
+        contest, final = await self._read(contest_id)
+        if final is None and contest.due(now, self.settle_s):
+            await self._settle(contest_id, now)  # or another instance did: read what it stored
+            contest, final = await self._read(contest_id)
+        if final is not None:
+            return _stored(contest, final)
+        async with self._db.connect() as conn:
+            return await self._live(conn, contest, version)
+
+    async def _read(self, contest_id: str) -> tuple[Contest, Final | None]:
+        async with self._db.connect() as conn:
+            found = await ContestRepository(conn).get(contest_id)
+        if found is None:
+            raise _missing(contest_id)
+        return found
+
+    async def _live(self, conn: AsyncConnection, contest: Contest, version: DataVersion) -> (
+        _Computed
+    ):  # fmt: skip
+        standing, teams = await self._standings(conn, contest, version.targets)
+        rows = [_row(contest, s, teams) for s in standing]
+        return _Computed(contest, rows, [], version.as_of)
+
+    async def settle_due(self, now: datetime) -> int:
+        """Store the final standings of every contest due: how many this call settled."""
+        async with self._db.connect() as conn:
+            due = await ContestRepository(conn).due(epoch(now), self.settle_s)
+        settled = 0
+        for contest in due:
+            settled += await self._settle(contest.id, epoch(now)) is not None
+        return settled
+
+    async def _settle(self, contest_id: str, now: int) -> Final | None:
+        """Compute and store ``contest_id``'s final standings in one transaction: None if it
+        was not due, or another instance settled it first."""
+
+        async def work(conn: AsyncConnection) -> Final | None:
+            repo = ContestRepository(conn)
+            found = await repo.get(contest_id)
+            if found is None or not found[0].due(now, self.settle_s):
+                return None
+            contest = found[0]
+            version = await self._targets_version(conn)
+            standing, teams = await self._standings(conn, contest, version)
+            rows = [_row(contest, s, teams) for s in standing]
+            final: Final = {
+                "rows": [r.model_dump(mode="json") for r in rows],
+                "winners": [w.model_dump(mode="json") for w in _winners(rows)],
+            }
+            if not await repo.settle(contest, final, now):
+                return None
+            await repo.changed()
+            log.info(
+                "contest settled",
+                extra={"contest": contest_id, "winners": len(final["winners"])},
+            )
+            return final
+
+        return await in_transaction(self._db, work, what=f"settle contest {contest_id}")
+
+    async def _targets_version(self, conn: AsyncConnection) -> int:
+        return (await data_version(conn)).targets
+
+    async def _standings(
+        self, conn: AsyncConnection, contest: Contest, targets_version: int
+    ) -> tuple[list[Standing], dict[str, str]]:
+        """Every participant ranked, with when each holding the goal reached it; and the
+        team names."""
+        settings = self._settings
+        scope: SubjectKind = "rep" if contest.participants == "reps" else "team"
+        roster = RosterRepository(conn)
+        teams = await roster.all_teams()
+        contenders = await _contenders(roster, contest, teams)
+        window = Window("contest", _at(contest.starts_at), _at(contest.ends_at))
+        counters = sorted(contest.score.counters)
+        sums = await KpiQueries(conn, settings.tz).sums(scope, window, counters)
+        wanted = {TARGETED[m] for m in contest.score.metrics if m in TARGETED}
+        target_reads = Targets(
+            TargetRepository(conn), self._targets, settings.tz, settings.week_start.weekday
+        )
+        targets = await target_reads.for_window(scope, wanted, window, targets_version)
+        minimum = settings.min_volume(contest.score.metric or "")
+        standing = scoring.standings(contest, contenders, sums, targets, minimum, {})
+        if contest.goal is None:
+            return standing, teams
+        holders = scoring.at_goal(standing, contest.goal)
+        repo, reached = ContestRepository(conn), {}
+        for at in range(0, len(holders), SUBJECTS_PER_QUERY):
+            chunk = holders[at : at + SUBJECTS_PER_QUERY]
+            fine = await repo.fine_buckets(scope, chunk, contest, counters)
+            for subject in chunk:
+                when = scoring.goal_reached_at(
+                    contest.score, fine.get(subject, []), targets.get(subject, {}),
+                    contest.goal, minimum,
+                )  # fmt: skip
+                if when is not None:
+                    reached[subject] = when
+        return [s._replace(goal_reached_at=reached.get(s.contender.id)) for s in standing], teams
+
+    def _out(self, computed: _Computed, limit: int, now: int) -> ContestOut:
+        contest = computed.contest
+        return ContestOut(
+            **summary(contest, None, now, self.settle_s).model_dump(exclude={"winners"}),
+            final=contest.settled_at is not None,
+            settled_at=_at(contest.settled_at) if contest.settled_at is not None else None,
+            as_of=computed.as_of,
+            rows=computed.rows[:limit],
+            rows_total=len(computed.rows),
+            winners=computed.winners,
+        )
+
+
+async def _contenders(
+    roster: RosterRepository, contest: Contest, teams: dict[str, str]
+) -> list[Contender]:
+    """The teams (of ``team_ids``, if given), or the reps, each in its team at the contest's
+    end (in those teams only, if given)."""
+    wanted = set(contest.team_ids) if contest.team_ids is not None else None
+    if contest.participants == "teams":
+        return [Contender(t, n, t) for t, n in teams.items() if wanted is None or t in wanted]
+    at = contest.ends_at - 1
+    reps = [(r, team_at(r.memberships, at)) for r in await roster.all_reps()]
+    return [
+        Contender(r.id, r.name, team)
+        for r, team in reps
+        if wanted is None or (team is not None and team in wanted)
+    ]
+
+
+def _row(contest: Contest, standing: Standing, teams: dict[str, str]) -> ContestRow:
+    who = standing.contender
+    reached = standing.goal_reached_at
+    return ContestRow(
+        rank=standing.rank,
+        rep_id=who.id if contest.participants == "reps" else None,
+        team_id=who.team_id,
+        name=who.name,
+        team_name=teams.get(who.team_id) if who.team_id is not None else None,
+        score=standing.score,
+        parts=standing.parts,
+        goal_reached_at=_at(reached) if reached is not None else None,
+    )
+
+
+def _winners(rows: list[ContestRow]) -> list[Winner]:
+    return [Winner(rep_id=r.rep_id, team_id=r.team_id, name=r.name) for r in rows if r.rank == 1]
+
+
+def _stored(contest: Contest, final: Final) -> _Computed:
+    rows = [ContestRow.model_validate(r) for r in final.get("rows", [])]
+    winners = [Winner.model_validate(w) for w in final.get("winners", [])]
+    settled = contest.settled_at if contest.settled_at is not None else 0
+    return _Computed(contest, rows, winners, _at(settled))
+
+
+async def settle_periodically(standings: Standings, every_s: float = 15.0) -> None:
+    """Settle the contests that are due, every ``every_s``, whether or not anyone reads them
+    (their winners are known on time). A failure is logged and tried again next time."""
+    while True:
+        try:
+            await standings.settle_due(datetime.now(UTC))
+        except Exception as exc:
+            log.warning("contests cannot be settled now; retrying", extra={"error": repr(exc)})
+        await asyncio.sleep(every_s)

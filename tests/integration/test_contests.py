@@ -1,0 +1,262 @@
+"""Contest standings on a real PostgreSQL equal an independent computation from the events:
+across a DST switch, with a rep changing teams inside the box, with deals corrected before and
+after the contest settles.
+
+The events are booked by the KPI service's own store and engine (``tests.api_support.book``);
+the expected standings are computed here from the events alone.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.api.app import create_app
+from services.kpi.engine import Engine
+from services.kpi.store import KpiStore
+from shared.db.engine import create_engine
+from shared.db.migrate import migrate
+from shared.settings import Settings
+from tests.api_support import ADMIN, READ, book, floor
+from tests.conftest import canonical
+
+IDENTITY = {"u-1": "alice", "u-2": "bob", "u-3": "carol"}
+# Carol moves from South to North inside the DST contest: team credit follows the event time.
+CAROL_MOVES = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
+# Europe/Paris leaves winter time at 2026-03-29T01:00Z: the box holds the whole local day of
+# the 28th (a day bucket), the switch (hours), and ends a minute past a local hour (minutes).
+DST_START = datetime(2026, 3, 27, 22, 59, tzinfo=UTC)
+DST_END = datetime(2026, 3, 29, 1, 1, tzinfo=UTC)
+POINTS = {"calls_placed": 1.0, "revenue": 0.01}
+
+
+@pytest.fixture
+async def api(
+    postgres_url: str, make_settings: Callable[..., Settings]
+) -> AsyncIterator[tuple[httpx.AsyncClient, AsyncEngine, Any]]:
+    # Minute buckets of March are kept in this test's database: nothing prunes them.
+    settings = make_settings(database_url=postgres_url, minute_retention_hours=24 * 800)
+    db = create_engine(postgres_url)
+    await migrate(db)
+    app = create_app(settings, db)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+        await floor(c)
+        yield c, db, app
+    await db.dispose()
+
+
+def _events(
+    seed: int, start: datetime = DST_START, end: datetime = DST_END
+) -> list[dict[str, Any]]:
+    """Calls and won deals in and around a box (not after now), from each of the three reps."""
+    rng = random.Random(seed)
+    first = start - timedelta(hours=3)
+    last = min(end + timedelta(hours=3), datetime.now(UTC))
+    events = []
+    for n in range(120):
+        at = first + timedelta(seconds=rng.randrange(int((last - first).total_seconds())))
+        actor = rng.choice(list(IDENTITY))
+        if rng.random() < 0.75:
+            outcome = rng.choice(["connected", "no_answer"])
+            events.append(canonical("call.placed", actor=actor, time=at, outcome=outcome))
+        else:
+            amount = f"{rng.randrange(100, 5000)}.00"
+            events.append(canonical("deal.updated", actor=actor, time=at, deal_id=f"D-{n}",
+                                    amount=amount))  # fmt: skip
+    return events
+
+
+def _team_of(rep: str, at: datetime) -> str:
+    if rep == "carol":
+        return "north" if at >= CAROL_MOVES else "south"
+    return "north"
+
+
+def _points(event: dict[str, Any]) -> float:
+    if event["type"] == "call.placed":
+        return POINTS["calls_placed"]
+    return POINTS["revenue"] * float(event["data"]["amount"])
+
+
+def _expected(
+    events: list[dict[str, Any]],
+    who: Callable[[str, datetime], str],
+    goal: float,
+    start: datetime = DST_START,
+    end: datetime = DST_END,
+) -> dict[str, tuple[float, datetime | None]]:
+    """Per participant: the score in the box, and the start of the minute in which its running
+    score first reached ``goal`` (every part here only grows, so the first crossing holds)."""
+    totals: dict[str, float] = defaultdict(float)
+    reached: dict[str, datetime | None] = defaultdict(lambda: None)
+    timed = sorted(events, key=lambda e: e["time"])
+    for event in timed:
+        at = datetime.fromisoformat(event["time"])
+        if not start <= at < end:
+            continue
+        subject = who(IDENTITY[event["data"]["actor"]["external_id"]], at)
+        totals[subject] += _points(event)
+        if reached[subject] is None and totals[subject] >= goal - 1e-9:
+            reached[subject] = at.replace(second=0, microsecond=0)
+    return {s: (round(t, 6), reached[s]) for s, t in totals.items()}
+
+
+async def _carol_moves(client: httpx.AsyncClient) -> None:
+    body = {
+        "name": "Carol",
+        "team_id": "north",
+        "effective_from": CAROL_MOVES.isoformat(),
+        "identities": [{"provider": "crm", "external_id": "u-3"}],
+    }
+    assert (await client.put("/v1/reps/carol", json=body, headers=ADMIN)).status_code == 200
+
+
+def _contest(participants: str, goal: float) -> dict[str, Any]:
+    return {
+        "name": "Spring forward blitz",
+        "starts_at": DST_START.isoformat(),
+        "ends_at": DST_END.isoformat(),
+        "participants": participants,
+        "score": {"points": POINTS},
+        "goal": goal,
+    }
+
+
+@pytest.mark.parametrize("participants", ["reps", "teams"])
+async def test_standings_across_a_dst_switch_equal_the_events_own_sums(
+    api: tuple[httpx.AsyncClient, AsyncEngine, Any], participants: str
+) -> None:
+    client, db, _ = api
+    await _carol_moves(client)
+    events = _events(seed=7)
+    await book(db, *events)
+    goal = 40.0
+    put = await client.put("/v1/contests/spring", json=_contest(participants, goal), headers=ADMIN)
+    assert put.status_code == 200, put.text
+
+    got = await client.get("/v1/contests/spring", headers=READ)
+
+    assert got.status_code == 200, got.text
+    body = got.json()
+    if participants == "reps":
+        expected = _expected(events, lambda rep, _: rep, goal)
+        key = "rep_id"
+    else:
+        expected = _expected(events, _team_of, goal)
+        key = "team_id"
+    rows = {row[key]: row for row in body["rows"]}
+    assert set(rows) == set(expected)
+    for subject, (score, reached) in expected.items():
+        assert rows[subject]["score"] == pytest.approx(score, abs=1e-6), subject
+        at = rows[subject]["goal_reached_at"]
+        assert (datetime.fromisoformat(at) if at else None) == reached, subject
+    scores = sorted((-s for s, _ in expected.values()))
+    assert [row["rank"] for row in body["rows"]] == [scores.index(-row["score"]) + 1
+                                                     for row in body["rows"]]  # fmt: skip
+    # The March contest ended long ago: read, it is settled, with its winners stored.
+    assert body["status"] == "completed"
+    assert body["final"] is True
+    assert [w[key] for w in body["winners"]] == [r[key] for r in body["rows"] if r["rank"] == 1]
+
+
+async def test_a_correction_counts_until_the_contest_settles_and_not_after(
+    api: tuple[httpx.AsyncClient, AsyncEngine, Any],
+) -> None:
+    client, db, app = api
+    now = datetime.now(UTC)
+    end = now.replace(second=0, microsecond=0) - timedelta(minutes=1)
+    start = end - timedelta(hours=2)
+    contest = {
+        "name": "Revenue push",
+        "starts_at": start.isoformat(),
+        "ends_at": end.isoformat(),
+        "score": {"metric": "revenue"},
+    }
+    assert (await client.put("/v1/contests/push", json=contest, headers=ADMIN)).status_code == 200
+    won = [
+        canonical("deal.updated", actor="u-1", time=start + timedelta(minutes=10), deal_id="A",
+                  amount="1000.00"),
+        canonical("deal.updated", actor="u-2", time=start + timedelta(minutes=20), deal_id="B",
+                  amount="800.00"),
+        canonical("deal.updated", actor="u-1", time=end + timedelta(seconds=10), deal_id="C",
+                  amount="5000.00"),  # won after the end: not in the contest
+    ]  # fmt: skip
+    await book(db, *won)
+
+    def standings(body: dict[str, Any]) -> dict[str, tuple[int | None, float]]:
+        return {r["rep_id"]: (r["rank"], r["score"]) for r in body["rows"]}
+
+    first = (await client.get("/v1/contests/push", headers=READ)).json()
+    assert first["status"] == "active"
+    assert first["final"] is False
+    assert standings(first) == {"alice": (1, 1000.0), "bob": (2, 800.0), "carol": (3, 0.0)}
+
+    # Alice's deal is reopened after the end, before the contest settles: it leaves the box.
+    reopened = end + timedelta(seconds=30)
+    await book(db, canonical("deal.updated", actor="u-1", time=reopened, deal_id="A",
+                             status="open"))  # fmt: skip
+    second = (await client.get("/v1/contests/push", headers=READ)).json()
+    assert standings(second) == {"bob": (1, 800.0), "alice": (2, 0.0), "carol": (2, 0.0)}
+
+    # Settled (as the settler does once CONTEST_SETTLE_SECONDS have passed): final.
+    later = now + timedelta(seconds=app.state.settings.contest_settle_seconds + 60)
+    assert await app.state.standings.settle_due(later) == 1
+    assert await app.state.standings.settle_due(later) == 0  # once
+
+    # Bob's deal is reopened after settlement: the stored standings do not move.
+    await book(db, canonical("deal.updated", actor="u-2", time=datetime.now(UTC), deal_id="B",
+                             status="open"))  # fmt: skip
+    third = (await client.get("/v1/contests/push", headers=READ)).json()
+    assert third["status"] == "completed"
+    assert third["final"] is True
+    assert standings(third) == standings(second)
+    assert [w["rep_id"] for w in third["winners"]] == ["bob"]
+    # The live figures did move: the revenue board for the same box says 0 for Bob now.
+    board = await client.get(
+        "/v1/leaderboards/revenue",
+        params={"from": start.isoformat(), "to": end.isoformat()},
+        headers=READ,
+    )
+    assert {r["rep_id"]: r["value"] for r in board.json()["rows"]}["bob"] == 0
+    # A completed contest is final: redefining it is refused, the same definition is not.
+    changed = {**contest, "name": "Revenue push, again"}
+    assert (await client.put("/v1/contests/push", json=changed, headers=ADMIN)).status_code == 409
+    assert (await client.put("/v1/contests/push", json=contest, headers=ADMIN)).status_code == 200
+
+
+async def test_pruning_keeps_the_minutes_of_a_contest_until_it_settles(
+    api: tuple[httpx.AsyncClient, AsyncEngine, Any],
+) -> None:
+    client, db, app = api
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    start = end - timedelta(minutes=97)  # neither edge on the hour: minutes at both
+    events = _events(seed=3, start=start, end=end)
+    await book(db, *events)
+    contest = {**_contest("reps", 10.0), "starts_at": start.isoformat(), "ends_at": end.isoformat()}
+    assert (await client.put("/v1/contests/recent", json=contest, headers=ADMIN)).status_code == 200
+    store = KpiStore(db, Engine(app.state.settings.tz, "EUR"), "g", "t")
+    now = int(datetime.now(UTC).timestamp()) + 60  # every minute and hour bucket is past retention
+
+    await store.prune(now, now)
+
+    async with db.connect() as conn:
+        minutes = (await conn.execute(text(
+            "SELECT min(bucket_start), max(bucket_start) FROM kpi_rollups WHERE grain = 'minute'"
+        ))).one()  # fmt: skip
+    assert minutes[0] >= start.timestamp()
+    assert minutes[1] < end.timestamp()
+    body = (await client.get("/v1/contests/recent", headers=READ)).json()
+    assert body["status"] == "active"
+    rows = {r["rep_id"]: r for r in body["rows"]}
+    for rep, (score, reached) in _expected(events, lambda r, _: r, 10.0, start, end).items():
+        assert rows[rep]["score"] == pytest.approx(score, abs=1e-6), rep
+        at = rows[rep]["goal_reached_at"]
+        assert (datetime.fromisoformat(at) if at else None) == reached, rep
