@@ -19,6 +19,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from shared.pacing import Workdays, parse_workdays
+
 
 class WeekStart(StrEnum):
     monday = "monday"
@@ -141,6 +143,7 @@ class Settings(BaseSettings):
     leaderboard_min_volumes: str = ""  # per-metric overrides, e.g. "win_rate:5,answer_rate:10"
     leaderboard_movement_minutes: int = Field(default=60, ge=1)  # previous_rank: this long ago
     business_metrics_per_rep: bool = False  # Prometheus business counters per rep, not only team
+    workdays: str = ""  # the days that count for pacing, e.g. "mon,tue,wed,thu,fri"; empty: all
     # How long after its end a contest waits for late events before its standings are final.
     contest_settle_seconds: int = Field(default=300, ge=0, le=7 * 86400)
 
@@ -156,6 +159,12 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @field_validator("workdays")
+    @classmethod
+    def _known_workdays(cls, value: str) -> str:
+        parse_workdays(value)
         return value
 
     @field_validator("fx_rates")
@@ -174,6 +183,11 @@ class Settings(BaseSettings):
     @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @cached_property
+    def working_days(self) -> Workdays:
+        """The weekdays pacing counts (Monday 0), or None: every day."""
+        return parse_workdays(self.workdays)
 
     def retention_floors(self, now: float) -> tuple[int, int]:
         """(minute floor, hour floor): buckets of that grain before them may have been pruned."""

@@ -29,6 +29,7 @@ from services.api.kpis.schemas import (
     UnassignedOut,
 )
 from services.api.kpis.service import MAX_POINTS, Interval, Kpis
+from services.api.roster.repository import RosterRepository
 from services.api.roster.routes import Roster
 from services.api.roster.service import Subject, rep_subject, team_subject
 from services.api.targets.routes import RequestTargets
@@ -51,7 +52,8 @@ TOO_MANY_POINTS: dict[int | str, dict[str, Any]] = {
 
 
 def request_kpis(db: Db, targets: RequestTargets, settings: AppSettings) -> Kpis:
-    return Kpis(KpiQueries(db, settings.tz, settings.retention_floors), targets, settings)
+    queries = KpiQueries(db, settings.tz, settings.retention_floors)
+    return Kpis(queries, targets, settings, RosterRepository(db))
 
 
 async def rep_in_path(rep_id: Id, roster: Roster, now: Now) -> Subject:
@@ -73,8 +75,9 @@ def kpis_of(find: FindSubject) -> Callable[..., Awaitable[KpisOut]]:
         version: Fresh,
         subject: Annotated[Subject, Depends(find)],
         kpis: RequestKpis,
+        now: Now,
     ) -> KpisOut:
-        return await kpis.of(subject, window, names, version)
+        return await kpis.of(subject, window, names, version, now)
 
     return kpis
 

@@ -9,12 +9,26 @@ from pydantic import BaseModel, Field
 MetricValue = float | int | None
 
 
+class PaceOut(BaseModel):
+    """Where a value stands against its target now (``shared.pacing``)."""
+
+    target: float = Field(description="the window's target")
+    expected: float | None = Field(description="target x elapsed share of the window")
+    pace: float | None = Field(description="value / expected: 1 is on track")
+    projected: float | None = Field(
+        description="value / elapsed share: the window's end at this rate"
+    )
+
+
 class KpisOut(BaseModel):
     window: str
     from_: datetime = Field(serialization_alias="from")
     to: datetime
     as_of: datetime
     metrics: dict[str, MetricValue]
+    pace: dict[str, PaceOut] = Field(
+        default_factory=dict, description="per count or sum metric that has a target"
+    )
 
 
 class RepKpisOut(KpisOut):

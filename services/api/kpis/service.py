@@ -7,6 +7,7 @@ hours on the clock, days and weeks at the organisation's local midnights (``shar
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Literal
@@ -16,6 +17,7 @@ from services.api.kpis.queries import KpiQueries
 from services.api.kpis.schemas import (
     KpisOut,
     MetricOut,
+    PaceOut,
     RepKpisOut,
     TeamKpisOut,
     TimeseriesOut,
@@ -23,10 +25,12 @@ from services.api.kpis.schemas import (
     UnassignedOut,
     UnassignedRow,
 )
-from services.api.roster.service import Subject
+from services.api.roster.repository import RosterRepository
+from services.api.roster.service import Subject, epoch, team_at
 from services.api.targets.service import Targets
 from shared.calendar import Period, periods
 from shared.catalogue import CATALOGUE, TARGETED, evaluate, needed_counters
+from shared.pacing import elapsed_share, pace, paced
 from shared.problems import Problem
 from shared.settings import Settings
 from shared.windows import Window
@@ -40,28 +44,88 @@ class Kpis:
     """The KPI reads of one request: sums through its connection, targets through the app's
     cache, windows cut in the organisation's calendar."""
 
-    def __init__(self, queries: KpiQueries, targets: Targets, settings: Settings) -> None:
+    def __init__(
+        self,
+        queries: KpiQueries,
+        targets: Targets,
+        settings: Settings,
+        roster: RosterRepository | None = None,
+    ) -> None:
         self._queries, self._targets, self._settings = queries, targets, settings
+        self._roster = roster  # for a team's pace from its reps' targets
 
     async def of(
-        self, subject: Subject, window: Window, names: list[str], version: DataVersion
+        self,
+        subject: Subject,
+        window: Window,
+        names: list[str],
+        version: DataVersion,
+        now: datetime | None = None,
     ) -> KpisOut:
         sums = await self._queries.sums(subject.kind, window, needed_counters(names), [subject.id])
-        wanted = {TARGETED[n] for n in names if n in TARGETED}
+        paced_names = [n for n in names if paced(n)]
+        wanted = {TARGETED[n] for n in names if n in TARGETED} | set(paced_names)
         targets = await self._targets.for_window(
             subject.kind, wanted, window, version.targets, subject.id
         )
-        metrics = evaluate(sums.get(subject.id, {}), names, targets.get(subject.id, {}))
+        own = targets.get(subject.id, {})
+        metrics = evaluate(sums.get(subject.id, {}), names, own)
+        if subject.kind == "team":
+            own = await self._with_members_targets(subject, paced_names, own, window, version, now)
         kpis = KpisOut(
             window=window.name,
             from_=window.start,
             to=window.end,
             as_of=version.as_of,
             metrics=metrics,
+            pace=self._pace(metrics, paced_names, own, window, now),
         ).model_dump()
         if subject.kind == "rep":
             return RepKpisOut(**kpis, rep_id=subject.id, team_id=subject.team_id)
         return TeamKpisOut(**kpis, team_id=subject.id)
+
+    def _pace(
+        self,
+        metrics: dict[str, float | int | None],
+        names: list[str],
+        targets: dict[str, float],
+        window: Window,
+        now: datetime | None,
+    ) -> dict[str, PaceOut]:
+        """The pace of each of ``names`` that has a target (``shared.pacing``)."""
+        at = epoch(now or datetime.now(UTC))
+        share = elapsed_share(
+            window.start_ts, window.end_ts, at, self._settings.tz, self._settings.working_days
+        )
+        return {
+            n: PaceOut(**asdict(pace(metrics[n], targets[n], share))) for n in names if n in targets
+        }
+
+    async def _with_members_targets(
+        self,
+        team: Subject,
+        names: list[str],
+        targets: dict[str, float],
+        window: Window,
+        version: DataVersion,
+        now: datetime | None,
+    ) -> dict[str, float]:
+        """A team's targets for pacing: its own, else the sum of its reps' (those in it now),
+        so its pace comes from summed parts."""
+        missing = {n for n in names if n not in targets}
+        if not missing or self._roster is None:
+            return targets
+        at = epoch(now or datetime.now(UTC))
+        members = {
+            r.id for r in await self._roster.all_reps() if team_at(r.memberships, at) == team.id
+        }
+        by_rep = await self._targets.for_window("rep", missing, window, version.targets)
+        summed = dict(targets)
+        for rep, own in by_rep.items():
+            if rep in members:
+                for name, value in own.items():
+                    summed[name] = round(summed.get(name, 0.0) + value, 6)
+        return summed
 
     async def timeseries(
         self,
