@@ -13,7 +13,7 @@ from services.api.app import create_app as create_api
 from services.ingest.app import create_app as create_ingest
 from services.kpi.app import build_kpi_service
 from services.runner import run_all, serve
-from services.simulator import Secrets, Simulator
+from services.simulator import DEMO_CONTEST, Secrets, Simulator
 from shared.bus.memory import MemoryBus
 from shared.db.engine import create_engine
 from shared.db.migrate import migrate
@@ -83,6 +83,8 @@ def banner(settings: Settings, admin_key: str | None) -> str:
             f"  board    {api}/v1/leaderboards/calls_total?window=today",
             f"  wallboard {api}/wallboard?key={_read_key(settings)}"
             "&metrics=calls_total,deals_won,revenue&windows=today,this_week",
+            f"  contest  {api}/wallboard?key={_read_key(settings)}&contest={DEMO_CONTEST}"
+            " (a call blitz the simulator runs, round after round)",
             f"  API key (read+admin)                {admin_key or '(none with admin scope)'}",
             f"  webhook secret (Standard Webhooks) {webhook}",
             "  simulator "

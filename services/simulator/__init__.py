@@ -12,6 +12,7 @@ import contextlib
 import logging
 import random
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -30,6 +31,10 @@ REPS = [
     Rep("gina", "Gina Rossi", "south", 7),
     Rep("hugo", "Hugo Bernard", "south", 8),
 ]
+
+DEMO_CONTEST = "demo-blitz"  # the id the banner's contest wallboard shows
+CONTEST_ROUND = timedelta(minutes=10)
+WINNERS_SHOWN = timedelta(minutes=2)
 
 __all__ = ["REPS", "TEAMS", "Rep", "Secrets", "Simulator", "signed_headers"]
 
@@ -87,22 +92,62 @@ class Simulator:
 
     async def run(self, stop: asyncio.Event, count: int | None = None) -> int:
         """Post deliveries until ``stop`` is set or ``count`` were sent; return how many were."""
-        sent = 0
         async with httpx.AsyncClient(timeout=10) as client:
             await self._wait_for(client, stop)
             await self.setup_roster(client)
-            while not stop.is_set() and (count is None or sent < count):
-                response = await self.post_one(client)
-                if response.status_code == 202:
-                    sent += 1
-                else:
-                    log.warning(
-                        "simulated delivery refused",
-                        extra={"status": response.status_code, "body": response.text[:300]},
-                    )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self._rng.expovariate(self.rate))
+            contests = asyncio.create_task(self.run_contests(client, stop))
+            try:
+                sent = await self._post(client, stop, count)
+            finally:
+                contests.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await contests
         return sent
+
+    async def _post(self, client: httpx.AsyncClient, stop: asyncio.Event, count: int | None) -> int:
+        sent = 0
+        while not stop.is_set() and (count is None or sent < count):
+            response = await self.post_one(client)
+            if response.status_code == 202:
+                sent += 1
+            else:
+                log.warning(
+                    "simulated delivery refused",
+                    extra={"status": response.status_code, "body": response.text[:300]},
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._rng.expovariate(self.rate))
+        return sent
+
+    async def run_contests(self, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
+        """Round after round of the demo contest (``DEMO_CONTEST``): a call blitz of
+        ``CONTEST_ROUND`` from the current minute; once it is settled and its winners have been
+        on the wallboard for ``WINNERS_SHOWN``, the next round replaces it."""
+        if not (self.api_url and self.admin_key):
+            return
+        url = f"{self.api_url}/v1/contests/{DEMO_CONTEST}"
+        auth = {"authorization": f"Bearer {self.admin_key}"}
+        while not stop.is_set():
+            start = datetime.now(UTC).replace(second=0, microsecond=0)
+            body = {
+                "name": "Call blitz",
+                "starts_at": start.isoformat(),
+                "ends_at": (start + CONTEST_ROUND).isoformat(),
+                "score": {"points": {"calls_total": 1, "meetings_held": 3, "deals_won": 10}},
+                "goal": 25,
+            }
+            try:
+                await client.delete(url, headers=auth)
+                response = await client.put(url, json=body, headers=auth)
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                log.warning("demo contest not set up; trying again", extra={"error": repr(exc)})
+                wait = 10.0
+            else:
+                settles = datetime.fromisoformat(response.json()["settles_at"])
+                wait = (settles - datetime.now(UTC) + WINNERS_SHOWN).total_seconds()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(wait, 1.0))
 
     async def _wait_for(self, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
         for url in filter(None, [self.ingest_url, self.api_url]):

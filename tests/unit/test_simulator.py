@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable
+from datetime import datetime
 
 import httpx
 import orjson
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.api.app import create_app as create_api
 from services.dev import simulator_secrets, with_demo_secrets
 from services.ingest.app import create_app
-from services.simulator import REPS, Simulator
+from services.simulator import CONTEST_ROUND, DEMO_CONTEST, REPS, Simulator
 from services.simulator.formats import Formats
 from shared.bus.memory import MemoryBus
 from shared.settings import Settings
+from tests.api_support import served
 
 PROVIDERS = ["standard", "twilio", "aircall", "hubspot", "pipedrive"]
 
@@ -59,3 +64,27 @@ def test_dev_mode_turns_every_provider_on_and_the_simulator_uses_them(
     assert simulator_secrets(settings).providers() == PROVIDERS
     with pytest.raises(ValueError, match="no secret"):
         Simulator("http://x", simulator_secrets(bare))
+
+
+async def test_the_simulator_runs_the_demo_contest_on_the_api(
+    make_settings: Callable[..., Settings], db: AsyncEngine
+) -> None:
+    settings, admin_key = with_demo_secrets(make_settings(api_keys=None))
+    async with served(create_api(settings, db)) as url, httpx.AsyncClient() as client:
+        simulator = Simulator("http://ingest.invalid", simulator_secrets(settings), url, admin_key)
+        await simulator.setup_roster(client)
+        stop = asyncio.Event()
+        rounds = asyncio.create_task(simulator.run_contests(client, stop))
+        auth = {"authorization": f"Bearer {admin_key}"}
+        for _ in range(100):
+            got = await client.get(f"{url}/v1/contests/{DEMO_CONTEST}", headers=auth)
+            if got.status_code == 200:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(rounds, 5)
+    contest = got.json()
+    assert contest["status"] == "active"
+    ends, starts = (datetime.fromisoformat(contest[k]) for k in ("ends_at", "starts_at"))
+    assert ends - starts == CONTEST_ROUND
+    assert contest["rows_total"] == len(REPS)
