@@ -1,23 +1,30 @@
 """The wallboard in a real headless Chromium (Debian's, driven by Playwright): it shows the
-reps' names and values, updates by itself when a new event arrives, and says "reconnecting…"
-rather than "live" while its stream cannot refresh the board."""
+reps' names, teams and values, updates by itself when a new event arrives, says "reconnecting…"
+rather than "live" while its stream cannot refresh the board, keeps its column headers readable
+on a TV and on a small screen, and draws pace bars for reps with targets (``?show=pace``).
+
+The contest view (``?contest=``) is tested in ``test_wallboard_contest_browser.py`` on the same
+fixture (``site``) and helper (``chromium_page``)."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import async_playwright
+from playwright.async_api import Page, async_playwright
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.app import create_app
+from services.api.leaderboards.hub import BoardHub
 from shared.db.engine import create_engine
 from shared.db.migrate import migrate
 from shared.settings import Settings
-from tests.api_support import FlakyVersion, book, flaky_hub, floor, served
+from tests.api_support import ADMIN, FlakyVersion, book, flaky_hub, floor, served
 from tests.conftest import IN_CI, READ_KEY, canonical
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -49,11 +56,25 @@ async def site(make_settings: Callable[..., Settings], tmp_path: Path) -> AsyncI
     await migrate(db)
     app = create_app(make_settings(), db)
     flaky = flaky_hub(app, db, poll_s=0.25)
+    app.state.contest_hub = BoardHub(  # the contests' live standings through the same switch
+        app.state.standings, db, 0.25, 0.5, max_backoff_s=0.2, version=flaky, event="standings"
+    )
     async with served(app) as url:
         async with httpx.AsyncClient(base_url=url) as client:
             await floor(client)
         yield url, db, flaky
     await db.dispose()
+
+
+@asynccontextmanager
+async def chromium_page(width: int = 1600, height: int = 900) -> AsyncIterator[Page]:
+    """A page in a fresh headless Chromium with this viewport, closed at the end."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield await browser.new_page(viewport={"width": width, "height": height})
+        finally:
+            await browser.close()
 
 
 async def test_wallboard_shows_the_board_and_updates_live(site: Site) -> None:
@@ -118,3 +139,162 @@ async def test_wallboard_page_works_offline_and_is_served_without_a_key(site: Si
         assert "http" not in page.text.replace("http-equiv", "")  # no CDN: nothing external
         assert (await client.get("/wallboard/static/wallboard.js")).status_code == 200
         assert (await client.get("/v1/leaderboards/calls_total")).status_code == 401
+
+
+BOARD = f"/wallboard?key={READ_KEY}&metrics=calls_total&windows=today"
+ROWS = "#rows tr"
+
+
+async def _board_rows(url: str) -> list[dict[str, object]]:
+    """The rows of today's calls board as the API answers them (what the page is fed)."""
+    async with httpx.AsyncClient(base_url=url) as client:
+        got = await client.get("/v1/leaderboards/calls_total", params={"key": READ_KEY})
+        assert got.status_code == 200, got.text
+        rows: list[dict[str, object]] = got.json()["rows"]
+        return rows
+
+
+async def _cells(page: Page, column: str) -> dict[str, str]:
+    """Rep name -> the text of that row's cell of class ``column``, once the board is shown."""
+    await page.locator(ROWS).first.wait_for(timeout=10_000)
+    return dict(
+        await page.eval_on_selector_all(
+            ROWS,
+            f"rows => rows.map(r => [r.querySelector('td.name').textContent, "
+            f"r.querySelector('td.{column}').textContent])",
+        )
+    )
+
+
+async def test_wallboard_team_column_shows_what_the_rows_carry(site: Site) -> None:
+    """``team_name`` when the row has it, else ``team_id``: the page works on either backend."""
+    url, db, _ = site
+    await book(db, canonical("call.placed", actor="u-1"), canonical("call.placed", actor="u-3"))
+    expected = {r["name"]: r.get("team_name") or r["team_id"] for r in await _board_rows(url)}
+    async with chromium_page() as page:
+        await page.goto(f"{url}{BOARD}")
+        assert await _cells(page, "team") == expected
+
+
+async def test_wallboard_team_column_names_the_team(site: Site) -> None:
+    url, db, _ = site
+    await book(db, canonical("call.placed", actor="u-1"), canonical("call.placed", actor="u-3"))
+    async with chromium_page() as page:
+        await page.goto(f"{url}{BOARD}")
+        teams = await _cells(page, "team")
+    # PENDING BACKEND: needs `team_name` on leaderboard rows (interfaces.md, API gateway); until
+    # the leaderboards feature adds it, the page falls back to `team_id` and this fails ("north").
+    assert teams == {"Alice": "North", "Bob": "North", "Carol": "South"}
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1280, 720)], ids=["tv", "small"])
+@pytest.mark.parametrize("show", ["", "&show=pace"], ids=["plain", "pace"])
+async def test_wallboard_column_headers_are_not_cut(
+    site: Site, size: tuple[int, int], show: str
+) -> None:
+    url, db, _ = site
+    await book(db, canonical("call.placed", actor="u-1"))
+    async with chromium_page(*size) as page:
+        await page.goto(f"{url}{BOARD}{show}")
+        await page.locator(ROWS).first.wait_for(timeout=10_000)
+        heads = await page.eval_on_selector_all(
+            "#board thead th",
+            "cells => cells.map(c => [c.textContent, c.scrollWidth, c.clientWidth])",
+        )
+        move = page.locator("#move-head")
+        assert await move.inner_text() == "±"
+        assert await move.get_attribute("title") == "Movement: places gained or lost"
+        assert await move.get_attribute("aria-label") == "Movement"
+        shot = f"wallboard-{size[0]}x{size[1]}{'-pace' if show else ''}.png"
+        await page.screenshot(path=str(ARTIFACTS / shot))
+    assert [text for text, *_ in heads] == ["Rank", "±", "Rep", "Team"] + (
+        ["Pace"] if show else []
+    ) + ["Calls total"]
+    cut = [text for text, scroll, client in heads if scroll > client]
+    assert cut == [], f"headers cut at {size}: {cut}"
+
+
+async def _alice_with_a_target(url: str, db: AsyncEngine) -> dict[str, dict[str, Any]]:
+    """Alice: a daily target of 20 calls and 5 calls; Bob: 1 call; nobody else has a target.
+    Answers the board's rows by name, as the API gives them."""
+    async with httpx.AsyncClient(base_url=url) as client:
+        put = await client.put(
+            "/v1/targets/rep/alice/calls_total/day", json={"value": 20}, headers=ADMIN
+        )
+        assert put.status_code == 200, put.text
+    await book(
+        db,
+        *(canonical("call.placed", actor="u-1") for _ in range(5)),
+        canonical("call.placed", actor="u-2"),
+    )
+    return {str(r["name"]): r for r in await _board_rows(url)}
+
+
+async def _pace_bars(page: Page) -> dict[str, dict[str, Any] | None]:
+    """Rep name -> its pace bar (state, fill width in %, whether it has a mark), or None."""
+    await page.locator(ROWS).first.wait_for(timeout=10_000)
+    bars: dict[str, dict[str, Any] | None] = dict(
+        await page.eval_on_selector_all(
+            ROWS,
+            """rows => rows.map(r => {
+                const bar = r.querySelector('td.pace .pace-bar');
+                return [r.querySelector('td.name').textContent, bar && {
+                    state: ['ahead', 'behind', 'unknown'].find(c => bar.classList.contains(c)),
+                    width: Math.round(parseFloat(bar.querySelector('.fill').style.width) * 10) / 10,
+                    marked: bar.querySelector('.mark') !== null}];
+            })""",
+        )
+    )
+    return bars
+
+
+def _bar_for(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The bar a row's JSON calls for: none without `pace` (no target, or an older backend)."""
+    pace = row.get("pace")
+    if not pace:
+        return None
+    state = "unknown" if pace["pace"] is None else "ahead" if pace["pace"] >= 1 else "behind"
+    width = round(min(1.0, max(0.0, (row["value"] or 0) / pace["target"])) * 100, 1)
+    return {"state": state, "width": width, "marked": pace["expected"] is not None}
+
+
+async def test_wallboard_pace_bars_follow_the_rows_pace(site: Site) -> None:
+    """With ``?show=pace`` every row has a pace cell; a bar exactly where the row's JSON has
+    `pace` (value against target, a mark at `expected`, colored by pace), none where it is
+    null or absent."""
+    url, db, _ = site
+    rows = await _alice_with_a_target(url, db)
+    async with chromium_page() as page:
+        await page.goto(f"{url}{BOARD}&show=pace")
+        bars = await _pace_bars(page)
+        await page.screenshot(path=str(ARTIFACTS / "wallboard-pace.png"))
+    assert bars == {name: _bar_for(row) for name, row in rows.items()}
+    assert (bars["Bob"], bars["Carol"]) == (None, None)  # no target, no bar
+
+
+# PENDING BACKEND: enable (rename to `test_...`) once leaderboard rows carry `pace`
+# (interfaces.md, Pacing); today's rows have no `pace` field, so this fails at its first assert.
+async def pending_test_wallboard_pace_bar_for_a_rep_with_a_target(site: Site) -> None:
+    url, db, _ = site
+    rows = await _alice_with_a_target(url, db)
+    pace = rows["Alice"].get("pace")
+    assert isinstance(pace, dict), f"leaderboard rows carry no pace yet: {rows['Alice']}"
+    assert rows["Bob"].get("pace") is None
+    async with chromium_page() as page:
+        await page.goto(f"{url}{BOARD}&show=pace")
+        bars = await _pace_bars(page)
+    alice = bars["Alice"]
+    assert alice is not None
+    assert alice["width"] == 25  # 5 calls of 20
+    assert alice["state"] == ("ahead" if pace["pace"] >= 1 else "behind")
+    assert alice["marked"]
+    assert (bars["Bob"], bars["Carol"]) == (None, None)
+
+
+async def test_wallboard_without_show_pace_has_no_pace_column(site: Site) -> None:
+    url, db, _ = site
+    await book(db, canonical("call.placed", actor="u-1"))
+    async with chromium_page() as page:
+        await page.goto(f"{url}{BOARD}")
+        await page.locator(ROWS).first.wait_for(timeout=10_000)
+        assert await page.locator("#board .pace-col, #board td.pace").count() == 0

@@ -1,2 +1,3 @@
 """The TV wallboard: a static page (``static/``) that shows the leaderboards feature's live
-boards; it has no logic, SQL or schemas of its own."""
+boards, or one contest's live standings (``?contest=``); it has no logic, SQL or schemas of
+its own."""

@@ -15,7 +15,9 @@ router = APIRouter(tags=["wallboard"])
 @router.get(
     "/wallboard",
     response_class=HTMLResponse,
-    summary="The TV wallboard (?key=&metrics=&windows=&team=&rotate=&theme=)",
+    summary="The TV wallboard (?key=&metrics=&windows=&team=&rotate=&theme=&limit=&show=pace)",
+    description="Rotating live leaderboards (`?show=pace`: a pace bar per rep with a target); "
+    "with `?contest=<id>` one contest instead: its podium, countdown and goal, then its winners.",
 )
 async def wallboard() -> FileResponse:
     return FileResponse(STATIC / "index.html", media_type="text/html")
