@@ -163,6 +163,12 @@ async def test_standings_are_pushed_when_they_change(
             assert second["rows"][0]["rep_id"] == "bob"
 
 
+async def test_the_stream_of_an_unknown_contest_is_a_404(client: httpx.AsyncClient) -> None:
+    got = await client.get("/v1/stream/contests/nope", headers=READ)
+    assert got.status_code == 404
+    assert got.headers["content-type"] == "application/problem+json"
+
+
 def test_a_ratio_score_ranks_only_on_its_minimum_volume_and_ties_share_a_rank() -> None:
     score = scoring.Score(metric="connect_rate")
     box = scoring.Contest("c", "c", 0, 60, "reps", None, score, None, 0)

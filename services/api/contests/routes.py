@@ -120,12 +120,16 @@ async def delete_contest(contest_id: Id, contests: Contests) -> Response:
     description="`event: standings` with an `id:` each time the standings change (the shape "
     "of `GET /v1/contests/{id}`), `event: status` when they cannot be refreshed, heartbeats.",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        404: {"description": "no such contest", "content": {"application/problem+json": {}}},
+    },
     dependencies=READ_ACCESS,
 )
 async def stream_contest(
-    request: Request, contest_id: Id, hub: AppContestHub, limit: Limit = 100
+    request: Request, contest_id: Id, hub: AppContestHub, contests: Contests, limit: Limit = 100
 ) -> StreamingResponse:
+    await service.existing(contests, contest_id)  # a 404 now, not a stream that never starts
     spec = StandingsSpec(contest_id, limit)
     hub.admit(spec)
     return StreamingResponse(

@@ -140,6 +140,13 @@ async def save(contests: ContestRepository, roster: RosterRepository, contest: C
     return contest
 
 
+async def existing(contests: ContestRepository, contest_id: str) -> Contest:
+    found = await contests.get(contest_id)
+    if found is None:
+        raise _missing(contest_id)
+    return found[0]
+
+
 async def delete(contests: ContestRepository, contest_id: str) -> None:
     if not await contests.delete(contest_id):
         raise _missing(contest_id)
