@@ -16,20 +16,31 @@ import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, NamedTuple
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.api.common.freshness import DataVersion
 from services.api.common.params import SubjectKind, WindowQuery, resolve
 from services.api.kpis.queries import KpiQueries, Sums
-from services.api.leaderboards.ranking import Entry, rank
+from services.api.leaderboards.contenders import Contender, Contenders
 from services.api.leaderboards.schemas import LeaderboardOut, LeaderboardRow
+from services.api.leaderboards.scores import (
+    Scores,
+    Shown,
+    evaluated,
+    minus_sums,
+    minus_totals,
+    of_total,
+    scores,
+    shown,
+    values_of_totals,
+)
 from services.api.roster.repository import RosterRepository
-from services.api.roster.service import epoch, team_at
+from services.api.roster.service import epoch
 from services.api.targets.repository import TargetRepository
 from services.api.targets.service import TargetCache, Targets
-from shared.catalogue import TARGETED, evaluate, needed_counters, volume
+from shared.catalogue import TARGETED, needed_counters
 from shared.settings import Settings
 from shared.windows import Window, WindowError
 
@@ -58,12 +69,6 @@ class BoardSpec:
         return WindowQuery(self.window, self.start, self.end)
 
 
-class _Contender(NamedTuple):  # tuples: one per rep of a board, made 10,000 at a time
-    id: str
-    name: str
-    team_id: str | None
-
-
 @dataclass(frozen=True, slots=True)
 class _Reads:
     """What computing one board reads, all on one connection."""
@@ -71,14 +76,6 @@ class _Reads:
     sums: KpiQueries
     roster: RosterRepository
     targets: Targets
-
-
-class _Ranked(NamedTuple):
-    key: str
-    rank: int | None
-    value: float | int | None
-    attainment: float | None
-    volume: int | None
 
 
 class Boards:
@@ -89,6 +86,7 @@ class Boards:
         self._cache: OrderedDict[BoardSpec, tuple[Stamp, LeaderboardOut, bytes]] = OrderedDict()
         self._locks: dict[BoardSpec, asyncio.Lock] = {}
         self._capacity = capacity
+        self._contenders = Contenders()  # per roster version
         self.computed = 0  # how many boards were computed (tests and metrics)
 
     async def board(
@@ -150,15 +148,21 @@ class Boards:
     async def _compute(
         self, spec: BoardSpec, version: DataVersion, now: datetime, window: Window
     ) -> LeaderboardOut:
+        """The board: its contenders, everyone's numbers now and then, and the first rows in
+        full. Only the rows shown are ordered and given their previous rank (a rank is 1 + how
+        many are ahead: ``ranking.Standing``)."""
         self.computed += 1
+        cut = self._then(spec, window, now)
         async with self._db.connect() as conn:
             reads = self._reads(conn)
-            contenders = await _contenders(reads.roster, spec, now)
-            sums = await reads.sums.sums(spec.kind, window, needed_counters([spec.metric]))
-            current = await self._ranked(reads, spec, window, contenders, sums, version)
-            previous = await self._previous_ranks(
-                reads, spec, window, now, contenders, sums, version
-            )
+            contenders = await self._contenders_of(reads, spec, version, now)
+            ids = [c.id for c in contenders]
+            sums_now, sums_then = await _read(reads.sums, spec, window, cut)
+            current = await self._scores(reads, spec, window, ids, sums_now, version)
+            previous = None
+            if cut is not None and sums_then is not None:
+                previous = await self._scores(reads, spec, cut, ids, sums_then, version)
+        rows = shown(ids, [c.name for c in contenders], current, previous, spec.limit)
         return LeaderboardOut(
             metric=spec.metric,
             rank_by=spec.rank_by,
@@ -166,112 +170,103 @@ class Boards:
             from_=window.start,
             to=window.end,
             as_of=version.as_of,
-            rows=[_row(spec, r, contenders, previous) for r in current[: spec.limit]],
+            rows=[_row(spec, contenders[row.contender], row, current) for row in rows],
         )
 
-    async def _previous_ranks(
-        self,
-        reads: _Reads,
-        spec: BoardSpec,
-        window: Window,
-        now: datetime,
-        contenders: dict[str, _Contender],
-        sums: Sums,
-        version: DataVersion,
-    ) -> dict[str, int | None]:
-        """The ranks on the same board as it stood then: the window as resolved then, up to
-        then. Nothing yet then is no position to move from: no previous rank, no movement."""
+    async def _contenders_of(
+        self, reads: _Reads, spec: BoardSpec, version: DataVersion, now: datetime
+    ) -> list[Contender]:
+        """Who is on the board: every team, or every rep (in its team now); of ``spec.team``
+        only, if it names one."""
+        every = await self._contenders.of(reads.roster, spec.kind, version.roster, epoch(now))
+        return every if spec.team is None else [c for c in every if c.team_id == spec.team]
+
+    def _then(self, spec: BoardSpec, window: Window, now: datetime) -> Window | None:
+        """The window of the same board as it stood a movement interval ago: as resolved then,
+        up to then. None if it had not begun: no position to move from, no movement."""
         then = now - timedelta(minutes=self._settings.leaderboard_movement_minutes)
         try:
             before = self.resolve(spec, then)
         except WindowError:  # a custom window that had not begun then
-            return {}
+            return None
         if before.start >= then:
-            return {}
-        cut = Window(before.name, before.start, min(before.end, then))
-        counters = needed_counters([spec.metric])
-        if cut.start == window.start and cut.end <= window.end:
-            # The same start: the board then is the board now less the last interval, a small
-            # range to read instead of the whole window again.
-            recent = await reads.sums.sums(
-                spec.kind, Window(window.name, cut.end, window.end), counters
-            )
-            earlier = _minus(sums, recent)
-        else:
-            earlier = await reads.sums.sums(spec.kind, cut, counters)
-        ranked = await self._ranked(reads, spec, cut, contenders, earlier, version)
-        return {row.key: row.rank for row in ranked if row.value}
+            return None
+        return Window(before.name, before.start, min(before.end, then))
 
-    async def _ranked(
+    async def _scores(
         self,
         reads: _Reads,
         spec: BoardSpec,
         window: Window,
-        contenders: dict[str, _Contender],
-        sums: Sums,
+        ids: list[str],
+        sums: _Sums,
         version: DataVersion,
-    ) -> list[_Ranked]:
+    ) -> Scores:
         metric = spec.metric
         wanted = {TARGETED[metric]} if metric in TARGETED else set()
         if spec.rank_by == "attainment":
             wanted.add(metric)
         targets = await reads.targets.for_window(spec.kind, wanted, window, version.targets)
+        if isinstance(sums, _Totals):
+            values, volumes = values_of_totals(metric, ids, sums.totals), None
+        else:
+            values, volumes = evaluated(metric, ids, sums, targets)
+        by_attainment = spec.rank_by == "attainment"
         minimum = self._settings.min_volume(metric)
-        entries, details = [], {}
-        for contender in contenders.values():
-            own = sums.get(contender.id, {})
-            value = evaluate(own, [metric], targets.get(contender.id))[metric]
-            facts = volume(metric, own)
-            attainment = None
-            if spec.rank_by == "attainment":
-                target = targets.get(contender.id, {}).get(metric)
-                attainment = None if not target or value is None else round(value / target, 6)
-            key_value = attainment if spec.rank_by == "attainment" else value
-            if facts is not None and facts < minimum:
-                key_value = None  # too few facts to compare a ratio fairly
-            entries.append(Entry(contender.id, contender.name, key_value))
-            details[contender.id] = (value, attainment, facts)
-        return [_Ranked(r.entry.key, r.rank, *details[r.entry.key]) for r in rank(entries)]
+        return scores(metric, by_attainment, ids, values, volumes, targets, minimum)
 
 
-async def _contenders(
-    roster: RosterRepository, spec: BoardSpec, now: datetime
-) -> dict[str, _Contender]:
-    """Who is on the board: every team, or every rep (in its team now); of ``spec.team`` only,
-    if it names one."""
-    if spec.kind == "team":
-        teams = await roster.all_teams()
-        return {t: _Contender(t, n, t) for t, n in teams.items() if spec.team in (None, t)}
-    at = epoch(now)
-    reps = [(r, team_at(r.memberships, at)) for r in await roster.all_reps()]
-    return {r.id: _Contender(r.id, r.name, t) for r, t in reps if spec.team in (None, t)}
+@dataclass(frozen=True, slots=True)
+class _Totals:
+    """A count or sum board's input: per subject, the total of the metric's counters."""
+
+    totals: dict[str, int]
 
 
-def _row(
-    spec: BoardSpec,
-    ranked: _Ranked,
-    contenders: dict[str, _Contender],
-    previous: dict[str, int | None],
-) -> LeaderboardRow:
-    contender = contenders[ranked.key]
-    before = previous.get(ranked.key)
-    movement = before - ranked.rank if before is not None and ranked.rank is not None else None
+_Sums = _Totals | Sums  # what a board reads: totals (counts and sums) or sums (the rest)
+
+
+async def _read(
+    queries: KpiQueries, spec: BoardSpec, window: Window, cut: Window | None
+) -> tuple[_Sums, _Sums | None]:
+    """What the board reads for ``window`` now and for ``cut`` then (if any). With the same
+    start, the board then is the board now less the last interval: a small range to read
+    instead of the whole window again. Totals of both are read in one scan."""
+    counters = needed_counters([spec.metric])
+    since = None
+    if cut is not None and cut.start == window.start and cut.end <= window.end:
+        since = Window(window.name, cut.end, window.end)
+    if of_total(spec.metric):
+        asked = [window, *([since or cut] if cut else [])]
+        found = [_Totals(t) for t in await queries.totals_per_window(spec.kind, asked, counters)]
+        if cut is None:
+            return found[0], None
+        return found[0], _minus(found[0], found[1]) if since else found[1]
+    whole = await queries.sums(spec.kind, window, counters)
+    if since is not None:
+        return whole, _minus(whole, await queries.sums(spec.kind, since, counters))
+    return whole, await queries.sums(spec.kind, cut, counters) if cut else None
+
+
+def _minus(whole: _Sums, part: _Sums) -> _Sums:
+    if isinstance(whole, _Totals) and isinstance(part, _Totals):
+        return _Totals(minus_totals(whole.totals, part.totals))
+    if isinstance(whole, _Totals) or isinstance(part, _Totals):
+        raise TypeError("a board reads totals or sums, the same for both")
+    return minus_sums(whole, part)
+
+
+def _row(spec: BoardSpec, contender: Contender, row: Shown, current: Scores) -> LeaderboardRow:
+    i, rank, before = row
+    movement = before - rank if before is not None and rank is not None else None
     return LeaderboardRow(
-        rank=ranked.rank,
+        rank=rank,
         previous_rank=before,
         movement=movement,
         rep_id=contender.id if spec.kind == "rep" else None,
         name=contender.name,
         team_id=contender.team_id,
-        value=ranked.value,
-        attainment=ranked.attainment,
-        volume=ranked.volume,
+        value=current.values[i],
+        attainment=current.attainments[i] if current.attainments is not None else None,
+        volume=current.volumes[i] if current.volumes is not None else None,
     )
-
-
-def _minus(whole: Sums, part: Sums) -> Sums:
-    """Per subject and counter: what ``whole`` has beyond ``part`` (counters are additive)."""
-    return {
-        subject: {c: v - part.get(subject, {}).get(c, 0) for c, v in counters.items()}
-        for subject, counters in whole.items()
-    }
