@@ -182,8 +182,6 @@ async def test_wallboard_team_column_names_the_team(site: Site) -> None:
     async with chromium_page() as page:
         await page.goto(f"{url}{BOARD}")
         teams = await _cells(page, "team")
-    # PENDING BACKEND: needs `team_name` on leaderboard rows (interfaces.md, API gateway); until
-    # the leaderboards feature adds it, the page falls back to `team_id` and this fails ("north").
     assert teams == {"Alice": "North", "Bob": "North", "Carol": "South"}
 
 
@@ -272,9 +270,7 @@ async def test_wallboard_pace_bars_follow_the_rows_pace(site: Site) -> None:
     assert (bars["Bob"], bars["Carol"]) == (None, None)  # no target, no bar
 
 
-# PENDING BACKEND: enable (rename to `test_...`) once leaderboard rows carry `pace`
-# (interfaces.md, Pacing); today's rows have no `pace` field, so this fails at its first assert.
-async def pending_test_wallboard_pace_bar_for_a_rep_with_a_target(site: Site) -> None:
+async def test_wallboard_pace_bar_for_a_rep_with_a_target(site: Site) -> None:
     url, db, _ = site
     rows = await _alice_with_a_target(url, db)
     pace = rows["Alice"].get("pace")

@@ -106,3 +106,43 @@ async def test_kpi_responses_carry_the_pace_of_metrics_with_targets(
     assert north["target"] == 60
     assert north["pace"] == pytest.approx(3 / (60 * share), rel=1e-3)
     assert south["pace"] == {}  # Carol has no target
+
+
+async def test_boards_carry_team_names_and_pace_and_rank_by_pace(
+    make_settings: Callable[..., Settings], db: AsyncEngine
+) -> None:
+    app = create_app(make_settings(), db)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+        await floor(c)
+        for rep, calls in (("alice", 40), ("bob", 4)):
+            put = await c.put(f"/v1/targets/reps/{rep}/calls_total/day", json={"value": calls},
+                              headers=ADMIN)  # fmt: skip
+            assert put.status_code == 200
+        now = datetime.now(UTC)
+        calls = [*(("u-1",) * 3), *(("u-2",) * 2), *(("u-3",) * 5)]
+        await book(db, *(canonical("call.placed", actor=a, time=now) for a in calls))
+
+        by_value = await c.get("/v1/leaderboards/calls_total?window=today", headers=READ)
+        by_pace = await c.get("/v1/leaderboards/calls_total?window=today&rank_by=pace",
+                              headers=READ)  # fmt: skip
+        teams = await c.get("/v1/team-leaderboards/calls_total?window=today", headers=READ)
+        ratio = await c.get("/v1/leaderboards/win_rate?rank_by=pace", headers=READ)
+
+    rows = by_value.json()["rows"]
+    assert [(r["rep_id"], r["team_name"]) for r in rows] == [
+        ("carol", "South"), ("alice", "North"), ("bob", "North"),
+    ]  # fmt: skip
+    assert rows[0]["pace"] is None  # Carol has no target
+    assert rows[1]["pace"]["target"] == 40
+    # Bob made 2 of 4, Alice 3 of 40: Bob is far ahead on pace; Carol, without target, unranked.
+    paced_rows = by_pace.json()["rows"]
+    assert [(r["rep_id"], r["rank"]) for r in paced_rows] == [
+        ("bob", 1), ("alice", 2), ("carol", None),
+    ]  # fmt: skip
+    assert paced_rows[0]["pace"]["pace"] == pytest.approx(
+        2 / paced_rows[0]["pace"]["expected"], rel=1e-6
+    )
+    north = {r["team_id"]: r for r in teams.json()["rows"]}["north"]
+    assert north["pace"]["target"] == 44  # its reps' targets, summed
+    assert ratio.status_code == 422
+    assert ratio.json()["errors"][0]["field"] == "query.rank_by"

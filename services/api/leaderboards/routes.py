@@ -20,6 +20,8 @@ from services.api.common.params import AskedWindow, Metric, Now, RequestWindow, 
 from services.api.leaderboards.hub import MAX_STREAMS, BoardHub
 from services.api.leaderboards.schemas import LeaderboardOut
 from services.api.leaderboards.service import Boards, BoardSpec, RankBy
+from shared.pacing import paced
+from shared.problems import Unprocessable
 
 router = api_router(prefix="/v1", tags=["leaderboards"], dependencies=READ_ACCESS)
 CSV_COLUMNS = [
@@ -29,6 +31,7 @@ CSV_COLUMNS = [
     "rep_id",
     "name",
     "team_id",
+    "team_name",
     "value",
     "attainment",
     "volume",
@@ -59,8 +62,13 @@ def board_spec(kind: SubjectKind) -> Callable[..., BoardSpec]:
         _: RequestWindow,
         team: Annotated[str | None, Query(max_length=64)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        rank_by: Annotated[RankBy, Query(description="value, or attainment of target")] = "value",
+        rank_by: Annotated[
+            RankBy, Query(description="value, attainment of target, or pace against it")
+        ] = "value",
     ) -> BoardSpec:
+        if rank_by == "pace" and not paced(metric):
+            message = f"{metric} is a ratio: only count and sum metrics have a pace"
+            raise Unprocessable(message, errors=[{"field": "query.rank_by", "message": message}])
         return BoardSpec(kind, metric, asked.name, asked.start, asked.end, team, limit, rank_by)
 
     return spec

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from services.api.kpis.schemas import MetricValue
+from services.api.kpis.schemas import MetricValue, PaceOut
 
 
 class LeaderboardRow(BaseModel):
@@ -18,9 +18,13 @@ class LeaderboardRow(BaseModel):
     rep_id: str | None = None
     name: str
     team_id: str | None
+    team_name: str | None = None
     value: MetricValue
     attainment: float | None = Field(default=None, description="value / target, when ranked so")
     volume: int | None = Field(default=None, description="facts a ratio rests on")
+    pace: PaceOut | None = Field(
+        default=None, description="against the target of the metric, when there is one"
+    )
 
 
 class LeaderboardOut(BaseModel):

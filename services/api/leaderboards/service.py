@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.api.common.freshness import DataVersion
 from services.api.common.params import SubjectKind, WindowQuery, resolve
 from services.api.kpis.queries import KpiQueries, Sums
+from services.api.kpis.schemas import PaceOut
 from services.api.leaderboards.contenders import Contender, Contenders
 from services.api.leaderboards.schemas import LeaderboardOut, LeaderboardRow
 from services.api.leaderboards.scores import (
@@ -41,10 +42,11 @@ from services.api.roster.service import epoch
 from services.api.targets.repository import TargetRepository
 from services.api.targets.service import TargetCache, Targets
 from shared.catalogue import TARGETED, needed_counters
+from shared.pacing import elapsed_share, pace, paced
 from shared.settings import Settings
 from shared.windows import Window, WindowError
 
-RankBy = Literal["value", "attainment"]
+RankBy = Literal["value", "attainment", "pace"]
 Stamp = tuple[DataVersion, int]  # what a board is up to date with: data version, minute
 
 
@@ -156,12 +158,19 @@ class Boards:
         async with self._db.connect() as conn:
             reads = self._reads(conn)
             contenders = await self._contenders_of(reads, spec, version, now)
+            teams = await self._team_names(reads, version, now)
             ids = [c.id for c in contenders]
             sums_now, sums_then = await _read(reads.sums, spec, window, cut)
             current = await self._scores(reads, spec, window, ids, sums_now, version)
+            paces = await self._paces(reads, spec, window, version, now)
+            if spec.rank_by == "pace":
+                current = current._replace(keys=paces.keys(ids, current.values))
             previous = None
             if cut is not None and sums_then is not None:
                 previous = await self._scores(reads, spec, cut, ids, sums_then, version)
+                if spec.rank_by == "pace":
+                    then = await self._paces(reads, spec, cut, version, cut.end)
+                    previous = previous._replace(keys=then.keys(ids, previous.values))
         rows = shown(ids, [c.name for c in contenders], current, previous, spec.limit)
         return LeaderboardOut(
             metric=spec.metric,
@@ -170,8 +179,40 @@ class Boards:
             from_=window.start,
             to=window.end,
             as_of=version.as_of,
-            rows=[_row(spec, contenders[row.contender], row, current) for row in rows],
+            rows=[
+                _row(spec, contenders[row.contender], row, current, teams, paces) for row in rows
+            ],
         )
+
+    async def _team_names(
+        self, reads: _Reads, version: DataVersion, now: datetime
+    ) -> dict[str, str]:
+        teams = await self._contenders.of(reads.roster, "team", version.roster, epoch(now))
+        return {team.id: team.name for team in teams}
+
+    async def _paces(
+        self, reads: _Reads, spec: BoardSpec, window: Window, version: DataVersion, at: datetime
+    ) -> Paces:
+        """Each contender's target of the board's metric (a team without one: its reps'
+        targets summed) and the window's elapsed share at ``at``: none for a ratio."""
+        if not paced(spec.metric):
+            return Paces({}, None)
+        metric, settings = spec.metric, self._settings
+        own = await reads.targets.for_window(spec.kind, {metric}, window, version.targets)
+        targets = {s: t[metric] for s, t in own.items() if metric in t}
+        if spec.kind == "team":
+            reps = await self._contenders.of(reads.roster, "rep", version.roster, epoch(at))
+            by_rep = await reads.targets.for_window("rep", {metric}, window, version.targets)
+            summed: dict[str, float] = {}
+            for rep in reps:
+                if rep.team_id is not None and metric in by_rep.get(rep.id, {}):
+                    summed[rep.team_id] = summed.get(rep.team_id, 0.0) + by_rep[rep.id][metric]
+            for team, total in summed.items():
+                targets.setdefault(team, round(total, 6))
+        share = elapsed_share(
+            window.start_ts, window.end_ts, epoch(at), settings.tz, settings.working_days
+        )
+        return Paces(targets, share)
 
     async def _contenders_of(
         self, reads: _Reads, spec: BoardSpec, version: DataVersion, now: datetime
@@ -256,7 +297,34 @@ def _minus(whole: _Sums, part: _Sums) -> _Sums:
     return minus_sums(whole, part)
 
 
-def _row(spec: BoardSpec, contender: Contender, row: Shown, current: Scores) -> LeaderboardRow:
+@dataclass(frozen=True, slots=True)
+class Paces:
+    """A board's pacing: each contender's target of the metric, and the elapsed share."""
+
+    targets: dict[str, float]
+    share: float | None
+
+    def of(self, subject: str, value: float | int | None) -> PaceOut | None:
+        target = self.targets.get(subject)
+        return None if target is None else PaceOut(**asdict(pace(value, target, self.share)))
+
+    def keys(self, ids: list[str], values: list[float | int | None]) -> list[float | int | None]:
+        """What a board by pace ranks: each contender's pace (None: no target, or no time
+        elapsed yet to be expected to have done anything)."""
+        return [
+            (found.pace if (found := self.of(subject, value)) is not None else None)
+            for subject, value in zip(ids, values, strict=True)
+        ]
+
+
+def _row(
+    spec: BoardSpec,
+    contender: Contender,
+    row: Shown,
+    current: Scores,
+    teams: dict[str, str],
+    paces: Paces,
+) -> LeaderboardRow:
     i, rank, before = row
     movement = before - rank if before is not None and rank is not None else None
     return LeaderboardRow(
@@ -266,7 +334,9 @@ def _row(spec: BoardSpec, contender: Contender, row: Shown, current: Scores) -> 
         rep_id=contender.id if spec.kind == "rep" else None,
         name=contender.name,
         team_id=contender.team_id,
+        team_name=teams.get(contender.team_id) if contender.team_id is not None else None,
         value=current.values[i],
         attainment=current.attainments[i] if current.attainments is not None else None,
         volume=current.volumes[i] if current.volumes is not None else None,
+        pace=paces.of(contender.id, current.values[i]),
     )
