@@ -119,8 +119,8 @@ async def test_boards_carry_team_names_and_pace_and_rank_by_pace(
                               headers=ADMIN)  # fmt: skip
             assert put.status_code == 200
         now = datetime.now(UTC)
-        calls = [*(("u-1",) * 3), *(("u-2",) * 2), *(("u-3",) * 5)]
-        await book(db, *(canonical("call.placed", actor=a, time=now) for a in calls))
+        actors = [*(("u-1",) * 3), *(("u-2",) * 2), *(("u-3",) * 5)]
+        await book(db, *(canonical("call.placed", actor=a, time=now) for a in actors))
 
         by_value = await c.get("/v1/leaderboards/calls_total?window=today", headers=READ)
         by_pace = await c.get("/v1/leaderboards/calls_total?window=today&rank_by=pace",
