@@ -180,7 +180,19 @@ async def _after_flushes(database_url: str, port: int, samples: int = 40) -> dic
             latencies += await get_load(port, [board])
     finally:
         await conn.close()
-    return {"leaderboard_this_month_after_each_flush": summary(sorted(latencies))}
+    return {
+        "leaderboard_this_month_after_each_flush": summary(sorted(latencies)),
+        "minute_buckets_per_rep_for_movement": minutes_to_the_hour(
+            time.time() - Settings().leaderboard_movement_minutes * 60
+        ),
+    }
+
+
+def minutes_to_the_hour(then: float) -> int:
+    """The minute buckets of each rep that the board then reads (from ``then``, rounded down to
+    its minute, to the next hour; hours and days after): a board's previous ranks cost grows
+    with them, so after-flush figures compare only at the same count."""
+    return (3600 - int(then) // 60 * 60 % 3600) // 60
 
 
 async def _ready(port: int) -> None:
