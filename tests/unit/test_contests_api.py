@@ -163,10 +163,16 @@ async def test_standings_are_pushed_when_they_change(
             assert second["rows"][0]["rep_id"] == "bob"
 
 
-async def test_the_stream_of_an_unknown_contest_is_a_404(client: httpx.AsyncClient) -> None:
-    got = await client.get("/v1/stream/contests/nope", headers=READ)
-    assert got.status_code == 404
-    assert got.headers["content-type"] == "application/problem+json"
+async def test_unknown_contests_are_404s_and_leave_nothing_behind(
+    make_settings: Callable[..., Settings], db: AsyncEngine
+) -> None:
+    app = create_app(make_settings(), db)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+        for path in ("/v1/stream/contests/nope", "/v1/contests/nope", "/v1/contests/nope2"):
+            got = await c.get(path, headers=READ)
+            assert got.status_code == 404
+            assert got.headers["content-type"] == "application/problem+json"
+    assert app.state.standings._locks == {}
 
 
 def test_a_ratio_score_ranks_only_on_its_minimum_volume_and_ties_share_a_rank() -> None:

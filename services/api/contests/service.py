@@ -242,17 +242,24 @@ class Standings:
         lock = self._locks.setdefault(contest_id, asyncio.Lock())
         if lock.locked() and cached and not wait:
             return cached[1]  # being recomputed: at most one change old
-        async with lock:
-            cached = self._cache.get(contest_id)
-            if cached and cached[0] == stamp:
-                return cached[1]
-            computed = await self._compute(contest_id, version, epoch(now))
-            self._cache[contest_id] = (stamp, computed)
-            self._cache.move_to_end(contest_id)
-            while len(self._cache) > self._capacity:
-                evicted, _ = self._cache.popitem(last=False)
-                self._locks.pop(evicted, None)
-            return computed
+        try:
+            async with lock:
+                cached = self._cache.get(contest_id)
+                if cached and cached[0] == stamp:
+                    return cached[1]
+                computed = await self._compute(contest_id, version, epoch(now))
+                self._remember(contest_id, stamp, computed)
+                return computed
+        finally:
+            if contest_id not in self._cache and not lock.locked():
+                self._locks.pop(contest_id, None)  # no contest (404): no lock kept for it
+
+    def _remember(self, contest_id: str, stamp: Stamp, computed: _Computed) -> None:
+        self._cache[contest_id] = (stamp, computed)
+        self._cache.move_to_end(contest_id)
+        while len(self._cache) > self._capacity:
+            evicted, _ = self._cache.popitem(last=False)
+            self._locks.pop(evicted, None)
 
     async def _compute(self, contest_id: str, version: DataVersion, now: int) -> _Computed:
         self.computed += 1
