@@ -311,8 +311,9 @@ class Paces:
     def keys(self, ids: list[str], values: list[float | int | None]) -> list[float | int | None]:
         """What a board by pace ranks: each contender's pace (None: no target, or no time
         elapsed yet to be expected to have done anything)."""
+        targets, share = self.targets, self.share
         return [
-            (found.pace if (found := self.of(subject, value)) is not None else None)
+            pace(value, targets[subject], share).pace if subject in targets else None
             for subject, value in zip(ids, values, strict=True)
         ]
 
