@@ -64,6 +64,9 @@ def postgres_admin_url() -> str:
     return url
 
 
+DROP_ATTEMPTS = 600  # every 0.2 s: two minutes
+
+
 @asynccontextmanager
 async def fresh_postgres_database(admin_url: str) -> AsyncIterator[str]:
     """A new, empty database on the test server; dropped on exit."""
@@ -78,13 +81,14 @@ async def fresh_postgres_database(admin_url: str) -> AsyncIterator[str]:
     yield parsed.set(database=name).render_as_string(hide_password=False)
     admin = await asyncpg.connect(dsn)  # a new one: the server may have restarted meanwhile
     try:
-        for attempt in range(50):
+        for attempt in range(DROP_ATTEMPTS):
             try:
                 await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 break
             except asyncpg.exceptions.InsufficientPrivilegeError:
-                # an autovacuum worker (the superuser's) is in it; it leaves within moments
-                if attempt == 49:
+                # an autovacuum worker (the superuser's) is in it: it leaves within moments in
+                # a test's small database, within a minute in a benchmark's 12 M rows
+                if attempt == DROP_ATTEMPTS - 1:
                     raise
                 await asyncio.sleep(0.2)
     finally:
