@@ -35,6 +35,7 @@ def with_demo_secrets(settings: Settings) -> tuple[Settings, str | None]:
     filled = settings.model_copy(
         update={
             "dev_mode": True,
+            "allow_private_channels": True,
             "pipedrive_user": settings.pipedrive_user or "pipedrive",
             **{name: getattr(settings, name) or SecretStr(value) for name, value in demo.items()},
         }

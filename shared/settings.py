@@ -146,6 +146,8 @@ class Settings(BaseSettings):
     workdays: str = ""  # the days that count for pacing, e.g. "mon,tue,wed,thu,fri"; empty: all
     # How long after its end a contest waits for late events before its standings are final.
     contest_settle_seconds: int = Field(default=300, ge=0, le=7 * 86400)
+    # Let alert channels reach loopback/private addresses and plain http (the dev mode sets it).
+    allow_private_channels: bool = False
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """The database URL's password never shows (the secrets are ``SecretStr`` already)."""

@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import Lifespan
 
+from services.api.channels import routes as channels
 from services.api.common.auth import KeyRing
 from services.api.contests import routes as contests
 from services.api.contests.service import Standings, settle_periodically
@@ -92,7 +93,7 @@ def _handle_requests(app: FastAPI, settings: Settings) -> None:
 
 def _answer_routes(app: FastAPI, db: AsyncEngine) -> None:
     """The features' routes, the health probes, the wallboard page."""
-    for feature in (roster, kpis, leaderboards, targets, contests):
+    for feature in (roster, kpis, leaderboards, targets, contests, channels):
         app.include_router(feature.router)
 
     async def readiness() -> dict[str, bool]:

@@ -182,3 +182,16 @@ class ConsumerOffset(SQLModel, table=True):
 def table(model: type[SQLModel]) -> Table:
     """The Core table of a model, for set-based statements (bulk upserts, aggregates)."""
     return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+class Channel(SQLModel, table=True):
+    """Where alert notifications go: a webhook (signed with ``secret``), Slack or Teams.
+
+    ``secret`` (``whsec_...``, webhook only) is kept in plain text: the dispatcher signs with it.
+    The API shows it once, when it generates it, and never again."""
+
+    __tablename__ = "channels"
+    id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    url: str = Field(sa_column=Column(String(2048), nullable=False))
+    secret: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
