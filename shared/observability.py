@@ -47,7 +47,8 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiokafka", "kafka", "httpx"):
+    # aiosqlite logs every statement with its values at DEBUG: a channel secret among them
+    for noisy in ("aiokafka", "kafka", "httpx", "aiosqlite"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").disabled = True  # the metrics below count requests
 

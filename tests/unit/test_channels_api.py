@@ -159,3 +159,18 @@ async def test_admin_writes_read_reads_and_delete(client: httpx.AsyncClient) -> 
     assert (await client.delete("/v1/channels/s", headers=ADMIN)).status_code == 204
     assert (await client.delete("/v1/channels/s", headers=ADMIN)).status_code == 404
     assert (await client.get("/v1/channels/s", headers=READ)).status_code == 404
+
+
+def test_debug_logging_keeps_the_drivers_statement_values_out() -> None:
+    """aiosqlite logs each statement with its values (a channel's secret among them) at DEBUG:
+    even at LOG_LEVEL=DEBUG, its records stay out."""
+    import logging
+
+    from shared.observability import configure_logging
+
+    before = logging.getLogger().level
+    try:
+        configure_logging("DEBUG")
+        assert not logging.getLogger("aiosqlite").isEnabledFor(logging.DEBUG)
+    finally:
+        configure_logging(logging.getLevelName(before))
