@@ -1,0 +1,156 @@
+"""Alerts: what can trigger a notification, and the text it carries. Pure: no I/O.
+
+Shared by the API (which validates definitions on PUT) and the KPI service (which decides
+crossings inside its flush transaction and renders their text).
+
+- **Triggers** (``interfaces.md``, section Alerts): ``threshold``, ``target_reached``,
+  ``deal_won``, ``new_leader``, ``behind_pace``, ``contest_won``. A threshold or a leader is
+  watched over a calendar window that holds now (``today``, ``this_week``, ``this_month``,
+  ``this_quarter``, ``this_year``): each occurrence of the window (each day, each month...) is
+  a fresh chance to fire, once per alert and subject.
+- **Messages** are templates with ``{placeholder}`` fields; an unknown placeholder is refused
+  when the alert is saved, never discovered when it fires.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from shared.calendar import Period
+from shared.catalogue import CATALOGUE
+
+CURRENT_WINDOWS = ("today", "this_week", "this_month", "this_quarter", "this_year")
+Scope = Literal["rep", "team"]
+PLACEHOLDERS: dict[str, str] = {
+    "alert": "the alert's name",
+    "subject": "the rep's or team's name",
+    "subject_id": "the rep's or team's id",
+    "metric": "the metric",
+    "value": "the value that crossed",
+    "window": "the window or period",
+    "target": "the target, where there is one",
+    "amount": "the deal's amount (deal_won)",
+    "contest": "the contest's name (contest_won)",
+}
+DEFAULT_MESSAGES: dict[str, str] = {
+    "threshold": "{subject} reached {value} {metric} ({window})",
+    "target_reached": "{subject} reached the {window} target of {target} {metric}",
+    "deal_won": "{subject} closed {amount}",
+    "new_leader": "{subject} now leads {metric} ({window})",
+    "behind_pace": "{subject} is behind pace on {metric}: {value} of {target} ({window})",
+    "contest_won": "{subject} won {contest}",
+}
+
+
+def _known_metric(metric: str) -> str:
+    if metric not in CATALOGUE:
+        raise ValueError(f"unknown metric {metric!r}; see GET /v1/metrics")
+    return metric
+
+
+class Threshold(BaseModel):
+    kind: Literal["threshold"]
+    metric: str
+    window: Literal["today", "this_week", "this_month", "this_quarter", "this_year"]
+    scope: Scope = "rep"
+    op: Literal[">=", "<="] = ">="
+    value: float
+
+    _metric = field_validator("metric")(_known_metric)
+
+
+class TargetReached(BaseModel):
+    kind: Literal["target_reached"]
+    metric: str
+    period: Period
+    scope: Scope = "rep"
+
+    _metric = field_validator("metric")(_known_metric)
+
+
+class DealWon(BaseModel):
+    kind: Literal["deal_won"]
+    min_amount: float | None = Field(default=None, ge=0)
+
+
+class NewLeader(BaseModel):
+    kind: Literal["new_leader"]
+    metric: str
+    window: Literal["today", "this_week", "this_month", "this_quarter", "this_year"]
+    scope: Scope = "rep"
+
+    _metric = field_validator("metric")(_known_metric)
+
+
+class BehindPace(BaseModel):
+    kind: Literal["behind_pace"]
+    metric: str
+    period: Period
+    scope: Scope = "rep"
+    below: float = Field(gt=0, le=1, description="fires when pace drops below this")
+
+    _metric = field_validator("metric")(_known_metric)
+
+
+class ContestWon(BaseModel):
+    kind: Literal["contest_won"]
+    contest_id: str | None = Field(default=None, max_length=64)
+
+
+Trigger = Annotated[
+    Threshold | TargetReached | DealWon | NewLeader | BehindPace | ContestWon,
+    Field(discriminator="kind"),
+]
+
+
+def placeholders(template: str) -> list[str]:
+    """The ``{fields}`` a template names: a ``ValueError`` if it is malformed, or if a field
+    has a format spec or a conversion (``{value:>99999999}`` would build a huge text)."""
+    fields = []
+    for _, field, spec, conversion in string.Formatter().parse(template):
+        if field is None:
+            continue
+        if spec or conversion:
+            raise ValueError(f"{{{field}}} takes no format spec or conversion")
+        fields.append(field)
+    return fields
+
+
+class AlertIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    channels: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=20
+    )
+    enabled: bool = True
+    message: str | None = Field(default=None, max_length=2000)
+    trigger: Trigger
+
+    @field_validator("message")
+    @classmethod
+    def _known_placeholders(cls, message: str | None) -> str | None:
+        if message is None:
+            return message
+        try:
+            fields = placeholders(message)
+        except ValueError as exc:
+            raise ValueError(f"template: {exc}") from None
+        unknown = [f for f in fields if f not in PLACEHOLDERS]
+        if unknown:
+            known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+            raise ValueError(f"unknown placeholder(s) {', '.join(unknown)}; known: {known}")
+        return message
+
+    @model_validator(mode="after")
+    def _channels_once(self) -> AlertIn:
+        self.channels = list(dict.fromkeys(self.channels))
+        return self
+
+
+def render(template: str | None, kind: str, values: dict[str, object]) -> str:
+    """The notification's text: ``template`` (or the trigger's default) with ``values``; a
+    placeholder without a value here reads as empty."""
+    chosen = template or DEFAULT_MESSAGES[kind]
+    return chosen.format_map({p: values.get(p, "") for p in PLACEHOLDERS})
