@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
 
@@ -195,3 +196,59 @@ class Channel(SQLModel, table=True):
     kind: str = Field(sa_column=Column(String(16), nullable=False))
     url: str = Field(sa_column=Column(String(2048), nullable=False))
     secret: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+
+
+class Alert(SQLModel, table=True):
+    """An alert: a trigger (JSON, ``shared.alerts``), the channels it notifies (JSON ids) and an
+    optional message template."""
+
+    __tablename__ = "alerts"
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    channels: str = Field(sa_column=Column(Text, nullable=False))
+    enabled: bool = Field(default=True)
+    message: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    trigger: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class AlertsVersion(SQLModel, table=True):
+    """One row, bumped with every alert change: the KPI service reloads the alerts it watches."""
+
+    __tablename__ = "alerts_version"
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class Notification(SQLModel, table=True):
+    """The outbox: a notification decided in the transaction of the aggregates that caused it.
+
+    Unique per alert, subject and occurrence (the day of a ``today`` threshold, a deal won...):
+    a crossing fires once, whatever is replayed, duplicated or corrected later. ``id`` is the
+    stable id a receiver deduplicates on."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "scope", "subject_id", "occurrence", name="uq_notification"),
+    )
+    id: str = Field(primary_key=True, max_length=40)
+    alert_id: str = Field(sa_column=Column(String(64), nullable=False))
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    scope: str = Field(sa_column=Column(String(8), nullable=False))
+    subject_id: str = Field(sa_column=Column(String(330), nullable=False))
+    occurrence: str = Field(sa_column=Column(String(128), nullable=False))
+    data: str = Field(sa_column=Column(Text, nullable=False))  # JSON: the payload's data
+    raised_at: int = Field(sa_column=Column(BigInteger, nullable=False))  # epoch milliseconds
+
+
+class Delivery(SQLModel, table=True):
+    """One notification to one channel: pending until delivered, or failed for good."""
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
+    notification_id: str = Field(sa_column=Column(String(40), primary_key=True))
+    channel_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    status: str = Field(sa_column=Column(String(10), nullable=False))
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    next_attempt_at: int = Field(sa_column=Column(BigInteger, nullable=False))  # epoch ms
+    delivered_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
