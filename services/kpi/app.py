@@ -11,6 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.kpi.alerts import AlertWatch
 from services.kpi.consumer import KpiConsumer
 from services.kpi.engine import Engine
 from services.kpi.service import KpiService, Owned
@@ -38,7 +39,8 @@ def build_kpi_service(
     # pre-ping: a connection the pool kept across a database restart is replaced, not failed
     db = db if db is not None else create_engine(settings.database_url, pool_pre_ping=True)
     kpi = Engine(settings.tz, settings.currency, settings.rates)
-    store = KpiStore(db, kpi, settings.kpi_group, settings.activity_topic)
+    alerts = AlertWatch(settings.tz, settings.week_start.weekday)
+    store = KpiStore(db, kpi, settings.kpi_group, settings.activity_topic, alerts)
     consumer = KpiConsumer(
         bus,
         store,

@@ -75,6 +75,8 @@ class Applied:
     )
     # callback state key -> calls whose earlier report registered there and no longer holds
     forget: dict[StateKey, list[str]] = field(default_factory=dict)
+    # deals newly won in the batch: (deal id, won at, revenue cents, rep id or None), for alerts
+    wins: list[tuple[str, int, int, str | None]] = field(default_factory=list)
 
     @property
     def followups(self) -> set[StateKey]:
@@ -242,6 +244,9 @@ class Engine:
             wanted = [Booked(int(at), subjects, tuple(counters.items()))]
             if kind == "won":
                 win = (int(at), counters["revenue_cents"], subjects)
+                if not _won_before(deal.booked, int(at)):
+                    rep = next((i for scope, i in subjects if scope == "rep"), None)
+                    result.wins.append((deal_id, int(at), counters["revenue_cents"], rep))
         self._rebook(result.deltas, deal, wanted)
         self._register_account(key, deal, win, result)
 
@@ -340,3 +345,8 @@ def _survey_answered(event: ev.SurveyAnswered) -> dict[str, int]:
     if nps is not None:
         return {"nps_answers": 1, "nps_promoters": int(nps >= 9), "nps_detractors": int(nps <= 6)}
     return {"csat_answers": 1, "csat_sum": csat or 0}
+
+
+def _won_before(booked: list[Booked], at: int) -> bool:
+    """Whether the deal's bookings already hold its win at ``at`` (an edit, not a new win)."""
+    return any(b.at == at and dict(b.counters).get("deals_won") for b in booked)

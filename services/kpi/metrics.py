@@ -63,6 +63,14 @@ def count_business(booked: dict[tuple[str, str, str], int], per_rep: bool) -> No
 
 
 DEADLETTER_REASONS = ("invalid_event", "unusable_event", "engine_error")
+NOTIFICATIONS_RAISED = Counter(
+    "salespulse_notifications_raised_total",
+    "Alert notifications written to the outbox, by trigger kind",
+    ["kind"],
+)
+TRIGGER_KINDS = (
+    "threshold", "target_reached", "deal_won", "new_leader", "behind_pace", "contest_won"
+)  # fmt: skip
 WAIT_STEPS = ("schema", "topics", "fetch", "flush", "dead-letter", "load offsets")
 DIRECTIONS = ("placed", "received", "missed")
 
@@ -74,6 +82,12 @@ def initialise() -> None:
         DEADLETTERED.labels(reason)
     for step in WAIT_STEPS:
         INFRASTRUCTURE_WAITS.labels(step)
+    for kind in TRIGGER_KINDS:
+        NOTIFICATIONS_RAISED.labels(kind)
+
+
+def notification_raised(kind: str) -> None:
+    NOTIFICATIONS_RAISED.labels(kind).inc()
 
 
 def initialise_teams(teams: Iterable[str]) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.kpi import metrics
+from services.kpi.alerts import AlertWatch, Win
 from services.kpi.bulk import writer_for
 from services.kpi.engine import STATE_TYPES, Deltas, Engine, Item, States, new_state
 from services.kpi.recredit import rewrite_state
@@ -95,8 +96,16 @@ class KpiStore:
     """The KPI service's database: ``db`` is where the aggregates live, ``kpi`` the engine
     that computes them, ``group`` and ``topic`` whose offsets are stored with them."""
 
-    def __init__(self, db: AsyncEngine, kpi: Engine, group: str, topic: str) -> None:
+    def __init__(
+        self,
+        db: AsyncEngine,
+        kpi: Engine,
+        group: str,
+        topic: str,
+        alerts: AlertWatch | None = None,
+    ) -> None:
         self._db = db
+        self.alerts = alerts or AlertWatch(kpi.tz)
         self._kpi = kpi
         self._group = group
         self._topic = topic
@@ -188,6 +197,7 @@ class KpiStore:
         3. apply the KPI engine to the newly claimed events only -> aggregate deltas; deal updates
            are merged into the deals' locked state rows, which book the difference
         4. upsert the deltas, keys sorted so concurrent instances lock rows in one order
+        4b. write the notifications those aggregates cause (``alerts.py``): the outbox
         5. record the next offset of every partition in the batch (only ever forward)
         6. commit; only after this may the caller acknowledge anything
         """
@@ -201,8 +211,9 @@ class KpiStore:
                 result.applied = [event for event, _ in fresh]
                 result.duplicates = len(booking.booked) - len(fresh)
                 result.unassigned = sum(1 for e in result.applied if self._unassigned(e))
-                deltas = await self._apply(conn, fresh)  # 3
+                deltas, wins = await self._apply(conn, fresh)  # 3
                 await self._upsert(conn, deltas)  # 4
+                await self.alerts.raise_for(conn, deltas, wins)  # 4b: the outbox
                 result.booked = _business(deltas)
                 await self._record_offsets(conn, result.next_offsets)  # 5
                 if dry_run:
@@ -324,7 +335,7 @@ class KpiStore:
         claimed = await self._writer.claim(conn, list(unique), int(time.time()))
         return [item for key, item in unique.items() if key in claimed]
 
-    async def _apply(self, conn: AsyncConnection, fresh: list[Item]) -> Deltas:
+    async def _apply(self, conn: AsyncConnection, fresh: list[Item]) -> tuple[Deltas, list[Win]]:
         """Book the batch; the states it changes are locked for the transaction."""
         states, new = await self._lock_states(conn, self._kpi.plan(fresh, self._roster))
         applied = self._kpi.apply(fresh, states, self._roster)
@@ -334,7 +345,7 @@ class KpiStore:
             new |= more_new
             _add_all(applied.deltas, self._kpi.settle(applied, states))
         await self._save_states(conn, states, new)
-        return applied.deltas
+        return applied.deltas, [Win(*win) for win in applied.wins]
 
     async def _lock_states(
         self, conn: AsyncConnection, keys: set[StateKey]

@@ -1,0 +1,139 @@
+"""Alerts decided in the KPI flush, on a real PostgreSQL: a crossing is written once (with a
+pending delivery per channel) in the transaction of the aggregates that caused it, whatever is
+duplicated, reordered, corrected or replayed afterwards."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.api.app import create_app
+from shared.db.engine import create_engine
+from shared.db.migrate import migrate
+from shared.settings import Settings
+from tests.api_support import ADMIN, book, floor
+from tests.conftest import canonical
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+async def db(
+    postgres_url: str, make_settings: Callable[..., Settings]
+) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(postgres_url)
+    await migrate(engine)
+    app = create_app(make_settings(database_url=postgres_url), engine)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+        await floor(c)
+        target = await c.put("/v1/targets/teams/north/revenue/month", json={"value": 3000},
+                             headers=ADMIN)  # fmt: skip
+        assert target.status_code == 200
+    yield engine
+    await engine.dispose()
+
+
+async def alert(db: AsyncEngine, alert_id: str, trigger: dict[str, Any], **more: Any) -> None:
+    """An alert as the alerts API stores it (a row, and the alerts version bumped)."""
+    async with db.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO alerts (id, name, channels, enabled, message, trigger) "
+                 "VALUES (:id, :name, :channels, true, :message, :trigger)"),
+            {"id": alert_id, "name": more.get("name", alert_id), "message": more.get("message"),
+             "channels": json.dumps(more.get("channels", ["ops"])), "trigger": json.dumps(trigger)},
+        )  # fmt: skip
+        await conn.execute(text("UPDATE alerts_version SET version = version + 1"))
+
+
+async def raised(db: AsyncEngine) -> list[dict[str, Any]]:
+    async with db.connect() as conn:
+        rows = await conn.execute(text(
+            "SELECT n.id, n.alert_id, n.subject_id, n.data, count(d.channel_id) AS deliveries "
+            "FROM notifications n LEFT JOIN notification_deliveries d ON d.notification_id = n.id "
+            "GROUP BY n.id ORDER BY n.raised_at, n.id"
+        ))  # fmt: skip
+        return [
+            {"alert": a, "subject": s, "data": json.loads(d), "deliveries": n, "id": i}
+            for i, a, s, d, n in rows
+        ]
+
+
+def calls(actor: str, n: int, at: datetime = NOW) -> list[dict[str, Any]]:
+    return [canonical("call.placed", actor=actor, time=at) for _ in range(n)]
+
+
+async def test_a_threshold_fires_once_per_subject_and_day_whatever_comes_after(
+    db: AsyncEngine,
+) -> None:
+    await alert(db, "fifty", {"kind": "threshold", "metric": "calls_total", "window": "today",
+                              "value": 3}, message="{subject} made {value} calls",
+                channels=["ops", "slack"])  # fmt: skip
+    first = calls("u-1", 2)
+    await book(db, *first)
+    assert await raised(db) == []
+
+    third = calls("u-1", 1)
+    await book(db, *third)
+    once = await raised(db)
+    assert [(n["alert"], n["subject"], n["deliveries"]) for n in once] == [("fifty", "alice", 2)]
+    assert once[0]["data"]["text"] == "Alice made 3 calls"
+    assert once[0]["data"]["subject"] == {"scope": "rep", "id": "alice", "name": "Alice"}
+
+    # Duplicates, reordered, then more calls the same day: still one notification.
+    await book(db, *reversed(first + third))
+    await book(db, *calls("u-1", 4))
+    assert [n["id"] for n in await raised(db)] == [once[0]["id"]]
+    # Bob crosses too: his own notification.
+    await book(db, *calls("u-2", 3))
+    assert [n["subject"] for n in await raised(db)] == ["alice", "bob"]
+
+
+async def test_deal_won_fires_once_per_win_at_or_above_the_amount(db: AsyncEngine) -> None:
+    await alert(db, "big", {"kind": "deal_won", "min_amount": 15000})
+    won = canonical("deal.updated", actor="u-2", time=NOW - timedelta(minutes=5), deal_id="D-9",
+                    amount="15000.00")  # fmt: skip
+    small = canonical("deal.updated", actor="u-1", time=NOW, deal_id="D-1", amount="900.00")
+    await book(db, won, small)
+    first = await raised(db)
+    assert [(n["subject"], n["data"]["amount"]) for n in first] == [("bob", 15000.0)]
+    assert first[0]["data"]["text"] == "Bob closed 15000"
+
+    edit = canonical("deal.updated", actor="u-2", time=NOW - timedelta(minutes=4), deal_id="D-9",
+                     amount="16000.00", status=None)  # fmt: skip
+    await book(db, won, edit)  # a duplicate, then an edit of the amount: not a new win
+    assert len(await raised(db)) == 1
+
+    reopened = canonical("deal.updated", actor="u-2", time=NOW - timedelta(minutes=3),
+                         deal_id="D-9", status="open")  # fmt: skip
+    again = canonical("deal.updated", actor="u-2", time=NOW - timedelta(minutes=2), deal_id="D-9",
+                      amount="16000.00")  # fmt: skip
+    await book(db, reopened)
+    await book(db, again)  # won again, at a new time: a new win
+    assert [n["data"]["amount"] for n in await raised(db)] == [15000.0, 16000.0]
+
+
+async def test_a_team_reaching_its_monthly_target_and_a_new_leader(db: AsyncEngine) -> None:
+    await alert(db, "quota", {"kind": "target_reached", "metric": "revenue", "period": "month",
+                              "scope": "team"})  # fmt: skip
+    await alert(db, "leader", {"kind": "new_leader", "metric": "calls_total",
+                               "window": "today"})  # fmt: skip
+    deal = canonical("deal.updated", actor="u-1", time=NOW, deal_id="D-1", amount="2000.00")
+    await book(db, deal, *calls("u-1", 2))
+    assert [(n["alert"], n["subject"]) for n in await raised(db)] == [("leader", "alice")]
+
+    more = canonical("deal.updated", actor="u-2", time=NOW, deal_id="D-2", amount="1000.00")
+    await book(db, more, *calls("u-3", 2))  # North reaches 3,000; Carol ties Alice: no leader
+    assert [(n["alert"], n["subject"]) for n in await raised(db)] == [
+        ("leader", "alice"), ("quota", "north"),
+    ]  # fmt: skip
+    await book(db, *calls("u-3", 1))  # Carol leads alone now
+    found = await raised(db)
+    assert [(n["alert"], n["subject"]) for n in found][-1] == ("leader", "carol")
+    assert found[1]["data"]["target"] == 3000
