@@ -20,41 +20,28 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-import orjson
-from pydantic import TypeAdapter
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.kpi import metrics
 from services.kpi.engine import Deltas
-from shared.alerts import (
-    DealWon,
-    NewLeader,
-    TargetReached,
-    Threshold,
-    Trigger,
-    render,
-)
+from shared import outbox
+from shared.alerts import DealWon, NewLeader, TargetReached, Threshold
 from shared.buckets import tile
 from shared.catalogue import evaluate, needed_counters
-from shared.db.models import Alert, AlertsVersion, Delivery, Notification, Rep, Target, Team, table
+from shared.db.models import Target, table
 from shared.db.models import kpi_rollups as _rollups
+from shared.outbox import Crossing, Watched
 from shared.targets import window_target
 from shared.windows import Window, resolve_window
 
 log = logging.getLogger(__name__)
-_alerts, _version = table(Alert), table(AlertsVersion)
-_notifications, _deliveries = table(Notification), table(Delivery)
-_targets, _reps, _teams = table(Target), table(Rep), table(Team)
-_TRIGGER: TypeAdapter[Any] = TypeAdapter(Trigger)
+_targets = table(Target)
 PERIOD_WINDOW = {
     "day": "today",
     "week": "this_week",
@@ -73,31 +60,13 @@ class Win(NamedTuple):
     rep_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Watched:
-    id: str
-    name: str
-    channels: tuple[str, ...]
-    message: str | None
-    trigger: Any  # one of shared.alerts' triggers
-
-
-@dataclass(frozen=True, slots=True)
-class _Crossing:
-    alert: _Watched
-    scope: str
-    subject: str
-    occurrence: str
-    values: dict[str, Any]  # for the text and the payload: metric, value, window, target...
-
-
 class AlertWatch:
     """The enabled alerts (reloaded when their version moves), evaluated in each flush."""
 
     def __init__(self, tz: ZoneInfo, week_start: int = 0) -> None:
         self._tz, self._week_start = tz, week_start
         self._version = -1
-        self._watched: list[_Watched] = []
+        self._watched: list[Watched] = []
 
     async def raise_for(
         self, conn: AsyncConnection, deltas: Deltas, wins: Iterable[Win], now: float | None = None
@@ -108,7 +77,7 @@ class AlertWatch:
             return 0
         at = time.time() if now is None else now
         touched = _touched(deltas)
-        crossings: list[_Crossing] = []
+        crossings: list[Crossing] = []
         for alert in self._watched:
             trigger = alert.trigger
             if isinstance(trigger, Threshold | TargetReached):
@@ -117,21 +86,14 @@ class AlertWatch:
                 crossings += await self._leader(conn, alert, at)
             elif isinstance(trigger, DealWon):
                 crossings += _won(alert, trigger, wins)
-        return await self._write(conn, crossings, at) if crossings else 0
+        return await outbox.write(conn, crossings, at, metrics.notification_raised)
 
     async def _reload(self, conn: AsyncConnection) -> None:
-        version = (await conn.execute(select(_version.c.version))).scalar() or 0
+        version = await outbox.alerts_version(conn)
         if version == self._version:
             return
-        rows = await conn.execute(
-            select(_alerts.c.id, _alerts.c.name, _alerts.c.channels, _alerts.c.message,
-                   _alerts.c.trigger).where(_alerts.c.enabled.is_(True))
-        )  # fmt: skip
-        self._watched = [
-            _Watched(i, n, tuple(orjson.loads(c)), m, _TRIGGER.validate_json(t))
-            for i, n, c, m, t in rows
-        ]
-        self._version = int(version)
+        self._watched = await outbox.enabled_alerts(conn)
+        self._version = version
         log.info("alerts loaded", extra={"version": version, "alerts": len(self._watched)})
 
     def _window(self, name: str, at: float) -> Window:
@@ -141,10 +103,10 @@ class AlertWatch:
     async def _crossed(
         self,
         conn: AsyncConnection,
-        alert: _Watched,
+        alert: Watched,
         touched: dict[str, set[str]],
         at: float,
-    ) -> list[_Crossing]:
+    ) -> list[Crossing]:
         trigger = alert.trigger
         subjects = sorted(touched.get(trigger.scope, ()))
         if not subjects:
@@ -171,7 +133,7 @@ class AlertWatch:
             if hit:
                 details = {"metric": trigger.metric, "value": value, "window": name}
                 found.append(
-                    _Crossing(alert, trigger.scope, subject, str(window.start_ts),
+                    Crossing(alert, trigger.scope, subject, str(window.start_ts),
                               {**details, "target": target})
                 )  # fmt: skip
         return found
@@ -196,7 +158,7 @@ class AlertWatch:
                 found[subject] = target
         return found
 
-    async def _leader(self, conn: AsyncConnection, alert: _Watched, at: float) -> list[_Crossing]:
+    async def _leader(self, conn: AsyncConnection, alert: Watched, at: float) -> list[Crossing]:
         trigger: NewLeader = alert.trigger
         window = self._window(trigger.window, at)
         values = await _values(conn, trigger.scope, None, trigger.metric, window, self._tz)
@@ -208,63 +170,7 @@ class AlertWatch:
         value, leader = ranked[0]
         details = {"metric": trigger.metric, "value": value, "window": trigger.window}
         occurrence = f"{window.start_ts}:{leader}"
-        return [_Crossing(alert, trigger.scope, leader, occurrence, details)]
-
-    async def _write(self, conn: AsyncConnection, crossings: list[_Crossing], at: float) -> int:
-        names = await _names(conn, crossings)
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        raised = 0
-        for crossing in crossings:
-            alert, kind = crossing.alert, crossing.alert.trigger.kind
-            name = names.get((crossing.scope, crossing.subject), crossing.subject)
-            text = render(alert.message, kind, {
-                "alert": alert.name, "subject": name, "subject_id": crossing.subject,
-                **{k: _shown(v) for k, v in crossing.values.items()},
-            })  # fmt: skip
-            data = {
-                "alert_id": alert.id,
-                "kind": kind,
-                "subject": {"scope": crossing.scope, "id": crossing.subject, "name": name},
-                **crossing.values,
-                "text": text,
-            }
-            notification_id = f"ntf_{uuid.uuid4().hex}"
-            created = await conn.execute(
-                insert(_notifications)
-                .values(
-                    id=notification_id,
-                    alert_id=alert.id,
-                    kind=kind,
-                    scope=crossing.scope,
-                    subject_id=crossing.subject,
-                    occurrence=crossing.occurrence,
-                    data=orjson.dumps(data).decode(),
-                    raised_at=int(at * 1000),
-                )
-                .on_conflict_do_nothing(
-                    index_elements=["alert_id", "scope", "subject_id", "occurrence"]
-                )
-                .returning(_notifications.c.id)
-            )
-            if created.scalar() is None:
-                continue  # this crossing fired before
-            raised += 1
-            metrics.notification_raised(kind)
-            if alert.channels:
-                await conn.execute(
-                    _deliveries.insert(),
-                    [
-                        {
-                            "notification_id": notification_id,
-                            "channel_id": channel,
-                            "status": "pending",
-                            "attempts": 0,
-                            "next_attempt_at": int(at * 1000),
-                        }
-                        for channel in alert.channels
-                    ],
-                )
-        return raised
+        return [Crossing(alert, trigger.scope, leader, occurrence, details)]
 
 
 def _touched(deltas: Deltas) -> dict[str, set[str]]:
@@ -276,7 +182,7 @@ def _touched(deltas: Deltas) -> dict[str, set[str]]:
     return touched
 
 
-def _won(alert: _Watched, trigger: DealWon, wins: Iterable[Win]) -> list[_Crossing]:
+def _won(alert: Watched, trigger: DealWon, wins: Iterable[Win]) -> list[Crossing]:
     found = []
     for win in wins:
         amount = win.revenue_cents / 100
@@ -284,7 +190,7 @@ def _won(alert: _Watched, trigger: DealWon, wins: Iterable[Win]) -> list[_Crossi
             continue
         details = {"metric": "revenue", "value": amount, "amount": amount, "deal_id": win.deal_id}
         occurrence = f"deal:{win.deal_id}@{win.at}"
-        found.append(_Crossing(alert, "rep", win.rep_id, occurrence, details))
+        found.append(Crossing(alert, "rep", win.rep_id, occurrence, details))
     return found
 
 
@@ -316,22 +222,3 @@ async def _values(
         sums = {c: int(t or 0) for c, t in zip(counters, totals, strict=True)}
         values[subject] = evaluate(sums, [metric])[metric]
     return values
-
-
-async def _names(conn: AsyncConnection, crossings: list[_Crossing]) -> dict[tuple[str, str], str]:
-    found: dict[tuple[str, str], str] = {}
-    for scope, names in (("rep", _reps), ("team", _teams)):
-        wanted = sorted({c.subject for c in crossings if c.scope == scope})
-        if wanted:
-            rows = await conn.execute(
-                select(names.c.id, names.c.name).where(names.c.id.in_(wanted))
-            )
-            found.update({(scope, i): n for i, n in rows})
-    return found
-
-
-def _shown(value: Any) -> Any:
-    """A value as a message shows it: whole numbers without a trailing .0."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return "" if value is None else value

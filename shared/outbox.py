@@ -1,0 +1,161 @@
+"""The alerts outbox: writing notifications in the caller's transaction (``architecture.md``,
+decision 12). Used by the KPI flush (crossings of what a batch booked) and by the API
+(a contest's winners at settlement, scheduled pace checks).
+
+A notification is unique per alert, subject and occurrence: ``write`` inserts with
+``ON CONFLICT DO NOTHING``, so a crossing seen again (a replay, a duplicate, a correction and
+a re-crossing, two instances at once) writes nothing more. Each new notification gets a
+pending delivery per channel of its alert, and a stable id (``ntf_...``) the receivers
+deduplicate on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import TypeAdapter
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.alerts import Trigger, render
+from shared.db.models import Alert, AlertsVersion, Delivery, Notification, Rep, Team, table
+
+_alerts, _version = table(Alert), table(AlertsVersion)
+_notifications, _deliveries = table(Notification), table(Delivery)
+_reps, _teams = table(Rep), table(Team)
+_TRIGGER: TypeAdapter[Any] = TypeAdapter(Trigger)
+UNIQUE = ["alert_id", "scope", "subject_id", "occurrence"]  # a notification fires once per these
+
+
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """An enabled alert as the outbox needs it."""
+
+    id: str
+    name: str
+    channels: tuple[str, ...]
+    message: str | None
+    trigger: Any  # one of shared.alerts' triggers
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    """One alert crossed by one subject in one occurrence (a day, a deal's win, a contest)."""
+
+    alert: Watched
+    scope: str
+    subject: str
+    occurrence: str
+    values: dict[str, Any]  # for the text and the payload: metric, value, window, target...
+
+
+async def alerts_version(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(_version.c.version))).scalar() or 0)
+
+
+async def enabled_alerts(conn: AsyncConnection) -> list[Watched]:
+    rows = await conn.execute(
+        select(_alerts.c.id, _alerts.c.name, _alerts.c.channels, _alerts.c.message,
+               _alerts.c.trigger).where(_alerts.c.enabled.is_(True))
+    )  # fmt: skip
+    return [
+        Watched(i, n, tuple(orjson.loads(c)), m, _TRIGGER.validate_json(t))
+        for i, n, c, m, t in rows
+    ]
+
+
+async def write(
+    conn: AsyncConnection,
+    crossings: Iterable[Crossing],
+    at: float,
+    raised: Callable[[str], None] = lambda kind: None,
+) -> int:
+    """Write each crossing not written before, with its deliveries: how many were new.
+    ``raised`` is told the trigger kind of each new one (for metrics)."""
+    crossings = list(crossings)
+    if not crossings:
+        return 0
+    names = await _names(conn, crossings)
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    count = 0
+    for crossing in crossings:
+        notification_id = f"ntf_{uuid.uuid4().hex}"
+        kind = crossing.alert.trigger.kind
+        created = await conn.execute(
+            insert(_notifications)
+            .values(
+                id=notification_id,
+                alert_id=crossing.alert.id,
+                kind=kind,
+                scope=crossing.scope,
+                subject_id=crossing.subject,
+                occurrence=crossing.occurrence,
+                data=orjson.dumps(_data(crossing, names)).decode(),
+                raised_at=int(at * 1000),
+            )
+            .on_conflict_do_nothing(
+                index_elements=["alert_id", "scope", "subject_id", "occurrence"]
+            )
+            .returning(_notifications.c.id)
+        )
+        if created.scalar() is None:
+            continue  # this crossing fired before
+        count += 1
+        raised(kind)
+        channels = crossing.alert.channels
+        if channels:
+            await conn.execute(
+                _deliveries.insert(),
+                [
+                    {
+                        "notification_id": notification_id,
+                        "channel_id": channel,
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": int(at * 1000),
+                    }
+                    for channel in channels
+                ],
+            )
+    return count
+
+
+def _data(crossing: Crossing, names: dict[tuple[str, str], str]) -> dict[str, Any]:
+    """The payload's ``data``: who, what, and the rendered text."""
+    alert, kind = crossing.alert, crossing.alert.trigger.kind
+    name = names.get((crossing.scope, crossing.subject), crossing.subject)
+    text = render(alert.message, kind, {
+        "alert": alert.name, "subject": name, "subject_id": crossing.subject,
+        **{k: _shown(v) for k, v in crossing.values.items()},
+    })  # fmt: skip
+    return {
+        "alert_id": alert.id,
+        "kind": kind,
+        "subject": {"scope": crossing.scope, "id": crossing.subject, "name": name},
+        **crossing.values,
+        "text": text,
+    }
+
+
+async def _names(conn: AsyncConnection, crossings: list[Crossing]) -> dict[tuple[str, str], str]:
+    found: dict[tuple[str, str], str] = {}
+    for scope, names in (("rep", _reps), ("team", _teams)):
+        wanted = sorted({c.subject for c in crossings if c.scope == scope})
+        if wanted:
+            rows = await conn.execute(
+                select(names.c.id, names.c.name).where(names.c.id.in_(wanted))
+            )
+            found.update({(scope, i): n for i, n in rows})
+    return found
+
+
+def _shown(value: Any) -> Any:
+    """A value as a message shows it: whole numbers without a trailing .0."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return "" if value is None else value
