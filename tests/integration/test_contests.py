@@ -8,6 +8,7 @@ the expected standings are computed here from the events alone.
 
 from __future__ import annotations
 
+import json
 import random
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
@@ -206,10 +207,24 @@ async def test_a_correction_counts_until_the_contest_settles_and_not_after(
     second = (await client.get("/v1/contests/push", headers=READ)).json()
     assert standings(second) == {"bob": (1, 800.0), "alice": (2, 0.0), "carol": (2, 0.0)}
 
+    # A contest_won alert watches it (as the alerts API stores one).
+    async with db.begin() as conn:
+        await conn.execute(text(
+            "INSERT INTO alerts (id, name, channels, enabled, trigger) VALUES ('won', 'Won', "
+            "'[\"ops\"]', true, '{\"kind\": \"contest_won\", \"contest_id\": \"push\"}')"
+        ))  # fmt: skip
     # Settled (as the settler does once CONTEST_SETTLE_SECONDS have passed): final.
     later = now + timedelta(seconds=app.state.settings.contest_settle_seconds + 60)
     assert await app.state.standings.settle_due(later) == 1
     assert await app.state.standings.settle_due(later) == 0  # once
+    # The winner's notification was written with the standings, once.
+    async with db.connect() as conn:
+        won = (await conn.execute(text(
+            "SELECT subject_id, data FROM notifications WHERE alert_id = 'won'"
+        ))).all()  # fmt: skip
+    assert [(subject, json.loads(data)["text"]) for subject, data in won] == [
+        ("bob", "Bob won Revenue push")
+    ]
 
     # Bob's deal is reopened after settlement: the stored standings do not move.
     await book(db, canonical("deal.updated", actor="u-2", time=datetime.now(UTC), deal_id="B",

@@ -45,6 +45,8 @@ from services.api.roster.repository import RosterRepository
 from services.api.roster.service import epoch, team_at
 from services.api.targets.repository import TargetRepository
 from services.api.targets.service import TargetCache, Targets
+from shared import outbox
+from shared.alerts import ContestWon
 from shared.catalogue import CATALOGUE, TARGETED
 from shared.problems import Conflict, NotFound, Unprocessable
 from shared.settings import Settings
@@ -315,6 +317,7 @@ class Standings:
             if not await repo.settle(contest, final, now):
                 return None
             await repo.changed()
+            await _contest_won(conn, contest, rows, now)
             log.info(
                 "contest settled",
                 extra={"contest": contest_id, "winners": len(final["winners"])},
@@ -405,6 +408,37 @@ def _row(contest: Contest, standing: Standing, teams: dict[str, str]) -> Contest
         parts=standing.parts,
         goal_reached_at=_at(reached) if reached is not None else None,
     )
+
+
+async def _contest_won(
+    conn: AsyncConnection, contest: Contest, rows: list[ContestRow], now: int
+) -> int:
+    """The ``contest_won`` notifications of a contest just settled, in its settlement's
+    transaction (the outbox): one per alert watching it and winner."""
+    watching = [
+        alert
+        for alert in await outbox.enabled_alerts(conn)
+        if isinstance(alert.trigger, ContestWon) and alert.trigger.contest_id in (None, contest.id)
+    ]
+    scope = "rep" if contest.participants == "reps" else "team"
+    crossings = [
+        outbox.Crossing(
+            alert,
+            scope,
+            (row.rep_id or row.team_id or ""),
+            f"contest:{contest.id}",
+            {
+                "contest": contest.name,
+                "contest_id": contest.id,
+                "value": row.score,
+                "metric": contest.score.metric or "points",
+            },
+        )
+        for alert in watching
+        for row in rows
+        if row.rank == 1
+    ]
+    return await outbox.write(conn, crossings, now)
 
 
 def _winners(rows: list[ContestRow]) -> list[Winner]:
