@@ -219,10 +219,10 @@ async def test_a_correction_counts_until_the_contest_settles_and_not_after(
     assert await app.state.standings.settle_due(later) == 0  # once
     # The winner's notification was written with the standings, once.
     async with db.connect() as conn:
-        won = (await conn.execute(text(
+        notified = (await conn.execute(text(
             "SELECT subject_id, data FROM notifications WHERE alert_id = 'won'"
         ))).all()  # fmt: skip
-    assert [(subject, json.loads(data)["text"]) for subject, data in won] == [
+    assert [(subject, json.loads(data)["text"]) for subject, data in notified] == [
         ("bob", "Bob won Revenue push")
     ]
 
