@@ -16,6 +16,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import Lifespan
 
+from services.api.alerts import routes as alerts
+from services.api.alerts.hub import NotificationHub
 from services.api.channels import routes as channels
 from services.api.common.auth import KeyRing
 from services.api.contests import routes as contests
@@ -60,6 +62,7 @@ def _lifespan(db: AsyncEngine, owns_db: bool) -> Lifespan[FastAPI]:
             await settler
         await app.state.board_hub.close()
         await app.state.contest_hub.close()
+        await app.state.notification_hub.close()
         if owns_db:
             await db.dispose()
 
@@ -75,6 +78,7 @@ def _hold_resources(app: FastAPI, settings: Settings, db: AsyncEngine) -> None:
     app.state.board_hub = BoardHub(app.state.boards, db)
     app.state.standings = Standings(db, app.state.target_cache, settings)
     app.state.contest_hub = BoardHub(app.state.standings, db, event="standings")
+    app.state.notification_hub = NotificationHub(db)
 
 
 def _handle_requests(app: FastAPI, settings: Settings) -> None:
@@ -93,7 +97,7 @@ def _handle_requests(app: FastAPI, settings: Settings) -> None:
 
 def _answer_routes(app: FastAPI, db: AsyncEngine) -> None:
     """The features' routes, the health probes, the wallboard page."""
-    for feature in (roster, kpis, leaderboards, targets, contests, channels):
+    for feature in (roster, kpis, leaderboards, targets, contests, channels, alerts):
         app.include_router(feature.router)
 
     async def readiness() -> dict[str, bool]:
