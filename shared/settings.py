@@ -148,6 +148,8 @@ class Settings(BaseSettings):
     contest_settle_seconds: int = Field(default=300, ge=0, le=7 * 86400)
     # Let alert channels reach loopback/private addresses and plain http (the dev mode sets it).
     allow_private_channels: bool = False
+    # How often the dispatcher looks for due notification deliveries.
+    dispatch_poll_seconds: float = Field(default=0.5, gt=0, le=60)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """The database URL's password never shows (the secrets are ``SecretStr`` already)."""

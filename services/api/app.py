@@ -30,12 +30,15 @@ from services.api.roster import routes as roster
 from services.api.targets import routes as targets
 from services.api.targets.service import TargetCache
 from services.api.wallboard import routes as wallboard
+from services.dispatcher.dispatcher import Dispatcher
 from shared.db.engine import create_engine
 from shared.db.migrate import require_current
 from shared.health import database_ready, health_router
 from shared.observability import NO_TELEMETRY, HttpMetricsMiddleware
 from shared.problems import install_problem_handlers
 from shared.settings import Settings
+
+DISPATCHER_STOP_S = 5.0  # how long a shutdown lets deliveries under way finish
 
 
 def create_app(settings: Settings, db: AsyncEngine | None = None) -> FastAPI:
@@ -56,10 +59,16 @@ def _lifespan(db: AsyncEngine, owns_db: bool) -> Lifespan[FastAPI]:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await require_current(db)  # the schema is migrated beforehand (salespulse migrate)
         settler = asyncio.create_task(settle_periodically(app.state.standings), name="settler")
+        stop_dispatching = asyncio.Event()
+        dispatcher = Dispatcher(db, app.state.settings).run(stop_dispatching)
+        dispatching = asyncio.create_task(dispatcher, name="dispatcher")
         yield
         settler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await settler
+        stop_dispatching.set()  # deliveries under way finish; cut short, their leases end
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(dispatching, DISPATCHER_STOP_S)
         await app.state.board_hub.close()
         await app.state.contest_hub.close()
         await app.state.notification_hub.close()

@@ -1,0 +1,182 @@
+"""The dispatcher loop: claims due deliveries, delivers them, records what came of each.
+
+One pass, in order (why each step is where it is):
+
+1. *claim* — in one short transaction, lock the due rows others have not locked (``SKIP
+   LOCKED``), push their ``next_attempt_at`` to now + lease and count the attempt, commit. The
+   rows are now invisible to every other dispatcher until the lease ends;
+2. *deliver* — outside any transaction (a slow receiver holds no lock and no connection), each
+   claimed delivery concurrently, through the SSRF-guarded client;
+3. *record* — each outcome in its own short transaction, as soon as it is known.
+
+A crash between 1 and 3 loses nothing: the lease ends, the row is due again, and another
+dispatcher delivers it again with the same notification id (at least once; the receiver
+deduplicates on ``webhook-id``). All state is in the database, so any number of instances share
+the work and a restart resumes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.dispatcher import metrics
+from services.dispatcher.backoff import Backoff, Recorded, after_attempt
+from services.dispatcher.repository import Claimed, claim_due, count_pending, record
+from shared.db.retry import retrying
+from shared.notify.guard import guarded_client
+from shared.notify.outcome import DeliveryResult
+from shared.notify.send import deliver
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+CHANNEL_DELETED = DeliveryResult("failed", error="channel deleted")
+MAX_IDLE_S = 30.0  # the longest wait after repeated failures of a pass (database down)
+
+
+class Dispatcher:
+    """Delivers the outbox (``run``); ``wake`` makes it look for due deliveries now."""
+
+    def __init__(
+        self,
+        db: AsyncEngine,
+        settings: Settings,
+        *,
+        poll_s: float | None = None,
+        lease_s: float = 60.0,
+        batch: int = 50,
+        backoff: Backoff | None = None,
+        timeout_s: float = 10.0,
+        pending_every_s: float = 15.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db, self._settings = db, settings
+        self._poll_s = poll_s if poll_s is not None else settings.dispatch_poll_seconds
+        self._lease_ms, self._batch = round(lease_s * 1000), batch
+        self._backoff = backoff or Backoff()
+        self._timeout_s, self._pending_every_s = timeout_s, pending_every_s
+        self._clock = clock
+        self._woken = asyncio.Event()
+        self._pending_read_at = float("-inf")
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    def client(self) -> httpx.AsyncClient:
+        """The client deliveries go through: every connection passes the SSRF guard."""
+        return guarded_client(self._settings.allow_private_channels, self._timeout_s)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Dispatch until ``stop`` is set (a pass under way finishes first)."""
+        metrics.initialise()
+        failures = 0
+        async with self.client() as client:
+            while not stop.is_set():
+                try:
+                    claimed = await self.dispatch_once(client)
+                    failures = 0
+                except Exception as exc:  # the database is down, most likely: wait, try again
+                    failures += 1
+                    log.warning("dispatching failed; retrying", extra={"error": repr(exc)[:300]})
+                    await self._idle(stop, min(MAX_IDLE_S, self._poll_s * 2**failures))
+                    continue
+                if claimed < self._batch:  # a full batch: more may be due at once
+                    await self._idle(stop, self._poll_s)
+
+    async def dispatch_once(self, client: httpx.AsyncClient) -> int:
+        """One pass: claim, deliver and record the due deliveries; how many were claimed."""
+        await self._read_pending()
+        claimed = await retrying(self._claim, what="claim deliveries")
+        await asyncio.gather(*(self._attempt(client, one) for one in claimed))
+        return len(claimed)
+
+    async def _claim(self) -> list[Claimed]:
+        async with self._db.begin() as conn:
+            return await claim_due(conn, self._now_ms(), self._lease_ms, self._batch)
+
+    async def _attempt(self, client: httpx.AsyncClient, claimed: Claimed) -> None:
+        if claimed.channel is None:
+            result = CHANNEL_DELETED
+        else:
+            result = await deliver(client, claimed.channel, claimed.notification)
+        now_ms = self._now_ms()
+        outcome = after_attempt(
+            result, claimed.attempts, claimed.raised_at_ms, now_ms, self._backoff
+        )
+        try:
+            stored = await retrying(lambda: self._record(claimed, outcome), what="delivery")
+        except Exception as exc:  # the lease ends and the delivery is made again
+            log.warning(
+                "delivery outcome not recorded; it is due again after its lease",
+                extra={**_about(claimed), "outcome": outcome.status, "error": repr(exc)[:300]},
+            )
+            return
+        if stored:
+            _count(claimed, outcome, now_ms)
+            _log(claimed, outcome)
+
+    async def _record(self, claimed: Claimed, outcome: Recorded) -> bool:
+        async with self._db.begin() as conn:
+            return await record(conn, claimed, outcome)
+
+    async def _read_pending(self) -> None:
+        """The pending gauge, read now and then (a count per pass would load the database)."""
+        if self._clock() - self._pending_read_at < self._pending_every_s:
+            return
+        async with self._db.connect() as conn:
+            metrics.PENDING.set(await count_pending(conn))
+        self._pending_read_at = self._clock()
+
+    async def _idle(self, stop: asyncio.Event, seconds: float) -> None:
+        """Wait ``seconds``, or less when stopped or woken."""
+        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(self._woken.wait())]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        self._woken.clear()
+
+    def _now_ms(self) -> int:
+        return round(self._clock() * 1000)
+
+
+def _kind(claimed: Claimed) -> str:
+    return claimed.channel.kind if claimed.channel is not None else metrics.DELETED
+
+
+def _about(claimed: Claimed) -> dict[str, object]:
+    """What a log line says about a delivery: ids and attempt, never the URL or the secret."""
+    return {
+        "notification_id": claimed.notification.id,
+        "channel_id": claimed.channel_id,
+        "channel_kind": _kind(claimed),
+        "attempt": claimed.attempts,
+    }
+
+
+def _count(claimed: Claimed, outcome: Recorded, now_ms: int) -> None:
+    kind = _kind(claimed)
+    if outcome.status == "delivered":
+        metrics.DELIVERED.labels(kind).inc()
+        latency_s = max(0.0, (now_ms - claimed.raised_at_ms) / 1000)
+        metrics.DELIVERY_SECONDS.labels(kind).observe(latency_s)
+    elif outcome.status == "failed":
+        metrics.FAILED.labels(kind).inc()
+    else:
+        metrics.RETRIES.labels(kind).inc()
+
+
+def _log(claimed: Claimed, outcome: Recorded) -> None:
+    about = {**_about(claimed), "error": outcome.last_error}
+    if outcome.status == "delivered":
+        log.debug("notification delivered", extra=_about(claimed))
+    elif outcome.status == "failed":
+        log.warning("notification delivery failed for good", extra=about)
+    else:
+        log.info("notification delivery to be retried", extra=about)
