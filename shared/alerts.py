@@ -23,6 +23,13 @@ from shared.calendar import Period
 from shared.catalogue import CATALOGUE
 
 CURRENT_WINDOWS = ("today", "this_week", "this_month", "this_quarter", "this_year")
+PERIOD_WINDOW: dict[str, str] = {  # a target's period -> the window of it that holds now
+    "day": "today",
+    "week": "this_week",
+    "month": "this_month",
+    "quarter": "this_quarter",
+    "year": "this_year",
+}
 Scope = Literal["rep", "team"]
 PLACEHOLDERS: dict[str, str] = {
     "alert": "the alert's name",

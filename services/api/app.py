@@ -18,6 +18,7 @@ from starlette.types import Lifespan
 
 from services.api.alerts import routes as alerts
 from services.api.alerts.hub import NotificationHub
+from services.api.alerts.pace_checks import check_periodically
 from services.api.channels import routes as channels
 from services.api.common.auth import KeyRing
 from services.api.contests import routes as contests
@@ -59,11 +60,15 @@ def _lifespan(db: AsyncEngine, owns_db: bool) -> Lifespan[FastAPI]:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await require_current(db)  # the schema is migrated beforehand (salespulse migrate)
         settler = asyncio.create_task(settle_periodically(app.state.standings), name="settler")
+        pacing = asyncio.create_task(check_periodically(db, app.state.settings), name="pacing")
         stop_dispatching = asyncio.Event()
         dispatcher = Dispatcher(db, app.state.settings).run(stop_dispatching)
         dispatching = asyncio.create_task(dispatcher, name="dispatcher")
         yield
         settler.cancel()
+        pacing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pacing
         with contextlib.suppress(asyncio.CancelledError):
             await settler
         stop_dispatching.set()  # deliveries under way finish; cut short, their leases end

@@ -22,33 +22,20 @@ import logging
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.kpi import metrics
 from services.kpi.engine import Deltas
 from shared import outbox
-from shared.alerts import DealWon, NewLeader, TargetReached, Threshold
-from shared.buckets import tile
-from shared.catalogue import evaluate, needed_counters
-from shared.db.models import Target, table
-from shared.db.models import kpi_rollups as _rollups
+from shared.alert_reads import window_targets, window_values
+from shared.alerts import PERIOD_WINDOW, DealWon, NewLeader, TargetReached, Threshold
 from shared.outbox import Crossing, Watched
-from shared.targets import window_target
 from shared.windows import Window, resolve_window
 
 log = logging.getLogger(__name__)
-_targets = table(Target)
-PERIOD_WINDOW = {
-    "day": "today",
-    "week": "this_week",
-    "month": "this_month",
-    "quarter": "this_quarter",
-    "year": "this_year",
-}
 
 
 class Win(NamedTuple):
@@ -113,9 +100,13 @@ class AlertWatch:
             return []
         name = trigger.window if isinstance(trigger, Threshold) else PERIOD_WINDOW[trigger.period]
         window = self._window(name, at)
-        values = await _values(conn, trigger.scope, subjects, trigger.metric, window, self._tz)
+        values = await window_values(
+            conn, trigger.scope, subjects, trigger.metric, window, self._tz
+        )
         targets = (
-            await self._targets(conn, trigger.scope, subjects, trigger.metric, window)
+            await window_targets(
+                conn, trigger.scope, subjects, trigger.metric, window, self._tz, self._week_start
+            )
             if isinstance(trigger, TargetReached)
             else {}
         )
@@ -138,30 +129,10 @@ class AlertWatch:
                 )  # fmt: skip
         return found
 
-    async def _targets(
-        self, conn: AsyncConnection, scope: str, subjects: list[str], metric: str, window: Window
-    ) -> dict[str, float]:
-        rows = await conn.execute(
-            select(_targets.c.subject_id, _targets.c.period, _targets.c.value).where(
-                _targets.c.scope == scope,
-                _targets.c.metric == metric,
-                _targets.c.subject_id.in_(subjects),
-            )
-        )
-        periods: dict[str, dict[Any, float]] = {}
-        for subject, period, value in rows:
-            periods.setdefault(subject, {})[period] = float(value)
-        found = {}
-        for subject, standing in periods.items():
-            target = window_target(standing, window, self._tz, self._week_start)
-            if target:
-                found[subject] = target
-        return found
-
     async def _leader(self, conn: AsyncConnection, alert: Watched, at: float) -> list[Crossing]:
         trigger: NewLeader = alert.trigger
         window = self._window(trigger.window, at)
-        values = await _values(conn, trigger.scope, None, trigger.metric, window, self._tz)
+        values = await window_values(conn, trigger.scope, None, trigger.metric, window, self._tz)
         ranked = sorted(
             ((v, s) for s, v in values.items() if v is not None and v > 0), reverse=True
         )
@@ -192,33 +163,3 @@ def _won(alert: Watched, trigger: DealWon, wins: Iterable[Win]) -> list[Crossing
         occurrence = f"deal:{win.deal_id}@{win.at}"
         found.append(Crossing(alert, "rep", win.rep_id, occurrence, details))
     return found
-
-
-async def _values(
-    conn: AsyncConnection,
-    scope: str,
-    subjects: list[str] | None,
-    metric: str,
-    window: Window,
-    tz: ZoneInfo,
-) -> dict[str, float | int | None]:
-    """Per subject (of ``subjects``, or all of ``scope``), the metric over ``window``, read in
-    this transaction (so with the batch's own rows)."""
-    counters = sorted(needed_counters([metric]))
-    ranges = tile(window.start_ts, window.end_ts, tz)
-    within = or_(*(
-        and_(_rollups.c.grain == r.grain, _rollups.c.bucket_start >= r.lo,
-             _rollups.c.bucket_start < r.hi) for r in ranges
-    ))  # fmt: skip
-    query = (
-        select(_rollups.c.subject_id, *(func.sum(_rollups.c[c]) for c in counters))
-        .where(_rollups.c.scope == scope, within)
-        .group_by(_rollups.c.subject_id)
-    )
-    if subjects is not None:
-        query = query.where(_rollups.c.subject_id.in_(subjects))
-    values = {}
-    for subject, *totals in await conn.execute(query):
-        sums = {c: int(t or 0) for c, t in zip(counters, totals, strict=True)}
-        values[subject] = evaluate(sums, [metric])[metric]
-    return values

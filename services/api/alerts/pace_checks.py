@@ -1,0 +1,88 @@
+"""``behind_pace`` alerts, checked on a schedule by the API process (any number of instances:
+the outbox's uniqueness keeps one notification per alert, subject and day).
+
+A subject is behind when its pace for the period holding now (value / expected so far,
+``shared.pacing``) is under the alert's ``below``. Checked on working days only
+(``WORKDAYS``), from ``CHECK_FROM_HOUR`` local time on: by then half the working day has gone,
+so "behind" means something (at 00:05 every pace is a near-empty fraction). At most once per
+subject per local day. A subject is paced against its own target of the metric.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.api.common.database import in_transaction
+from shared import outbox
+from shared.alert_reads import window_targets, window_values
+from shared.alerts import PERIOD_WINDOW, BehindPace
+from shared.pacing import elapsed_share, pace
+from shared.settings import Settings
+from shared.windows import resolve_window
+
+log = logging.getLogger(__name__)
+CHECK_FROM_HOUR = 12  # local time: half the day has gone
+CHECK_EVERY_S = 60.0
+
+
+async def check_pace(db: AsyncEngine, settings: Settings, now: datetime) -> int:
+    """Raise the ``behind_pace`` notifications due at ``now``: how many were new."""
+    local = now.astimezone(settings.tz)
+    workdays = settings.working_days
+    if local.hour < CHECK_FROM_HOUR or (workdays is not None and local.weekday() not in workdays):
+        return 0
+
+    async def work(conn: AsyncConnection) -> int:
+        watching = [
+            a for a in await outbox.enabled_alerts(conn) if isinstance(a.trigger, BehindPace)
+        ]
+        crossings = []
+        for alert in watching:
+            crossings += await _behind(conn, alert, settings, now)
+        return await outbox.write(conn, crossings, now.timestamp())
+
+    return await in_transaction(db, work, what="pace checks")
+
+
+async def _behind(
+    conn: AsyncConnection, alert: outbox.Watched, settings: Settings, now: datetime
+) -> list[outbox.Crossing]:
+    trigger: BehindPace = alert.trigger
+    name = PERIOD_WINDOW[trigger.period]
+    window = resolve_window(name, now=now, tz=settings.tz, week_start=settings.week_start.weekday)
+    targets = await window_targets(
+        conn, trigger.scope, None, trigger.metric, window, settings.tz,
+        settings.week_start.weekday,
+    )  # fmt: skip
+    if not targets:
+        return []
+    subjects = sorted(targets)
+    values = await window_values(conn, trigger.scope, subjects, trigger.metric, window, settings.tz)
+    share = elapsed_share(
+        window.start_ts, window.end_ts, int(now.timestamp()), settings.tz, settings.working_days
+    )
+    day = now.astimezone(settings.tz).date().isoformat()
+    found = []
+    for subject in subjects:
+        value = values.get(subject) or 0
+        where = pace(value, targets[subject], share)
+        if where.pace is not None and where.pace < trigger.below:
+            details = {"metric": trigger.metric, "value": value, "window": name,
+                       "target": targets[subject], "pace": where.pace,
+                       "expected": where.expected}  # fmt: skip
+            found.append(outbox.Crossing(alert, trigger.scope, subject, day, details))
+    return found
+
+
+async def check_periodically(db: AsyncEngine, settings: Settings) -> None:
+    """``check_pace`` every ``CHECK_EVERY_S``; a failure is logged and tried again next time."""
+    while True:
+        try:
+            await check_pace(db, settings, datetime.now(UTC))
+        except Exception as exc:
+            log.warning("pace checks failed; retrying", extra={"error": repr(exc)[:300]})
+        await asyncio.sleep(CHECK_EVERY_S)

@@ -1,0 +1,71 @@
+"""``behind_pace`` alerts on a real PostgreSQL: checked on working days from midday, once per
+subject and day, against the subject's own target."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.api.alerts.pace_checks import check_pace
+from services.api.app import create_app
+from shared.db.engine import create_engine
+from shared.db.migrate import migrate
+from shared.settings import Settings
+from tests.api_support import ADMIN, book, floor
+from tests.conftest import canonical
+
+
+@pytest.fixture
+async def db(
+    postgres_url: str, make_settings: Callable[..., Settings]
+) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(postgres_url)
+    await migrate(engine)
+    app = create_app(make_settings(database_url=postgres_url), engine)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+        await floor(c)
+        for rep, calls in (("alice", 40), ("bob", 4)):
+            put = await c.put(f"/v1/targets/reps/{rep}/calls_total/day", json={"value": calls},
+                              headers=ADMIN)  # fmt: skip
+            assert put.status_code == 200
+        trigger = {"kind": "behind_pace", "metric": "calls_total", "period": "day", "below": 0.5}
+        body: dict[str, Any] = {"name": "Pace", "channels": [], "trigger": trigger}
+        assert (await c.put("/v1/alerts/pace", json=body, headers=ADMIN)).status_code == 200
+    yield engine
+    await engine.dispose()
+
+
+async def raised(db: AsyncEngine) -> list[tuple[str, dict[str, Any]]]:
+    async with db.connect() as conn:
+        rows = await conn.execute(text("SELECT subject_id, data FROM notifications"))
+        return [(subject, json.loads(data)) for subject, data in rows]
+
+
+async def test_behind_pace_fires_from_midday_once_per_subject_and_day(
+    db: AsyncEngine, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings()
+    today = datetime.now(UTC).astimezone(settings.tz)
+    morning, evening = today.replace(hour=10, minute=0), today.replace(hour=18, minute=0)
+    await book(db, canonical("call.placed", actor="u-1"),
+               *(canonical("call.placed", actor="u-2") for _ in range(4)))  # fmt: skip
+
+    assert await check_pace(db, settings, morning) == 0  # too early to tell
+    other_days = ",".join(d for i, d in enumerate(("mon", "tue", "wed", "thu", "fri", "sat",
+                                                   "sun")) if i != today.weekday())  # fmt: skip
+    assert await check_pace(db, make_settings(workdays=other_days), evening) == 0  # a day off
+    assert await check_pace(db, settings, evening) == 1
+    assert await check_pace(db, settings, evening) == 0  # once a day
+
+    (subject, data), *more = await raised(db)
+    assert (subject, more) == ("alice", [])  # Bob is ahead, Carol has no target
+    share = 18 / 24  # of a 24-hour day (no DST switch today for this check to matter)
+    assert data["expected"] == pytest.approx(40 * share, rel=0.05)
+    assert data["text"] == "Alice is behind pace on calls_total: 1 of 40 (today)"
