@@ -229,6 +229,8 @@ class Notification(SQLModel, table=True):
     __tablename__ = "notifications"
     __table_args__ = (
         UniqueConstraint("alert_id", "scope", "subject_id", "occurrence", name="uq_notification"),
+        Index("ix_notifications_raised", "raised_at", "id"),  # the stream, the newest first
+        Index("ix_notifications_alert", "alert_id", "raised_at"),  # ?alert=
     )
     id: str = Field(primary_key=True, max_length=40)
     alert_id: str = Field(sa_column=Column(String(64), nullable=False))
