@@ -15,9 +15,13 @@ router = APIRouter(tags=["wallboard"])
 @router.get(
     "/wallboard",
     response_class=HTMLResponse,
-    summary="The TV wallboard (?key=&metrics=&windows=&team=&rotate=&theme=&limit=&show=pace)",
+    summary="The TV wallboard (?key=&metrics=&windows=&team=&rotate=&theme=&limit=&show=pace"
+    "&contest=&celebrate=&currency=)",
     description="Rotating live leaderboards (`?show=pace`: a pace bar per rep with a target); "
-    "with `?contest=<id>` one contest instead: its podium, countdown and goal, then its winners.",
+    "with `?contest=<id>` one contest instead: its podium, countdown and goal, then its winners. "
+    "On both, from `GET /v1/stream/notifications`: a full-screen celebration of each deal won, "
+    "target reached and contest won (`?celebrate=<seconds>`, 6 by default, `0` turns it off; "
+    "`?currency=EUR` shows amounts with their sign) and a ticker of today's wins.",
 )
 async def wallboard() -> FileResponse:
     return FileResponse(STATIC / "index.html", media_type="text/html")

@@ -2,11 +2,16 @@
 //   leaderboards (rotating): ?key=<read key>&metrics=calls_total,revenue&windows=today,this_week
 //     &team=<id>&rotate=<seconds>&theme=dark|light&limit=<rows>&show=pace
 //   one contest: ?key=<read key>&contest=<id>&theme=dark|light&limit=<rows>
+//   on both: &celebrate=<seconds> (a full-screen celebration of each deal won, target reached
+//     and contest won; 6 by default, 0 turns it off) &currency=<ISO code, e.g. EUR> (amounts
+//     with their currency sign; without it, deals' amounts are plain numbers)
 (function () {
   "use strict";
   const params = new URLSearchParams(location.search);
   const key = params.get("key") || "";
   const limit = Math.min(50, Number(params.get("limit") || 10));
+  const currency = /^[A-Za-z]{3}$/.test(params.get("currency") || "")
+    ? params.get("currency").toUpperCase() : null;
   document.documentElement.dataset.theme = params.get("theme") === "light" ? "light" : "dark";
 
   const $ = (id) => document.getElementById(id);
@@ -31,9 +36,25 @@
     if (value === null || value === undefined) return "–";
     const unit = (catalogue[metric] || {}).unit;
     if (unit === "ratio") return (value * 100).toFixed(1) + " %";
-    if (unit === "currency") return Math.round(value).toLocaleString() + " €";
+    if (unit === "currency") return currency ? money(Math.round(value))
+      : Math.round(value).toLocaleString() + " €";
     if (unit === "seconds") return Math.round(value / 60) + " min";
     return Number(value).toLocaleString();
+  }
+
+  // An amount: with the currency's sign when the page was told the currency, else plain.
+  function money(amount) {
+    if (amount === null || amount === undefined || amount === "") return "";
+    const value = Number(amount);
+    if (!Number.isFinite(value)) return String(amount);
+    const digits = { minimumFractionDigits: Number.isInteger(value) ? 0 : 2,
+                     maximumFractionDigits: 2 };
+    if (currency) {
+      try {
+        return value.toLocaleString(undefined, { style: "currency", currency, ...digits });
+      } catch (error) { /* an unknown code: plain */ }
+    }
+    return value.toLocaleString(undefined, digits);
   }
 
   function title(metric) {
@@ -113,7 +134,7 @@
     const boards = metrics.flatMap((m) => windows.map((w) => ({ metric: m, window: w })));
     const labels = { today: "today", yesterday: "yesterday", this_week: "this week",
                      this_month: "this month", last_7d: "last 7 days", last_24h: "last 24 h" };
-    let current = 0, wonBefore = null;
+    let current = 0;
 
     if (showPace) $("board").classList.add("with-pace");
     else document.querySelector("#board th.pace-col").remove();
@@ -188,15 +209,6 @@
           li.querySelector(".meter span").style.width = `${Math.min(pct || 0, 100)}%`;
           return li;
         }));
-        const won = await get(`/v1/leaderboards/deals_won?${query({ window: "today",
-                                                                     limit: 1000 })}`);
-        const now = Object.fromEntries(won.rows.map((r) => [r.name, r.value || 0]));
-        if (wonBefore) {
-          const winners = Object.keys(now).filter((n) => now[n] > (wonBefore[n] || 0));
-          if (winners.length) $("ticker").textContent = "★ " + winners.map(
-            (n) => `${n} won a deal`).join(" · ");
-        }
-        wonBefore = now;
       } catch (error) {
         $("status").textContent = "offline";
       }
@@ -233,7 +245,6 @@
 
   function contest(id) {
     $("leaderboard").hidden = true;
-    $("footer").hidden = true;
     $("contest").hidden = false;
     let standings = null;
 
@@ -339,6 +350,180 @@
               "standings", render, explain);
     setInterval(tick, 1000);
   }
+
+  // ---- Notifications: celebrations and the ticker of today's wins, from the server ----
+
+  const CELEBRATED = { deal_won: "Deal won!", target_reached: "Target reached!",
+                       contest_won: "Contest won!" };
+  const celebrateMs = (() => {
+    const raw = params.get("celebrate");
+    const seconds = raw === null || raw.trim() === "" ? NaN : Number(raw);
+    if (!Number.isFinite(seconds) || seconds < 0) return 6000;  // unset or unreadable: 6 s
+    return Math.min(seconds, 600) * 1000;  // 0: off
+  })();
+  const MAX_QUEUED = 10;  // after a long outage, the replay should not hold the screen for long
+  const MAX_TICKER = 20;
+
+  // Two alerts watching the same thing raise two notifications in the same flush (same
+  // raised_at): the screen shows one.
+  function sameThing(n) {
+    const d = n.data || {};
+    const subject = n.subject || {};
+    return [n.kind, subject.scope, subject.id, n.raised_at, d.deal_id, d.metric, d.window,
+            d.contest].map((part) => part ?? "").join("|");
+  }
+
+  function nameOf(n) {
+    return ((n.data || {}).subject || {}).name || (n.subject || {}).id || "";
+  }
+
+  function localDay(at) {
+    const d = new Date(at);
+    return `${d.getFullYear()}-${d.getMonth() + 1}-${d.getDate()}`;
+  }
+
+  // The ticker: today's deals won (this screen's local date), newest first.
+  const wins = { list: [], keys: new Set(), loaded: false, day: null };
+
+  function winText(n) {
+    const d = n.data || {};
+    const at = new Date(n.raised_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return `${at} ${d.text || `${nameOf(n)} won a deal ${money(d.amount)}`.trim()}`;
+  }
+
+  function addWins(found) {
+    for (const n of found) {
+      if (n.kind !== "deal_won" || wins.keys.has(sameThing(n))) continue;
+      wins.keys.add(sameThing(n));
+      wins.list.push(n);
+    }
+    wins.list.sort((a, b) => Date.parse(b.raised_at) - Date.parse(a.raised_at));
+    wins.list.splice(MAX_TICKER);
+    wins.keys = new Set(wins.list.map(sameThing));
+    showWins();
+  }
+
+  function showWins() {
+    const today = localDay(Date.now());
+    const shown = wins.list.filter((n) => localDay(n.raised_at) === today);
+    const ticker = $("ticker");
+    if (shown.length) {
+      ticker.replaceChildren(...shown.map((n, i) => {
+        const item = element("span", "win", (i ? " · " : "★ ") + winText(n));
+        item.dataset.id = n.id;
+        return item;
+      }));
+      ticker.dataset.state = "wins";
+    } else if (wins.loaded || (wins.day && wins.day !== today)) {
+      // Every notification of today was read (or came by the stream since midnight): none.
+      ticker.textContent = "Waiting for the first win of the day…";
+      ticker.dataset.state = "waiting";
+    } else {
+      ticker.textContent = "";
+      ticker.dataset.state = "unknown";
+    }
+  }
+
+  // The newest notifications of every kind: other alerts may crowd the deals out. When all of
+  // those read are today's and none is a deal, whether one was won earlier is unknown: the
+  // ticker then claims neither.
+  const READ = 100;
+
+  async function loadWins() {
+    try {
+      const found = await get(`/v1/notifications?${new URLSearchParams({ key, limit: READ })}`);
+      const list = found.notifications || [];
+      const oldest = list[list.length - 1];
+      wins.day = localDay(Date.now());
+      wins.loaded = list.length < READ || localDay(oldest.raised_at) !== wins.day;
+      addWins(list);
+    } catch (error) {
+      if (!wins.loaded && !wins.list.length) {  // unknown: claim neither wins nor none
+        $("ticker").textContent = "";
+        $("ticker").dataset.state = "unknown";
+      }
+    }
+  }
+
+  // The takeover: one at a time, each for `celebrateMs`, the rest queued.
+  const party = { queue: [], shown: new Set(), busy: false };
+
+  function celebrate(n) {
+    if (!celebrateMs || !CELEBRATED[n.kind] || party.shown.has(sameThing(n))) return;
+    party.shown.add(sameThing(n));
+    if (party.shown.size > 500) party.shown = new Set([...party.shown].slice(-250));
+    party.queue.push(n);
+    party.queue.splice(0, party.queue.length - MAX_QUEUED);
+    if (!party.busy) nextCelebration();
+  }
+
+  function headline(n) {
+    const d = n.data || {};
+    if (n.kind === "deal_won") return money(d.amount);
+    if (n.kind === "target_reached") {
+      const target = d.metric ? format(d.target, d.metric) : String(d.target ?? "");
+      return `${target} ${d.metric ? title(d.metric).toLowerCase() : ""}`.trim();
+    }
+    return d.contest || "";
+  }
+
+  function nextCelebration() {
+    const overlay = $("celebration");
+    const n = party.queue.shift();
+    if (!n) {
+      party.busy = false;
+      overlay.hidden = true;
+      return;
+    }
+    party.busy = true;
+    overlay.dataset.kind = n.kind;
+    overlay.dataset.id = n.id;
+    $("celebration-kind").textContent = CELEBRATED[n.kind];
+    $("celebration-name").textContent = nameOf(n);
+    $("celebration-amount").textContent = headline(n);
+    $("celebration-text").textContent = (n.data || {}).text || "";
+    overlay.hidden = false;
+    // Restart the entrance animation for each one (none under prefers-reduced-motion).
+    const card = overlay.firstElementChild;
+    card.classList.remove("enter");
+    void card.offsetWidth;
+    card.classList.add("enter");
+    setTimeout(nextCelebration, celebrateMs);
+  }
+
+  // Its own stream, beside the board's: EventSource reconnects by itself with Last-Event-ID
+  // (the server replays what was missed); if it gives up, a new one starts, and the ticker is
+  // read again for what the gap held.
+  const alertsLive = { source: null, retry: 1000 };
+
+  function watchNotifications() {
+    const source = new EventSource(`/v1/stream/notifications?${new URLSearchParams({ key })}`);
+    alertsLive.source = source;
+    const state = (said) => { document.documentElement.dataset.notifications = said; };
+    source.addEventListener("open", () => {
+      alertsLive.retry = 1000;
+      state("live");
+    });
+    source.addEventListener("notification", (e) => {
+      const n = JSON.parse(e.data);
+      addWins([n]);
+      celebrate(n);
+    });
+    source.addEventListener("error", () => {
+      state("reconnecting");
+      if (source.readyState !== EventSource.CLOSED) return;  // reconnecting by itself
+      setTimeout(() => {
+        if (alertsLive.source !== source) return;
+        watchNotifications();
+        loadWins();
+      }, alertsLive.retry);
+      alertsLive.retry = Math.min(alertsLive.retry * 2, 30000);
+    });
+  }
+
+  watchNotifications();  // first, so nothing raised while the list is read is missed
+  loadWins();
+  setInterval(showWins, 60000);  // at midnight, yesterday's wins leave the ticker
 
   const contestId = params.get("contest");
   get(`/v1/metrics?${new URLSearchParams({ key })}`).then((list) => {
