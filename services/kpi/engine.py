@@ -244,7 +244,7 @@ class Engine:
             wanted = [Booked(int(at), subjects, tuple(counters.items()))]
             if kind == "won":
                 win = (int(at), counters["revenue_cents"], subjects)
-                if not _won_before(deal.booked, int(at)):
+                if not _won_before(deal.booked):
                     rep = next((i for scope, i in subjects if scope == "rep"), None)
                     result.wins.append((deal_id, int(at), counters["revenue_cents"], rep))
         self._rebook(result.deltas, deal, wanted)
@@ -347,6 +347,8 @@ def _survey_answered(event: ev.SurveyAnswered) -> dict[str, int]:
     return {"csat_answers": 1, "csat_sum": csat or 0}
 
 
-def _won_before(booked: list[Booked], at: int) -> bool:
-    """Whether the deal's bookings already hold its win at ``at`` (an edit, not a new win)."""
-    return any(b.at == at and dict(b.counters).get("deals_won") for b in booked)
+def _won_before(booked: list[Booked]) -> bool:
+    """Whether the deal was booked won already: then this is an edit of that win (its amount,
+    or its time moved by a late earlier report), not a new win. A deal open or lost before is
+    won anew."""
+    return any(dict(b.counters).get("deals_won") for b in booked)

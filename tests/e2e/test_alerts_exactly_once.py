@@ -21,8 +21,8 @@ The story, in order:
    first attempt refused and the retry carrying the same id; every signature verifies with
    the official ``standardwebhooks`` library; every id the receiver saw is in the table.
 
-A second test pins a known bug (strict xfail): a won deal whose earlier "won" report arrives
-after a later one gets a second deal_won notification, its win time having moved.
+A second test: a won deal whose earlier "won" report arrives after a later one (its win time
+moves) gets no second deal_won notification: it is an edit of the same win.
 """
 
 from __future__ import annotations
@@ -250,13 +250,6 @@ async def test_one_notification_per_crossing_through_duplicates_reordering_and_a
     assert [p.returncode for p in floor.stack.killed] == [-signal.SIGKILL]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="known bug: a won deal's earlier 'won' report arriving late moves the win's time, "
-    "and services/kpi/engine.py (_book_deal, _won_before) reports it as a new win: a second "
-    "deal_won notification (occurrence deal:<id>@<new time>) for the same win",
-)
 async def test_a_late_earlier_won_report_of_a_won_deal_notifies_nothing_more(
     floor: Floor,
 ) -> None:
