@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.alerts.hub import NotificationHub, Seen
-from services.api.alerts.repository import NotificationRow
+from services.api.alerts.repository import NotificationRepository, NotificationRow
 from services.api.app import create_app
 from shared.settings import Settings
 from tests.api_support import ADMIN, READ, served
@@ -465,4 +465,39 @@ def test_only_the_look_back_window_is_remembered_and_a_full_batch_reads_on() -> 
     assert set(seen.ids) == {"b"}  # "a" fell out of the window: it will not be read again
     seen.take([row("c", 6_000), row("d", 7_000)], batch=2)
     assert (seen.catching_up, seen.floor_ms()) == (True, 7_000)
-    assert set(seen.ids) == {"d"}
+    assert set(seen.ids) == {"c", "d"}  # the look-back window, read again once caught up
+
+
+async def test_the_stream_pages_past_a_full_batch_raised_at_one_instant(db: AsyncEngine) -> None:
+    """One pace check or settlement stamps all its notifications with one instant: a poll that
+    fills its batch among them must page on past its last id, not read the same rows again."""
+    instant = 1_800_000_000_000
+    rows = [
+        {
+            "id": f"ntf_{i:04d}",
+            "alert_id": "a",
+            "kind": "behind_pace",
+            "scope": "rep",
+            "subject_id": f"r{i}",
+            "occurrence": "d",
+            "data": "{}",
+            "raised_at": instant,
+        }
+        for i in range(12)
+    ]
+    late = {**rows[0], "id": "ntf_late", "subject_id": "x", "raised_at": instant + 5}
+    rows.append(late)
+    async with db.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO notifications (id, alert_id, kind, scope, subject_id, occurrence, "
+                 "data, raised_at) VALUES (:id, :alert_id, :kind, :scope, :subject_id, "
+                 ":occurrence, :data, :raised_at)"),
+            rows,
+        )  # fmt: skip
+    seen, taken = Seen(cutoff_ms=instant - 1), []
+    for _ in range(6):
+        async with db.connect() as conn:
+            after = seen.high_id if seen.catching_up else None
+            page = await NotificationRepository(conn).raised_since(seen.floor_ms(), 5, after)
+        taken += [row.id for row in seen.take(page, 5)]
+    assert taken == [r["id"] for r in rows]

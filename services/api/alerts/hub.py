@@ -53,6 +53,7 @@ class Seen:
     cutoff_ms: int
     lookback_ms: int = LOOKBACK_MS
     high_ms: int = field(init=False)  # the newest raised_at taken (or the cutoff)
+    high_id: str | None = None  # the last id of the last full batch, to page past it
     ids: dict[str, int] = field(default_factory=dict)  # id -> raised_at, within the window
     primed: bool = False  # the first poll is done
     catching_up: bool = False  # the last poll was a full batch: read on from where it stopped
@@ -76,7 +77,12 @@ class Seen:
         self.primed = True
         self.high_ms = max([self.high_ms, *(r.raised_at for r in rows)])
         self.catching_up = len(rows) >= batch
-        floor = self.floor_ms()
+        # A full batch may end among many rows raised at one instant (one pace check writes
+        # them all at once): the next page starts after its last (raised_at, id), not at it.
+        self.high_id = rows[-1].id if self.catching_up and rows else None
+        # Remember the whole look-back window, even while paging: once caught up, the next
+        # poll reads that window again, and must know what it has sent.
+        floor = self.high_ms - self.lookback_ms
         self.ids = {i: at for i, at in self.ids.items() if at >= floor}
         return new
 
@@ -185,7 +191,9 @@ class NotificationHub:
         seen = self._seen
         assert seen is not None, "set by _join before the poller starts"
         async with self._db.connect() as conn:
-            rows = await NotificationRepository(conn).raised_since(seen.floor_ms(), self._batch)
+            rows = await NotificationRepository(conn).raised_since(
+                seen.floor_ms(), self._batch, seen.high_id if seen.catching_up else None
+            )
         new = seen.take(rows, self._batch)
         for row in new:
             payload = event_of(row).model_dump_json().encode()

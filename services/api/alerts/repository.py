@@ -177,13 +177,15 @@ class NotificationRepository:
         )
         return [_notification(r) for r in reversed((await self._conn.execute(query)).all())]
 
-    async def raised_since(self, floor_ms: int, limit: int) -> list[NotificationRow]:
-        """Those raised at or after ``floor_ms``, oldest first, at most ``limit``."""
+    async def raised_since(
+        self, floor_ms: int, limit: int, after_id: str | None = None
+    ) -> list[NotificationRow]:
+        """Those raised at or after ``floor_ms`` (past ``after_id`` among those raised at
+        ``floor_ms`` itself, when given: a page after a full one), oldest first, at most
+        ``limit``."""
         n = _notifications.c
-        query = (
-            select(_notifications)
-            .where(n.raised_at >= floor_ms)
-            .order_by(n.raised_at, n.id)
-            .limit(limit)
-        )
+        since = n.raised_at >= floor_ms
+        if after_id is not None:
+            since = or_(n.raised_at > floor_ms, and_(n.raised_at == floor_ms, n.id > after_id))
+        query = select(_notifications).where(since).order_by(n.raised_at, n.id).limit(limit)
         return [_notification(r) for r in await self._conn.execute(query)]
