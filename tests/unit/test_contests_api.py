@@ -203,3 +203,20 @@ def test_the_goal_is_reached_when_the_running_score_first_holds_it() -> None:
     assert scoring.goal_reached_at(score, buckets, {}, 7, 0) == 120
     assert scoring.goal_reached_at(score, buckets, {}, 8, 0) == 180
     assert scoring.goal_reached_at(score, buckets, {}, 9, 0) is None
+
+
+async def test_nobody_wins_a_contest_nobody_scored_in(
+    make_settings: Callable[..., Settings], db: AsyncEngine
+) -> None:
+    app = create_app(make_settings(), db)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+        await floor(c)
+        over = contest(
+            starts_at=(NOW - timedelta(hours=2)).isoformat(),
+            ends_at=(NOW - timedelta(hours=1)).isoformat(),
+        )
+        assert (await c.put("/v1/contests/quiet", json=over, headers=ADMIN)).status_code == 200
+        body = (await c.get("/v1/contests/quiet", headers=READ)).json()
+    assert body["status"] == "completed"
+    assert [r["rank"] for r in body["rows"]] == [1, 1, 1]  # all tied at 0
+    assert body["winners"] == []

@@ -436,13 +436,18 @@ async def _contest_won(
         )
         for alert in watching
         for row in rows
-        if row.rank == 1
+        if _won(row)
     ]
     return await outbox.write(conn, crossings, now)
 
 
+def _won(row: ContestRow) -> bool:
+    """First, with a score: nobody wins a contest nobody scored in (everyone ties at 0)."""
+    return row.rank == 1 and bool(row.score)
+
+
 def _winners(rows: list[ContestRow]) -> list[Winner]:
-    return [Winner(rep_id=r.rep_id, team_id=r.team_id, name=r.name) for r in rows if r.rank == 1]
+    return [Winner(rep_id=r.rep_id, team_id=r.team_id, name=r.name) for r in rows if _won(r)]
 
 
 def _stored(contest: Contest, final: Final) -> _Computed:
