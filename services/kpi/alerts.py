@@ -18,6 +18,7 @@ Scheduled triggers (``behind_pace``, ``contest_won``) are decided elsewhere.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Iterable
@@ -54,11 +55,14 @@ class AlertWatch:
         self._tz, self._week_start = tz, week_start
         self._version = -1
         self._watched: list[Watched] = []
+        self.enabled = True  # off while a replay rebuilds history
 
     async def raise_for(
         self, conn: AsyncConnection, deltas: Deltas, wins: Iterable[Win], now: float | None = None
     ) -> int:
         """Write the notifications this batch's aggregates cause: how many were new."""
+        if not self.enabled:
+            return 0
         await self._reload(conn)
         if not self._watched:
             return 0
@@ -160,6 +164,8 @@ def _won(alert: Watched, trigger: DealWon, wins: Iterable[Win]) -> list[Crossing
         if win.rep_id is None or (trigger.min_amount is not None and amount < trigger.min_amount):
             continue
         details = {"metric": "revenue", "value": amount, "amount": amount, "deal_id": win.deal_id}
-        occurrence = f"deal:{win.deal_id}@{win.at}"
+        # The deal by digest: its id may be longer (256) than an occurrence holds (128)
+        key = hashlib.sha256(win.deal_id.encode()).hexdigest()[:32]
+        occurrence = f"deal:{key}@{win.at}"
         found.append(Crossing(alert, "rep", win.rep_id, occurrence, details))
     return found

@@ -105,6 +105,9 @@ class KpiService:
         await require_current(self.db)
         await self.bus.ensure_topics(self.topics)
         targets = await self.bus.end_offsets(self.topics[0])
+        # Rebuilding history decides nothing anew: every old win and leader would otherwise be
+        # announced again (notifications already sent are history, kept in the outbox).
+        self.store.alerts.enabled = False
         await self.store.clear()
         await self.consumer.run(stop, until=targets)
         return targets

@@ -137,3 +137,14 @@ async def test_a_team_reaching_its_monthly_target_and_a_new_leader(db: AsyncEngi
     found = await raised(db)
     assert [(n["alert"], n["subject"]) for n in found][-1] == ("leader", "carol")
     assert found[1]["data"]["target"] == 3000
+
+
+async def test_a_long_deal_id_and_a_stale_alert_stop_nothing(db: AsyncEngine) -> None:
+    await alert(db, "wins", {"kind": "deal_won"})
+    await alert(db, "stale", {"kind": "threshold", "metric": "no_longer_a_metric",
+                              "window": "today", "value": 1})  # fmt: skip
+    long_id = "D-" + "x" * 250
+    won = canonical("deal.updated", actor="u-1", time=NOW, deal_id=long_id, amount="500.00")
+    await book(db, won, *calls("u-1", 2))
+    found = await raised(db)
+    assert [(n["alert"], n["data"]["deal_id"]) for n in found] == [("wins", long_id)]
