@@ -69,4 +69,6 @@ def after_attempt(
         hours = backoff.give_up_after_s / 3600
         return Recorded("failed", last_error=f"gave up after {hours:g} h: {error}")
     wait_ms = round(backoff.delay_s(attempts, result.retry_after, draw) * 1000)
-    return Recorded("pending", next_attempt_at=now_ms + wait_ms, last_error=error)
+    # No wait past the give-up time (a Retry-After of days): one last try then, then failed.
+    last_try = raised_at_ms + round(backoff.give_up_after_s * 1000)
+    return Recorded("pending", next_attempt_at=min(now_ms + wait_ms, last_try), last_error=error)

@@ -69,7 +69,11 @@ class Dispatcher:
 
     def client(self) -> httpx.AsyncClient:
         """The client deliveries go through: every connection passes the SSRF guard."""
-        return guarded_client(self._settings.allow_private_channels, self._timeout_s)
+        return guarded_client(
+            self._settings.allow_private_channels,
+            self._timeout_s,
+            max_connections=max(self._batch, 10),
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch until ``stop`` is set (a pass under way finishes first)."""
@@ -103,7 +107,7 @@ class Dispatcher:
         if claimed.channel is None:
             result = CHANNEL_DELETED
         else:
-            result = await deliver(client, claimed.channel, claimed.notification)
+            result = await self._deliver(client, claimed)
         now_ms = self._now_ms()
         outcome = after_attempt(
             result, claimed.attempts, claimed.raised_at_ms, now_ms, self._backoff
@@ -119,6 +123,16 @@ class Dispatcher:
         if stored:
             _count(claimed, outcome, now_ms)
             _log(claimed, outcome)
+
+    async def _deliver(self, client: httpx.AsyncClient, claimed: Claimed) -> DeliveryResult:
+        """One attempt, cut short well within its lease: a receiver trickling its answer must
+        not outlive the lease (another instance would then deliver it too) nor hold the pass."""
+        assert claimed.channel is not None
+        try:
+            async with asyncio.timeout(self._lease_ms / 1000 / 2):
+                return await deliver(client, claimed.channel, claimed.notification)
+        except TimeoutError:
+            return DeliveryResult("retry", None, "timed out: no complete answer in time", None)
 
     async def _record(self, claimed: Claimed, outcome: Recorded) -> bool:
         async with self._db.begin() as conn:

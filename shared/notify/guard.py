@@ -179,13 +179,20 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     (no proxy: a proxy would connect on our behalf, unchecked)."""
 
     def __init__(
-        self, allow_private: bool, resolver: Resolver = resolve, verify: bool | str = True
+        self,
+        allow_private: bool,
+        resolver: Resolver = resolve,
+        verify: bool | str = True,
+        max_connections: int = 100,
     ) -> None:
         super().__init__(verify=verify, trust_env=False)
         self._allow_private = allow_private
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
             network_backend=GuardedBackend(allow_private, resolver),
+            # at least as many as deliveries made at once: a slow receiver must not make the
+            # others wait for a connection and time out
+            max_connections=max_connections,
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -195,11 +202,14 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
 
 
 def guarded_client(
-    allow_private: bool, timeout: float = 10.0, resolver: Resolver = resolve
+    allow_private: bool,
+    timeout: float = 10.0,
+    resolver: Resolver = resolve,
+    max_connections: int = 100,
 ) -> httpx.AsyncClient:
     """The client deliveries go through: guarded, no redirects followed, no proxies."""
     return httpx.AsyncClient(
-        transport=GuardedTransport(allow_private, resolver),
+        transport=GuardedTransport(allow_private, resolver, max_connections=max_connections),
         timeout=timeout,
         follow_redirects=False,
         trust_env=False,

@@ -82,3 +82,11 @@ def test_a_notification_still_failing_a_day_after_it_was_raised_fails() -> None:
 def test_an_answer_without_error_text_still_says_what_it_was() -> None:
     row = after_attempt(DeliveryResult("retry", 503), 1, RAISED_MS, RAISED_MS, POLICY)
     assert row.last_error == "HTTP 503"
+
+
+def test_a_retry_after_beyond_the_give_up_time_waits_only_until_then() -> None:
+    raised, now = 0, 3_600_000  # an hour after it was raised
+    days = DeliveryResult("retry", 503, "HTTP 503", retry_after=7 * 86_400)
+    row = after_attempt(days, 2, raised, now, POLICY, draw=lambda: 1.0)
+    assert row.status == "pending"
+    assert row.next_attempt_at == raised + round(POLICY.give_up_after_s * 1000)
