@@ -32,6 +32,7 @@ from shared.db.retry import retrying
 from shared.notify.guard import guarded_client
 from shared.notify.outcome import DeliveryResult
 from shared.notify.send import deliver
+from shared.runtime import doubled_pause
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class Dispatcher:
                 except Exception as exc:  # the database is down, most likely: wait, try again
                     failures += 1
                     log.warning("dispatching failed; retrying", extra={"error": repr(exc)[:300]})
-                    await self._idle(stop, min(MAX_IDLE_S, self._poll_s * 2**failures))
+                    await self._idle(stop, doubled_pause(self._poll_s, MAX_IDLE_S, failures))
                     continue
                 if claimed < self._batch:  # a full batch: more may be due at once
                     await self._idle(stop, self._poll_s)

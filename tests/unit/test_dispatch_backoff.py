@@ -90,3 +90,10 @@ def test_a_retry_after_beyond_the_give_up_time_waits_only_until_then() -> None:
     row = after_attempt(days, 2, raised, now, POLICY, draw=lambda: 1.0)
     assert row.status == "pending"
     assert row.next_attempt_at == raised + round(POLICY.give_up_after_s * 1000)
+
+
+def test_a_poller_waits_at_most_its_cap_however_long_the_outage() -> None:
+    from shared.runtime import doubled_pause
+
+    assert [doubled_pause(0.5, 30.0, n) for n in (0, 1, 2)] == [0.5, 1.0, 2.0]
+    assert doubled_pause(0.5, 30.0, 100_000) == 30.0  # days of failures: no float overflow

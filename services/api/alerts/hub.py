@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.alerts.repository import NotificationRepository, NotificationRow
 from services.api.alerts.service import event_of
+from shared.runtime import doubled_pause
 
 log = logging.getLogger(__name__)
 LOOKBACK_MS = 30_000  # a flush transaction commits well within this after stamping raised_at
@@ -183,7 +184,7 @@ class NotificationHub:
                 )
             else:
                 failures = 0
-            pause = min(MAX_BACKOFF_S, self._poll_s * 2.0 ** min(failures, 16))
+            pause = doubled_pause(self._poll_s, MAX_BACKOFF_S, failures)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), pause)
 

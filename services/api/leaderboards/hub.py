@@ -37,6 +37,7 @@ from services.api.common.freshness import DataVersion, data_version
 from services.api.leaderboards.service import Stamp, stamp_of
 from shared.db.retry import is_unavailable
 from shared.problems import Unavailable
+from shared.runtime import doubled_pause
 
 log = logging.getLogger(__name__)
 DATABASE_UNAVAILABLE = "database unavailable"
@@ -245,7 +246,7 @@ class BoardHub(Generic[Spec]):
 
     def _pause(self, failures: int) -> float:
         """The poll interval, doubled per failure in a row up to ``max_backoff_s``."""
-        return min(self._max_backoff_s, self._poll_s * 2.0 ** min(failures, 16))
+        return doubled_pause(self._poll_s, self._max_backoff_s, failures)
 
     async def close(self) -> None:
         if self._poller is not None:
