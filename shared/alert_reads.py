@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.buckets import tile
 from shared.catalogue import evaluate, needed_counters
 from shared.db.models import Target, table
 from shared.db.models import kpi_rollups as _rollups
+from shared.db.rollups import per_subject
 from shared.targets import window_target
 from shared.windows import Window
 
@@ -32,15 +33,7 @@ async def window_values(
     this transaction (so with the batch's own rows)."""
     counters = sorted(needed_counters([metric]))
     ranges = tile(window.start_ts, window.end_ts, tz)
-    within = or_(*(
-        and_(_rollups.c.grain == r.grain, _rollups.c.bucket_start >= r.lo,
-             _rollups.c.bucket_start < r.hi) for r in ranges
-    ))  # fmt: skip
-    query = (
-        select(_rollups.c.subject_id, *(func.sum(_rollups.c[c]) for c in counters))
-        .where(_rollups.c.scope == scope, within)
-        .group_by(_rollups.c.subject_id)
-    )
+    query = per_subject(scope, ranges, *(_rollups.c[c] for c in counters))
     if subjects is not None:
         query = query.where(_rollups.c.subject_id.in_(subjects))
     values = {}

@@ -10,15 +10,15 @@ import time
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, ColumnElement, Select, and_, cast, func, or_, select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.api.common.database import Database, connected
 from shared.buckets import BucketRange, coarsen, tile
 from shared.db.models import kpi_rollups as _rollups
+from shared.db.rollups import per_subject, summed, within
 from shared.windows import Window
 
 Sums = dict[str, dict[str, int]]  # subject id -> base counter -> sum
@@ -47,7 +47,7 @@ class KpiQueries:
         counters = sorted(set(counters))
         if not ranges or not counters or subjects == []:
             return {}
-        query = _per_subject(scope, ranges, *(_rollups.c[c] for c in counters))
+        query = per_subject(scope, ranges, *(_rollups.c[c] for c in counters))
         if subjects is not None:
             query = query.where(_rollups.c.subject_id.in_(subjects))
         async with connected(self._db) as conn:
@@ -60,15 +60,16 @@ class KpiQueries:
         return sums
 
     async def totals(self, scope: str, window: Window, counters: Iterable[str]) -> dict[str, int]:
-        """Per subject of ``scope``, the window's sum of ``counters`` added together: a count or
-        sum metric's whole input (a board's), one number a subject rather than a mapping."""
+        """``totals_per_window`` for one window."""
         return (await self.totals_per_window(scope, [window], counters))[0]
 
     async def totals_per_window(
         self, scope: str, windows: list[Window], counters: Iterable[str]
     ) -> list[dict[str, int]]:
-        """``totals`` for each of ``windows`` (they may overlap), from one scan of their buckets:
-        a subject is in a window's totals if that window's tiling holds a bucket of it."""
+        """Per subject of ``scope``, the sum of ``counters`` added together (a count or sum
+        metric's whole input: one number a subject), for each of ``windows`` (they may overlap),
+        from one scan of their buckets: a subject is in a window's totals if that window's
+        tiling holds a bucket of it."""
         tilings = [self._tiling(w) for w in windows]
         asked = [i for i, tiling in enumerate(tilings) if tiling]
         columns = [_rollups.c[c] for c in sorted(set(counters))]
@@ -79,9 +80,9 @@ class KpiQueries:
         query = (
             select(
                 _rollups.c.subject_id,
-                *(_summed(total, _within(tilings[i])) for i in asked),
+                *(summed(total, within(tilings[i])) for i in asked),
             )
-            .where(_rollups.c.scope == scope, or_(*(_within(tilings[i]) for i in asked)))
+            .where(_rollups.c.scope == scope, or_(*(within(tilings[i]) for i in asked)))
             .group_by(_rollups.c.subject_id)
         )
         async with connected(self._db) as conn:
@@ -128,23 +129,6 @@ class KpiQueries:
         return ranges
 
 
-def _per_subject(scope: str, ranges: list[BucketRange], *terms: ColumnElement[Any]) -> Select[Any]:
-    """Per subject of ``scope``: its id, and the sum of each term over the buckets of
-    ``ranges``. The sums are cast back to BIGINT: PostgreSQL sums BIGINTs as NUMERIC, which
-    the driver decodes (10,000 subjects a board) far more slowly than integers."""
-    return (
-        select(_rollups.c.subject_id, *(_summed(term) for term in terms))
-        .where(_rollups.c.scope == scope, _within(ranges))
-        .group_by(_rollups.c.subject_id)
-    )
-
-
-def _summed(term: ColumnElement[Any], where: ColumnElement[bool] | None = None) -> Any:
-    """SUM(term), of the rows ``where`` holds if given (NULL: none), cast back to BIGINT."""
-    summed = func.sum(term) if where is None else func.sum(term).filter(where)
-    return cast(summed, BigInteger)
-
-
 async def _for_a_board(conn: AsyncConnection) -> None:
     """A whole board may aggregate many buckets: hash them in memory rather than sort them on
     disk, and skip JIT compilation (slower than the query). For the rest of the connection's
@@ -152,20 +136,6 @@ async def _for_a_board(conn: AsyncConnection) -> None:
     if conn.dialect.name == "postgresql":
         await conn.execute(text("SET LOCAL work_mem = '64MB'"))
         await conn.execute(text("SET LOCAL jit = off"))
-
-
-def _within(ranges: list[BucketRange]) -> ColumnElement[bool]:
-    """The buckets of a window's tiling."""
-    return or_(
-        *(
-            and_(
-                _rollups.c.grain == r.grain,
-                _rollups.c.bucket_start >= r.lo,
-                _rollups.c.bucket_start < r.hi,
-            )
-            for r in ranges
-        )
-    )
 
 
 class PointIndex:
