@@ -7,10 +7,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy import and_, delete, exists, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.api.common.database import upsert
 from services.api.common.freshness import bump_version
 from shared.db.models import Alert as AlertRecord
 from shared.db.models import AlertsVersion, Channel, Contest, Delivery, Notification, table
@@ -109,9 +110,7 @@ class AlertRepository:
             "message": alert.message,
             "trigger": json.dumps(alert.trigger),
         }
-        query = update(_alerts).where(_alerts.c.id == alert.id).values(**values)
-        if (await self._conn.execute(query)).rowcount == 0:
-            await self._conn.execute(_alerts.insert().values(id=alert.id, **values))
+        await upsert(self._conn, _alerts, "id", {"id": alert.id, **values})
 
     async def delete(self, alert_id: str) -> bool:
         query = delete(_alerts).where(_alerts.c.id == alert_id)

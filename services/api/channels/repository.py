@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.api.common.database import upsert
 from shared.db.models import Channel as ChannelRecord
 from shared.db.models import table
 from shared.notify.messages import Channel, ChannelKind
@@ -31,9 +32,7 @@ class ChannelRepository:
 
     async def save(self, channel: Channel) -> None:
         values = {"kind": channel.kind, "url": channel.url, "secret": channel.secret}
-        query = update(_channels).where(_channels.c.id == channel.id).values(**values)
-        if (await self._conn.execute(query)).rowcount == 0:
-            await self._conn.execute(_channels.insert().values(id=channel.id, **values))
+        await upsert(self._conn, _channels, "id", {"id": channel.id, **values})
 
     async def delete(self, channel_id: str) -> bool:
         query = delete(_channels).where(_channels.c.id == channel_id)

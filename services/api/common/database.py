@@ -19,6 +19,8 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.routing import APIRoute
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.db.retry import retrying
@@ -117,3 +119,12 @@ async def in_transaction(
             return await work(conn)
 
     return await retrying(once, what=what)
+
+
+async def upsert(conn: AsyncConnection, table: Table, key: str, row: dict[str, Any]) -> None:
+    """Insert ``row`` into ``table``, or update its other columns where ``key`` is taken: one
+    statement, so two first saves of one id at once both succeed (the second updates)."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table).values(**row)
+    changed = {column: statement.excluded[column] for column in row if column != key}
+    await conn.execute(statement.on_conflict_do_update(index_elements=[key], set_=changed))

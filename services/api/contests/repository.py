@@ -11,6 +11,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.api.common.database import upsert
 from services.api.common.freshness import bump_version
 from services.api.contests.scoring import Contest, Counters, Participants, Score
 from shared.db.models import Contest as ContestRecord
@@ -94,9 +95,7 @@ class ContestRepository:
 
     async def save(self, contest: Contest) -> None:
         values = _definition(contest)
-        query = update(_contests).where(_contests.c.id == contest.id).values(**values)
-        if (await self._conn.execute(query)).rowcount == 0:
-            await self._conn.execute(_contests.insert().values(id=contest.id, **values))
+        await upsert(self._conn, _contests, "id", {"id": contest.id, **values})
 
     async def delete(self, contest_id: str) -> bool:
         query = delete(_contests).where(_contests.c.id == contest_id)

@@ -28,12 +28,12 @@ from sqlalchemy import (
     literal,
     select,
     true,
-    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.api.common.database import upsert
 from services.api.common.freshness import bump_version
 from shared.db.models import Identity, Rep, RepTeam, RosterVersion, Team, table
 from shared.db.retry import ConcurrentInsert
@@ -69,18 +69,14 @@ class RosterRepository:
         return {row.id: row.name for row in rows}
 
     async def save_team(self, team_id: str, name: str) -> None:
-        query = update(_teams).where(_teams.c.id == team_id).values(name=name)
-        if (await self._conn.execute(query)).rowcount == 0:
-            await self._conn.execute(_teams.insert().values(id=team_id, name=name))
+        await upsert(self._conn, _teams, "id", {"id": team_id, "name": name})
 
     async def delete_team(self, team_id: str) -> bool:
         query = delete(_teams).where(_teams.c.id == team_id)
         return bool((await self._conn.execute(query)).rowcount)
 
     async def save_rep(self, rep_id: str, name: str) -> None:
-        query = update(_reps).where(_reps.c.id == rep_id).values(name=name)
-        if (await self._conn.execute(query)).rowcount == 0:
-            await self._conn.execute(_reps.insert().values(id=rep_id, name=name))
+        await upsert(self._conn, _reps, "id", {"id": rep_id, "name": name})
 
     async def rep(self, rep_id: str) -> RepRecord | None:
         found = await self._named_history(rep_id)
