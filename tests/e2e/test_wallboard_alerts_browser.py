@@ -16,11 +16,7 @@ from playwright.async_api import Page
 
 from tests.api_support import ADMIN, book
 from tests.conftest import READ_KEY, canonical
-from tests.e2e import test_wallboard_browser as wallboard
-from tests.e2e import test_wallboard_contest_browser as contests
-from tests.e2e.test_wallboard_browser import ARTIFACTS, Site, chromium_page
-
-site = wallboard.site  # the same fixture: the API on a real SQLite file with Alice, Bob, Carol
+from tests.e2e.conftest import ARTIFACTS, Site, chromium_page, put_contest
 
 WAITING = "Waiting for the first win of the day…"
 OVERLAY = "#celebration"
@@ -30,12 +26,16 @@ VIEWS = {
 }
 
 
-async def _wins_alert(url: str) -> None:
-    """An alert on every deal won, to no channel: its notifications only reach the screens."""
+@pytest.fixture
+async def wins_site(site: Site) -> Site:
+    """``site`` with an alert on every deal won, to no channel: its notifications only reach
+    the screens."""
+    url, _, _ = site
     body = {"name": "Wins", "channels": [], "trigger": {"kind": "deal_won"}}
     async with httpx.AsyncClient(base_url=url) as client:
         put = await client.put("/v1/alerts/wins", json=body, headers=ADMIN)
         assert put.status_code == 200, put.text
+    return site
 
 
 async def _win(db: Any, actor: str = "u-1", deal: str = "D-1", amount: str = "15000.00") -> None:
@@ -45,7 +45,7 @@ async def _win(db: Any, actor: str = "u-1", deal: str = "D-1", amount: str = "15
 async def _open(page: Page, url: str, view: str, extra: str = "") -> None:
     """Open the page; wait until its notification stream is connected and its ticker read."""
     if view == "contest":
-        await contests._put_contest(url, "blitz")
+        await put_contest(url, "blitz")
     await page.goto(url + VIEWS[view].format(key=READ_KEY) + extra)
     await page.wait_for_function(
         "document.documentElement.dataset.notifications === 'live'"
@@ -81,10 +81,9 @@ async def _shown(page: Page) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("view", list(VIEWS))
 async def test_a_deal_won_while_the_page_is_open_takes_over_the_screen(
-    site: Site, view: str
+    wins_site: Site, view: str
 ) -> None:
-    url, db, _ = site
-    await _wins_alert(url)
+    url, db, _ = wins_site
     async with chromium_page(1920, 1080) as page:
         await _open(page, url, view, "&celebrate=1&currency=EUR")
         assert await page.locator(OVERLAY).is_hidden()
@@ -109,9 +108,8 @@ async def test_a_deal_won_while_the_page_is_open_takes_over_the_screen(
     assert 0.8 <= seconds <= 2.5, seconds  # ?celebrate=1
 
 
-async def test_wins_arriving_together_are_celebrated_one_after_another(site: Site) -> None:
-    url, db, _ = site
-    await _wins_alert(url)
+async def test_wins_arriving_together_are_celebrated_one_after_another(wins_site: Site) -> None:
+    url, db, _ = wins_site
     async with chromium_page() as page:
         await _open(page, url, "leaderboard", "&celebrate=1")
         await page.evaluate(RECORD)
@@ -137,10 +135,9 @@ async def test_wins_arriving_together_are_celebrated_one_after_another(site: Sit
 
 @pytest.mark.parametrize("view", list(VIEWS))
 async def test_a_page_opened_after_a_win_of_today_shows_it_in_the_ticker(
-    site: Site, view: str
+    wins_site: Site, view: str
 ) -> None:
-    url, db, _ = site
-    await _wins_alert(url)
+    url, db, _ = wins_site
     await _win(db)
     await _win(db, actor="u-3", deal="D-3", amount="900.00")
     async with chromium_page() as page:
@@ -159,9 +156,8 @@ async def test_a_page_opened_after_a_win_of_today_shows_it_in_the_ticker(
 
 
 @pytest.mark.parametrize("view", list(VIEWS))
-async def test_a_page_with_no_win_today_says_it_is_waiting(site: Site, view: str) -> None:
-    url, db, _ = site
-    await _wins_alert(url)
+async def test_a_page_with_no_win_today_says_it_is_waiting(wins_site: Site, view: str) -> None:
+    url, db, _ = wins_site
     await book(db, canonical("call.placed", actor="u-1"))  # activity, but no win
     async with chromium_page() as page:
         await _open(page, url, view)
@@ -169,9 +165,8 @@ async def test_a_page_with_no_win_today_says_it_is_waiting(site: Site, view: str
         assert await page.locator("#ticker").get_attribute("data-state") == "waiting"
 
 
-async def test_celebrate_0_shows_no_takeover(site: Site) -> None:
-    url, db, _ = site
-    await _wins_alert(url)
+async def test_celebrate_0_shows_no_takeover(wins_site: Site) -> None:
+    url, db, _ = wins_site
     async with chromium_page() as page:
         await _open(page, url, "leaderboard", "&celebrate=0")
         await page.evaluate(RECORD)
@@ -186,9 +181,8 @@ async def test_celebrate_0_shows_no_takeover(site: Site) -> None:
 
 
 @pytest.mark.parametrize("reduced", [True, False], ids=["reduced-motion", "motion"])
-async def test_the_takeover_respects_prefers_reduced_motion(site: Site, reduced: bool) -> None:
-    url, db, _ = site
-    await _wins_alert(url)
+async def test_the_takeover_respects_prefers_reduced_motion(wins_site: Site, reduced: bool) -> None:
+    url, db, _ = wins_site
     async with chromium_page() as page:
         await page.emulate_media(reduced_motion="reduce" if reduced else "no-preference")
         await _open(page, url, "leaderboard", "&celebrate=3")

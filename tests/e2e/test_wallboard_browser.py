@@ -4,77 +4,23 @@ rather than "live" while its stream cannot refresh the board, keeps its column h
 on a TV and on a small screen, and draws pace bars for reps with targets (``?show=pace``).
 
 The contest view (``?contest=``) is tested in ``test_wallboard_contest_browser.py`` on the same
-fixture (``site``) and helper (``chromium_page``)."""
+fixture (``site``) and helper (``chromium_page``), both in ``conftest.py``."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api.app import create_app
-from services.api.leaderboards.hub import BoardHub
-from shared.db.engine import create_engine
-from shared.db.migrate import migrate
-from shared.settings import Settings
-from tests.api_support import ADMIN, FlakyVersion, book, flaky_hub, floor, served
-from tests.conftest import IN_CI, READ_KEY, canonical
+from tests.api_support import ADMIN, book
+from tests.conftest import READ_KEY, canonical
+from tests.e2e.conftest import ARTIFACTS, Site, chromium_page
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-ARTIFACTS.mkdir(exist_ok=True)
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-HAVE_CHROMIUM = Path(CHROMIUM).exists()
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-Site = tuple[str, AsyncEngine, FlakyVersion]  # its URL, its database, the switch of its version
-
-
-@pytest.fixture
-async def site(make_settings: Callable[..., Settings], tmp_path: Path) -> AsyncIterator[Site]:
-    if not HAVE_CHROMIUM:
-        if IN_CI:
-            pytest.fail("Chromium missing: .ci/run installs Debian's chromium")
-        pytest.skip("Chromium not installed (apt-get install chromium)")
-    db = create_engine(f"sqlite:///{tmp_path / 'wall.db'}")
-    await migrate(db)
-    app = create_app(make_settings(), db)
-    flaky = flaky_hub(app, db, poll_s=0.25)
-    app.state.contest_hub = BoardHub(  # the contests' live standings through the same switch
-        app.state.standings, db, 0.25, 0.5, max_backoff_s=0.2, version=flaky, event="standings"
-    )
-    async with served(app) as url:
-        async with httpx.AsyncClient(base_url=url) as client:
-            await floor(client)
-        yield url, db, flaky
-    await db.dispose()
-
-
-@asynccontextmanager
-async def chromium_page(width: int = 1600, height: int = 900) -> AsyncIterator[Page]:
-    """A page in a fresh headless Chromium with this viewport, closed at the end."""
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield await browser.new_page(viewport={"width": width, "height": height})
-        finally:
-            await browser.close()
+BOARD = f"/wallboard?key={READ_KEY}&metrics=calls_total&windows=today"
+ROWS = "#rows tr"
 
 
 async def test_wallboard_shows_the_board_and_updates_live(site: Site) -> None:
@@ -84,50 +30,40 @@ async def test_wallboard_shows_the_board_and_updates_live(site: Site) -> None:
         *(canonical("call.placed", actor="u-3") for _ in range(3)),
         canonical("call.placed", actor="u-1"),
     )
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1600, "height": 900})
-            await page.goto(f"{url}/wallboard?key={READ_KEY}&metrics=calls_total&windows=today")
-            rows = page.locator("#rows tr")
-            await rows.first.wait_for(timeout=10_000)
-            first = await rows.nth(0).inner_text()
-            assert "Carol" in first
-            assert "3" in first
-            assert "Alice" in await rows.nth(1).inner_text()
-            assert await page.locator("#title").inner_text() == "Calls total · today"
-            assert await page.locator("#status").inner_text() == "live"
+    async with chromium_page() as page:
+        await page.goto(f"{url}{BOARD}")
+        rows = page.locator(ROWS)
+        await rows.first.wait_for(timeout=10_000)
+        first = await rows.nth(0).inner_text()
+        assert "Carol" in first
+        assert "3" in first
+        assert "Alice" in await rows.nth(1).inner_text()
+        assert await page.locator("#title").inner_text() == "Calls total · today"
+        assert await page.locator("#status").inner_text() == "live"
 
-            await book(db, *(canonical("call.placed", actor="u-1") for _ in range(4)))
-            await page.wait_for_function(
-                "document.querySelector('#rows tr td.name').textContent === 'Alice'", timeout=5_000
-            )
-            assert "5" in await rows.nth(0).inner_text()
-            await page.screenshot(path=str(ARTIFACTS / "wallboard.png"))  # kept out of git
-        finally:
-            await browser.close()
+        await book(db, *(canonical("call.placed", actor="u-1") for _ in range(4)))
+        await page.wait_for_function(
+            "document.querySelector('#rows tr td.name').textContent === 'Alice'", timeout=5_000
+        )
+        assert "5" in await rows.nth(0).inner_text()
+        await page.screenshot(path=str(ARTIFACTS / "wallboard.png"))  # kept out of git
 
 
 async def test_wallboard_says_reconnecting_while_its_stream_cannot_refresh(site: Site) -> None:
     url, db, flaky = site
     status = "document.querySelector('#status').textContent"
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1600, "height": 900})
-            await page.goto(f"{url}/wallboard?key={READ_KEY}&metrics=calls_total&windows=today")
-            await page.wait_for_function(f"{status} === 'live'", timeout=10_000)
-            flaky.down = True
-            await page.wait_for_function(f"{status} === 'reconnecting…'", timeout=5_000)
-            assert await page.locator("#status").get_attribute("title") == "database unavailable"
-            await book(db, canonical("call.placed", actor="u-2"))
-            flaky.down = False
-            await page.wait_for_function(f"{status} === 'live'", timeout=5_000)
-            await page.wait_for_function(
-                "document.querySelector('#rows tr td.name').textContent === 'Bob'", timeout=5_000
-            )
-        finally:
-            await browser.close()
+    async with chromium_page() as page:
+        await page.goto(f"{url}{BOARD}")
+        await page.wait_for_function(f"{status} === 'live'", timeout=10_000)
+        flaky.down = True
+        await page.wait_for_function(f"{status} === 'reconnecting…'", timeout=5_000)
+        assert await page.locator("#status").get_attribute("title") == "database unavailable"
+        await book(db, canonical("call.placed", actor="u-2"))
+        flaky.down = False
+        await page.wait_for_function(f"{status} === 'live'", timeout=5_000)
+        await page.wait_for_function(
+            "document.querySelector('#rows tr td.name').textContent === 'Bob'", timeout=5_000
+        )
 
 
 async def test_wallboard_page_works_offline_and_is_served_without_a_key(site: Site) -> None:
@@ -139,10 +75,6 @@ async def test_wallboard_page_works_offline_and_is_served_without_a_key(site: Si
         assert "http" not in page.text.replace("http-equiv", "")  # no CDN: nothing external
         assert (await client.get("/wallboard/static/wallboard.js")).status_code == 200
         assert (await client.get("/v1/leaderboards/calls_total")).status_code == 401
-
-
-BOARD = f"/wallboard?key={READ_KEY}&metrics=calls_total&windows=today"
-ROWS = "#rows tr"
 
 
 async def _board_rows(url: str) -> list[dict[str, object]]:
@@ -166,22 +98,15 @@ async def _cells(page: Page, column: str) -> dict[str, str]:
     )
 
 
-async def test_wallboard_team_column_shows_what_the_rows_carry(site: Site) -> None:
-    """``team_name`` when the row has it, else ``team_id``: the page works on either backend."""
+async def test_wallboard_team_column_names_the_team(site: Site) -> None:
+    """``team_name`` when the row has it, else ``team_id``: what the rows carry."""
     url, db, _ = site
     await book(db, canonical("call.placed", actor="u-1"), canonical("call.placed", actor="u-3"))
     expected = {r["name"]: r.get("team_name") or r["team_id"] for r in await _board_rows(url)}
     async with chromium_page() as page:
         await page.goto(f"{url}{BOARD}")
-        assert await _cells(page, "team") == expected
-
-
-async def test_wallboard_team_column_names_the_team(site: Site) -> None:
-    url, db, _ = site
-    await book(db, canonical("call.placed", actor="u-1"), canonical("call.placed", actor="u-3"))
-    async with chromium_page() as page:
-        await page.goto(f"{url}{BOARD}")
         teams = await _cells(page, "team")
+    assert teams == expected
     assert teams == {"Alice": "North", "Bob": "North", "Carol": "South"}
 
 
@@ -247,7 +172,7 @@ async def _pace_bars(page: Page) -> dict[str, dict[str, Any] | None]:
 
 
 def _bar_for(row: dict[str, Any]) -> dict[str, Any] | None:
-    """The bar a row's JSON calls for: none without `pace` (no target, or an older backend)."""
+    """The bar a row's JSON calls for: none without `pace` (no target)."""
     pace = row.get("pace")
     if not pace:
         return None
@@ -262,29 +187,20 @@ async def test_wallboard_pace_bars_follow_the_rows_pace(site: Site) -> None:
     null or absent."""
     url, db, _ = site
     rows = await _alice_with_a_target(url, db)
-    async with chromium_page() as page:
-        await page.goto(f"{url}{BOARD}&show=pace")
-        bars = await _pace_bars(page)
-        await page.screenshot(path=str(ARTIFACTS / "wallboard-pace.png"))
-    assert bars == {name: _bar_for(row) for name, row in rows.items()}
-    assert (bars["Bob"], bars["Carol"]) == (None, None)  # no target, no bar
-
-
-async def test_wallboard_pace_bar_for_a_rep_with_a_target(site: Site) -> None:
-    url, db, _ = site
-    rows = await _alice_with_a_target(url, db)
     pace = rows["Alice"].get("pace")
     assert isinstance(pace, dict), f"leaderboard rows carry no pace yet: {rows['Alice']}"
     assert rows["Bob"].get("pace") is None
     async with chromium_page() as page:
         await page.goto(f"{url}{BOARD}&show=pace")
         bars = await _pace_bars(page)
+        await page.screenshot(path=str(ARTIFACTS / "wallboard-pace.png"))
+    assert bars == {name: _bar_for(row) for name, row in rows.items()}
     alice = bars["Alice"]
     assert alice is not None
     assert alice["width"] == 25  # 5 calls of 20
     assert alice["state"] == ("ahead" if pace["pace"] >= 1 else "behind")
     assert alice["marked"]
-    assert (bars["Bob"], bars["Carol"]) == (None, None)
+    assert (bars["Bob"], bars["Carol"]) == (None, None)  # no target, no bar
 
 
 async def test_wallboard_without_show_pace_has_no_pace_column(site: Site) -> None:

@@ -14,31 +14,9 @@ from playwright.async_api import Page
 
 from tests.api_support import ADMIN, book
 from tests.conftest import READ_KEY, canonical
-from tests.e2e import test_wallboard_browser as wallboard
-from tests.e2e.test_wallboard_browser import ARTIFACTS, Site, chromium_page
-
-site = wallboard.site  # the same fixture: the API on a real SQLite file with Alice, Bob, Carol
+from tests.e2e.conftest import ARTIFACTS, Site, chromium_page, put_contest, this_minute
 
 PODIUM = "#podium .step"
-
-
-def _minute() -> datetime:
-    return datetime.now(UTC).replace(second=0, microsecond=0)
-
-
-async def _put_contest(url: str, contest_id: str, **changes: Any) -> None:
-    now = _minute()
-    body = {
-        "name": "Call blitz",
-        "starts_at": (now - timedelta(hours=1)).isoformat(),
-        "ends_at": (now + timedelta(hours=1)).isoformat(),
-        "score": {"metric": "calls_total"},
-        "goal": 2,
-        **changes,
-    }
-    async with httpx.AsyncClient(base_url=url) as client:
-        put = await client.put(f"/v1/contests/{contest_id}", json=body, headers=ADMIN)
-        assert put.status_code == 200, put.text
 
 
 def _calls(actor: str, count: int, at: datetime | None = None) -> list[dict[str, Any]]:
@@ -63,7 +41,7 @@ async def _open(page: Page, url: str, contest_id: str) -> None:
 
 async def test_contest_shows_the_podium_countdown_and_goal_and_updates_live(site: Site) -> None:
     url, db, _ = site
-    await _put_contest(url, "blitz")
+    await put_contest(url, "blitz")
     await book(db, *_calls("u-3", 3), *_calls("u-1", 1))
     async with chromium_page(1920, 1080) as page:
         await _open(page, url, "blitz")
@@ -97,7 +75,7 @@ async def test_contest_ties_share_a_step_and_the_rest_is_listed_below(site: Site
         body = {"name": "Dan", "team_id": "south", "effective_from": "2020-01-01T00:00:00Z",
                 "identities": [{"provider": "crm", "external_id": "u-4"}]}  # fmt: skip
         assert (await client.put("/v1/reps/dan", json=body, headers=ADMIN)).status_code == 200
-    await _put_contest(url, "tie", goal=None)
+    await put_contest(url, "tie", goal=None)
     await book(db, *_calls("u-1", 2), *_calls("u-2", 2), *_calls("u-3", 1))
     async with chromium_page(1280, 720) as page:
         await _open(page, url, "tie")
@@ -122,9 +100,9 @@ async def test_contest_countdown_counts_to_the_start_and_to_the_final_standings(
     site: Site, starts: timedelta, ends: timedelta, said: str
 ) -> None:
     url, _, _ = site
-    now = _minute()
+    now = this_minute()
     times = {"starts_at": (now + starts).isoformat(), "ends_at": (now + ends).isoformat()}
-    await _put_contest(url, "soon", **times)
+    await put_contest(url, "soon", **times)
     async with chromium_page() as page:
         await _open(page, url, "soon")
         await page.wait_for_function(
@@ -136,9 +114,11 @@ async def test_contest_countdown_counts_to_the_start_and_to_the_final_standings(
 
 async def test_a_completed_contest_shows_its_winners(site: Site) -> None:
     url, db, _ = site
-    start = _minute().replace(minute=0) - timedelta(days=3)  # past the kept minutes: on the hour
+    start = this_minute().replace(minute=0) - timedelta(
+        days=3
+    )  # past the kept minutes: on the hour
     await book(db, *_calls("u-2", 2, start + timedelta(minutes=10)), *_calls("u-3", 1, start))
-    await _put_contest(
+    await put_contest(
         url, "march", name="March madness", starts_at=start.isoformat(),
         ends_at=(start + timedelta(hours=1)).isoformat(),
     )  # fmt: skip
@@ -156,7 +136,7 @@ async def test_a_completed_contest_shows_its_winners(site: Site) -> None:
 
 async def test_contest_says_reconnecting_while_its_stream_cannot_refresh(site: Site) -> None:
     url, db, flaky = site
-    await _put_contest(url, "blitz")
+    await put_contest(url, "blitz")
     status = "document.querySelector('#status').textContent"
     async with chromium_page() as page:
         await _open(page, url, "blitz")

@@ -82,8 +82,20 @@
     return bar;
   }
 
+  // The delay before reconnecting a stream: 1 s, doubling up to 30 s, back to 1 s once it works.
+  function backoff() {
+    let delay = 1000;
+    return {
+      reset() { delay = 1000; },
+      later(fn) {
+        setTimeout(fn, delay);
+        delay = Math.min(delay * 2, 30000);
+      },
+    };
+  }
+
   // One live stream at a time; reconnects with a growing delay (EventSource alone may give up).
-  const live = { source: null, retry: 1000 };
+  const live = { source: null, retry: backoff() };
 
   // `onTrouble`, if given, hears of every failure and every "not live" status.
   function subscribe(url, event, onData, onTrouble) {
@@ -98,7 +110,7 @@
       if (stale !== null && onTrouble) onTrouble();
     });
     source.addEventListener(event, (e) => {
-      live.retry = 1000;
+      live.retry.reset();
       showStatus();
       onData(JSON.parse(e.data));
     });
@@ -106,10 +118,9 @@
       $("status").textContent = "reconnecting…";
       source.close();
       if (onTrouble) onTrouble();
-      setTimeout(() => {
+      live.retry.later(() => {
         if (live.source === source) subscribe(url, event, onData, onTrouble);
-      }, live.retry);
-      live.retry = Math.min(live.retry * 2, 30000);
+      });
     };
   }
 
@@ -169,7 +180,7 @@
           [row.rank === null ? "–" : row.rank, "rank"],
           [move[0], "move " + move[1], move[2]],
           [row.name, "name"],
-          [row.team_name ?? row.team_id ?? "", "team"],  // team_name: newer backends only
+          [row.team_name ?? row.team_id ?? "", "team"],
           ...(showPace ? [["", "pace"]] : []),
           [format(row.value, board.metric), "num"],
         ];
@@ -494,14 +505,13 @@
   // Its own stream, beside the board's: EventSource reconnects by itself with Last-Event-ID
   // (the server replays what was missed); if it gives up, a new one starts, and the ticker is
   // read again for what the gap held.
-  const alertsLive = { source: null, retry: 1000 };
+  const alertsRetry = backoff();
 
   function watchNotifications() {
     const source = new EventSource(`/v1/stream/notifications?${new URLSearchParams({ key })}`);
-    alertsLive.source = source;
     const state = (said) => { document.documentElement.dataset.notifications = said; };
     source.addEventListener("open", () => {
-      alertsLive.retry = 1000;
+      alertsRetry.reset();
       state("live");
     });
     source.addEventListener("notification", (e) => {
@@ -512,12 +522,10 @@
     source.addEventListener("error", () => {
       state("reconnecting");
       if (source.readyState !== EventSource.CLOSED) return;  // reconnecting by itself
-      setTimeout(() => {
-        if (alertsLive.source !== source) return;
+      alertsRetry.later(() => {
         watchNotifications();
         loadWins();
-      }, alertsLive.retry);
-      alertsLive.retry = Math.min(alertsLive.retry * 2, 30000);
+      });
     });
   }
 
