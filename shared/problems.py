@@ -154,6 +154,13 @@ def describe(errors: list[dict[str, Any]], count: int = 5) -> str:
     return "; ".join(f"{e['field']}: {e['message']}" for e in errors[:count])
 
 
+def refused(*problems: tuple[str, str]) -> Unprocessable:
+    """A 422 naming each ``(field, message)`` of the request body (``body.<field>``): for what a
+    service refuses beyond the schema (the catalogue, the roster, the network)."""
+    errors = [{"field": f"body.{field}", "message": message} for field, message in problems]
+    return Unprocessable(describe(errors, len(errors)), errors=errors)
+
+
 def invalid(errors: Any, prefix: str) -> Unprocessable:
     """A 422 naming the fields of pydantic ``errors``: at most ``MAX_PROBLEMS`` of them, and
     how many there were."""

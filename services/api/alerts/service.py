@@ -34,7 +34,7 @@ from services.api.alerts.schemas import (
     Subject,
 )
 from shared.alerts import AlertIn, ContestWon
-from shared.problems import NotFound, Unprocessable
+from shared.problems import NotFound, refused
 
 DATA_COLUMNS = ("window", "metric", "value", "text")  # of a notification's data, in the CSV
 STATUSES: tuple[DeliveryStatus, ...] = ("pending", "delivered", "failed")
@@ -49,11 +49,6 @@ CSV_COLUMNS = (
     *(f"channels.{s}" for s in STATUSES),
     "last_error",
 )
-
-
-def _refused(problems: list[tuple[str, str]]) -> Unprocessable:
-    errors = [{"field": f"body.{field}", "message": message} for field, message in problems]
-    return Unprocessable("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
 
 
 def _at(epoch_ms: int | None) -> datetime | None:
@@ -92,7 +87,7 @@ async def _problems(alerts: AlertRepository, body: AlertIn) -> list[tuple[str, s
 async def save(alerts: AlertRepository, alert_id: str, body: AlertIn) -> AlertOut:
     """Create or replace the alert, and count the change."""
     if problems := await _problems(alerts, body):
-        raise _refused(problems)
+        raise refused(*problems)
     alert = AlertRow(
         id=alert_id,
         name=body.name,

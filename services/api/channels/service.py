@@ -14,12 +14,7 @@ from services.api.channels.repository import ChannelRepository
 from services.api.channels.schemas import ChannelIn, ChannelOut, ChannelSaved
 from shared.notify import guard
 from shared.notify.messages import Channel, new_secret
-from shared.problems import NotFound, Unprocessable
-
-
-def _refused(field: str, message: str) -> Unprocessable:
-    errors = [{"field": f"body.{field}", "message": message}]
-    return Unprocessable(f"body.{field}: {message}", errors=errors)
+from shared.problems import NotFound, refused
 
 
 async def check_destination(
@@ -27,7 +22,7 @@ async def check_destination(
 ) -> None:
     """A 422 naming ``body.url`` unless the guard lets a channel point at ``url``."""
     if problem := await guard.destination_problem(url, allow_private, resolver):
-        raise _refused("url", problem)
+        raise refused(("url", problem))
 
 
 def _secret_for(body: ChannelIn, existing: Channel | None) -> tuple[str | None, bool]:

@@ -48,7 +48,7 @@ from services.api.targets.service import TargetCache, Targets
 from shared import outbox
 from shared.alerts import ContestWon
 from shared.catalogue import CATALOGUE, TARGETED
-from shared.problems import Conflict, NotFound, Unprocessable
+from shared.problems import Conflict, NotFound, refused
 from shared.settings import Settings
 from shared.windows import Window
 
@@ -61,22 +61,17 @@ def _at(ts: int) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-def _refused(*problems: tuple[str, str]) -> Unprocessable:
-    errors = [{"field": f"body.{field}", "message": message} for field, message in problems]
-    return Unprocessable("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
-
-
 # --- saving -------------------------------------------------------------------------------
 
 
 def _score(body: ScoreIn) -> Score:
     if body.metric is not None:
         if body.metric not in CATALOGUE:
-            raise _refused(("score.metric", f"unknown metric {body.metric!r}; see GET /v1/metrics"))
+            raise refused(("score.metric", f"unknown metric {body.metric!r}; see GET /v1/metrics"))
         return Score(metric=body.metric)
     points = body.points or {}
     if problems := scoring.point_problems(points):
-        raise _refused(*problems)
+        raise refused(*problems)
     return Score(points=tuple(sorted(points.items())))
 
 
@@ -109,7 +104,7 @@ def define(contest_id: str, body: ContestIn, now: int, settings: Settings) -> Co
     score = _score(body.score)
     kept_from = max(start, minutes_kept_from(now, settings))
     if problems := _retention_problems(start, end, kept_from, now, settings):
-        raise _refused(*problems)
+        raise refused(*problems)
     return Contest(
         id=contest_id,
         name=body.name,
@@ -128,7 +123,7 @@ async def save(contests: ContestRepository, roster: RosterRepository, contest: C
     if contest.team_ids:
         known = await roster.all_teams()
         if unknown := [t for t in contest.team_ids if t not in known]:
-            raise _refused(("team_ids", f"unknown team(s): {', '.join(unknown)}"))
+            raise refused(("team_ids", f"unknown team(s): {', '.join(unknown)}"))
     found = await contests.get(contest.id)
     if found is not None and found[0].same_definition(contest):
         return found[0]
