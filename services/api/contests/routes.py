@@ -30,6 +30,7 @@ from services.api.roster.repository import RosterRepository
 from services.api.roster.service import epoch
 
 router = api_router(prefix="/v1", tags=["contests"])
+EVERY_ROW = 10_000_000
 Limit = Annotated[int, Query(ge=1, le=10_000, description="rows of the standings returned")]
 
 
@@ -101,10 +102,10 @@ async def get_contest(
     csv: Csv,
     limit: Limit = 100,
 ) -> ContestOut | Response:
-    _, encoded = await standings.board(StandingsSpec(contest_id, limit), version, now)
+    shown = EVERY_ROW if csv.wanted else limit  # an export holds every participant
+    out, encoded = await standings.board(StandingsSpec(contest_id, shown), version, now)
     if csv.wanted:
-        full, _encoded = await standings.board(StandingsSpec(contest_id, 10_000_000), version, now)
-        return csv.of(_csv_rows(full.rows), f"contest-{contest_id}")
+        return csv.of(_csv_rows(out.rows), f"contest-{contest_id}")
     return Response(encoded, media_type="application/json", headers=cache_headers(response))
 
 

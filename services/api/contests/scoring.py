@@ -154,8 +154,9 @@ def goal_reached_at(
 
 
 def winners(standing: list[Standing]) -> list[Standing]:
-    """The first rank: every participant tied at it (none when nobody is ranked)."""
-    return [s for s in standing if s.rank == 1]
+    """The first rank, with a score: every participant tied at it; none when nobody is ranked,
+    or nobody scored (everyone tied at 0 wins nothing)."""
+    return [s for s in standing if s.rank == 1 and s.score]
 
 
 def point_problems(points: Mapping[str, float]) -> list[tuple[str, str]]:

@@ -305,14 +305,15 @@ class Standings:
             version = await self._targets_version(conn)
             standing, teams = await self._standings(conn, contest, version)
             rows = [_row(contest, s, teams) for s in standing]
+            won = [_row(contest, s, teams) for s in scoring.winners(standing)]
             final: Final = {
                 "rows": [r.model_dump(mode="json") for r in rows],
-                "winners": [w.model_dump(mode="json") for w in _winners(rows)],
+                "winners": [_winner(r).model_dump(mode="json") for r in won],
             }
             if not await repo.settle(contest, final, now):
                 return None
             await repo.changed()
-            await _contest_won(conn, contest, rows, now)
+            await _contest_won(conn, contest, won, now)
             log.info(
                 "contest settled",
                 extra={"contest": contest_id, "winners": len(final["winners"])},
@@ -406,7 +407,7 @@ def _row(contest: Contest, standing: Standing, teams: dict[str, str]) -> Contest
 
 
 async def _contest_won(
-    conn: AsyncConnection, contest: Contest, rows: list[ContestRow], now: int
+    conn: AsyncConnection, contest: Contest, winners: list[ContestRow], now: int
 ) -> int:
     """The ``contest_won`` notifications of a contest just settled, in its settlement's
     transaction (the outbox): one per alert watching it and winner."""
@@ -420,7 +421,7 @@ async def _contest_won(
         outbox.Crossing(
             alert,
             scope,
-            (row.rep_id or row.team_id or ""),
+            row.rep_id or row.team_id or "",
             f"contest:{contest.id}",
             {
                 "contest": contest.name,
@@ -430,19 +431,13 @@ async def _contest_won(
             },
         )
         for alert in watching
-        for row in rows
-        if _won(row)
+        for row in winners
     ]
     return await outbox.write(conn, crossings, now)
 
 
-def _won(row: ContestRow) -> bool:
-    """First, with a score: nobody wins a contest nobody scored in (everyone ties at 0)."""
-    return row.rank == 1 and bool(row.score)
-
-
-def _winners(rows: list[ContestRow]) -> list[Winner]:
-    return [Winner(rep_id=r.rep_id, team_id=r.team_id, name=r.name) for r in rows if _won(r)]
+def _winner(row: ContestRow) -> Winner:
+    return Winner(rep_id=row.rep_id, team_id=row.team_id, name=row.name)
 
 
 def _stored(contest: Contest, final: Final) -> _Computed:
