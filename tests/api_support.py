@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +27,14 @@ from tests.conftest import ADMIN_KEY, READ_KEY
 
 ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
 READ = {"authorization": f"Bearer {READ_KEY}"}
+Event = tuple[str, str, dict[str, Any]]  # (event type, id, data)
+
+
+@asynccontextmanager
+async def api_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client calling ``app`` in-process."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+        yield c
 
 
 async def book(db: AsyncEngine, *bodies: dict[str, Any]) -> None:
@@ -57,6 +66,24 @@ async def floor(client: httpx.AsyncClient) -> None:
         assert (await client.put(f"/v1/reps/{rep_id}", json=body, headers=ADMIN)).status_code == 200
 
 
+async def put_targets(
+    client: httpx.AsyncClient, scope: str, metric: str, period: str, **values: float
+) -> None:
+    """A target of ``metric`` per ``period`` for each subject of ``scope`` (``reps`` or
+    ``teams``) named in ``values``, one PUT each."""
+    for subject, value in values.items():
+        path = f"/v1/targets/{scope}/{subject}/{metric}/{period}"
+        put = await client.put(path, json={"value": value}, headers=ADMIN)
+        assert put.status_code == 200
+
+
+def fields(response: httpx.Response) -> list[str]:
+    """The fields a 422 problem names."""
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    return [e["field"] for e in response.json()["errors"]]
+
+
 def assert_problem(response: httpx.Response, status: int, detail_part: str) -> None:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
@@ -83,6 +110,25 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+
+
+async def events(response: httpx.Response) -> AsyncIterator[Event]:
+    """The server-sent events of a streamed ``response``, as they come."""
+    kind, event_id, data = "message", "", ""
+    async for line in response.aiter_lines():
+        if line.startswith("id: "):
+            event_id = line[4:]
+        elif line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            data = line[6:]
+        elif line == "" and data:
+            yield kind, event_id, json.loads(data)
+            kind, event_id, data = "message", "", ""
+
+
+async def next_event(stream: AsyncIterator[Event], within_s: float = 5) -> Event:
+    return await asyncio.wait_for(anext(stream), within_s)
 
 
 class FlakyVersion:

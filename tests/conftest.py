@@ -13,9 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.settings import Settings
 
@@ -187,6 +189,18 @@ async def rig(
 
     async with make_rig(kafka_bootstrap, postgres_url, topic_prefix, make_settings) as made:
         yield made
+
+
+@pytest.fixture
+async def client(
+    make_settings: Callable[..., Settings], db: AsyncEngine
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API app over the ``db`` of the test's folder, called in-process."""
+    from services.api.app import create_app
+    from tests.api_support import api_client
+
+    async with api_client(create_app(make_settings(), db)) as c:
+        yield c
 
 
 # CI runs the property tests on a fixed seed (a red main must come from a change, not from

@@ -47,14 +47,13 @@ from standardwebhooks import Webhook
 from shared.bus.kafka import KafkaBus
 from shared.db.engine import create_engine
 from shared.settings import Settings
-from tests.api_support import served
+from tests.api_support import ADMIN, READ, served
+from tests.api_support import floor as put_floor
 from tests.conftest import ADMIN_KEY, READ_KEY, WEBHOOK_SECRET, canonical
 from tests.e2e.test_processes import SALESPULSE, free_port, post_kwargs, wait_ready
 from tests.kpi_rig import Rig
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres]
-ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
-READ = {"authorization": f"Bearer {READ_KEY}"}
 THRESHOLD = 3
 
 
@@ -118,7 +117,7 @@ async def until(check: Callable[[], Awaitable[bool]], seconds: float, what: str)
     deadline = time.monotonic() + seconds
     while not await check():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")  # not an AssertionError: see the xfail
+            pytest.fail(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
 
 
@@ -190,7 +189,8 @@ async def floor(
         async with httpx.AsyncClient(timeout=10) as client:
             for url in (ingest, api, kpi):
                 await wait_ready(client, url, tmp_path)
-            secret = await set_up(client, api, hook_url)
+        async with httpx.AsyncClient(base_url=api, timeout=10) as client:
+            secret = await set_up(client, hook_url)
         rig = Rig(settings, bus, db, env)
         yield Floor(ingest, api, kpi, rig, stack, hook, secret, tmp_path)
     finally:
@@ -274,26 +274,12 @@ async def test_a_late_earlier_won_report_of_a_won_deal_notifies_nothing_more(
     )
 
 
-async def set_up(client: httpx.AsyncClient, api: str, hook_url: str) -> str:
-    """The floor, the webhook channel (its secret, shown once) and the two alerts."""
-    for team_id, name in (("north", "North"), ("south", "South")):
-        put = await client.put(f"{api}/v1/teams/{team_id}", json={"name": name}, headers=ADMIN)
-        assert put.status_code == 200, put.text
-    for rep_id, name, team, ident in (
-        ("alice", "Alice", "north", "u-1"),
-        ("bob", "Bob", "north", "u-2"),
-        ("carol", "Carol", "south", "u-3"),
-    ):
-        body: dict[str, Any] = {
-            "name": name,
-            "team_id": team,
-            "effective_from": "2020-01-01T00:00:00Z",
-            "identities": [{"provider": "crm", "external_id": ident}],
-        }
-        put = await client.put(f"{api}/v1/reps/{rep_id}", json=body, headers=ADMIN)
-        assert put.status_code == 200, put.text
+async def set_up(client: httpx.AsyncClient, hook_url: str) -> str:
+    """The floor, the webhook channel (its secret, shown once) and the two alerts, through
+    ``client`` (on the API's URL)."""
+    await put_floor(client)
     channel = await client.put(
-        f"{api}/v1/channels/hook", json={"kind": "webhook", "url": hook_url}, headers=ADMIN
+        "/v1/channels/hook", json={"kind": "webhook", "url": hook_url}, headers=ADMIN
     )
     assert channel.status_code == 200, channel.text
     secret = channel.json()["secret"]
@@ -311,7 +297,7 @@ async def set_up(client: httpx.AsyncClient, api: str, hook_url: str) -> str:
             "enabled": True,
             "trigger": trigger,
         }
-        put = await client.put(f"{api}/v1/alerts/{alert_id}", json=body, headers=ADMIN)
+        put = await client.put(f"/v1/alerts/{alert_id}", json=body, headers=ADMIN)
         assert put.status_code == 200, put.text
     return str(secret)
 

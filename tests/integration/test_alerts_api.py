@@ -3,27 +3,10 @@ real PostgreSQL: the same saves, refusals, filters, CSV and live stream."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-
-import httpx
-import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from services.api.app import create_app
-from shared.settings import Settings
 from tests.unit import test_alerts_api as unit
 from tests.unit.test_alerts_api import app, server
 
 __all__ = ["app", "server"]  # fixtures of the unit tests, over this module's ``db``
-
-
-@pytest.fixture
-async def client(
-    make_settings: Callable[..., Settings], db: AsyncEngine
-) -> AsyncIterator[httpx.AsyncClient]:
-    api = create_app(make_settings(), db)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(api), base_url="http://t") as c:
-        yield c
 
 
 test_alert_crud = unit.test_an_alert_is_saved_read_listed_and_deleted_each_change_counted

@@ -5,20 +5,17 @@ duplicated, reordered, corrected or replayed afterwards."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.app import create_app
-from shared.db.engine import create_engine
-from shared.db.migrate import migrate
 from shared.settings import Settings
-from tests.api_support import ADMIN, book, floor
+from tests.api_support import api_client, book, floor, put_targets
 from tests.conftest import canonical
 
 NOW = datetime.now(UTC)
@@ -26,18 +23,13 @@ NOW = datetime.now(UTC)
 
 @pytest.fixture
 async def db(
-    postgres_url: str, make_settings: Callable[..., Settings]
-) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(postgres_url)
-    await migrate(engine)
-    app = create_app(make_settings(database_url=postgres_url), engine)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+    pg: AsyncEngine, postgres_url: str, make_settings: Callable[..., Settings]
+) -> AsyncEngine:
+    app = create_app(make_settings(database_url=postgres_url), pg)
+    async with api_client(app) as c:
         await floor(c)
-        target = await c.put("/v1/targets/teams/north/revenue/month", json={"value": 3000},
-                             headers=ADMIN)  # fmt: skip
-        assert target.status_code == 200
-    yield engine
-    await engine.dispose()
+        await put_targets(c, "teams", "revenue", "month", north=3000)
+    return pg
 
 
 async def alert(db: AsyncEngine, alert_id: str, trigger: dict[str, Any], **more: Any) -> None:

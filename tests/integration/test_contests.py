@@ -23,10 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.api.app import create_app
 from services.kpi.engine import Engine
 from services.kpi.store import KpiStore
-from shared.db.engine import create_engine
-from shared.db.migrate import migrate
 from shared.settings import Settings
-from tests.api_support import ADMIN, READ, book, floor
+from tests.api_support import ADMIN, READ, api_client, book, floor
 from tests.conftest import canonical
 
 IDENTITY = {"u-1": "alice", "u-2": "bob", "u-3": "carol"}
@@ -41,17 +39,14 @@ POINTS = {"calls_placed": 1.0, "revenue": 0.01}
 
 @pytest.fixture
 async def api(
-    postgres_url: str, make_settings: Callable[..., Settings]
+    pg: AsyncEngine, postgres_url: str, make_settings: Callable[..., Settings]
 ) -> AsyncIterator[tuple[httpx.AsyncClient, AsyncEngine, Any]]:
     # Minute buckets of March are kept in this test's database: nothing prunes them.
     settings = make_settings(database_url=postgres_url, minute_retention_hours=24 * 800)
-    db = create_engine(postgres_url)
-    await migrate(db)
-    app = create_app(settings, db)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+    app = create_app(settings, pg)
+    async with api_client(app) as c:
         await floor(c)
-        yield c, db, app
-    await db.dispose()
+        yield c, pg, app
 
 
 def _events(

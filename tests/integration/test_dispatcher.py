@@ -24,8 +24,6 @@ from services.api.app import create_app
 from services.dispatcher.backoff import Backoff
 from services.dispatcher.dispatcher import Dispatcher
 from services.dispatcher.repository import claim_due
-from shared.db.engine import create_engine
-from shared.db.migrate import migrate
 from shared.notify.messages import new_secret
 from shared.settings import Settings
 from tests.api_support import served
@@ -80,14 +78,6 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     async with served(found.app()) as url:
         yield found, url
         found.released.set()  # a held request ends before the server stops
-
-
-@pytest.fixture
-async def pg(postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(postgres_url)
-    await migrate(engine)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -4,42 +4,33 @@ subject and day, against the subject's own target."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.alerts.pace_checks import check_pace
 from services.api.app import create_app
-from shared.db.engine import create_engine
-from shared.db.migrate import migrate
 from shared.settings import Settings
-from tests.api_support import ADMIN, book, floor
+from tests.api_support import ADMIN, api_client, book, floor, put_targets
 from tests.conftest import canonical
 
 
 @pytest.fixture
 async def db(
-    postgres_url: str, make_settings: Callable[..., Settings]
-) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(postgres_url)
-    await migrate(engine)
-    app = create_app(make_settings(database_url=postgres_url), engine)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+    pg: AsyncEngine, postgres_url: str, make_settings: Callable[..., Settings]
+) -> AsyncEngine:
+    app = create_app(make_settings(database_url=postgres_url), pg)
+    async with api_client(app) as c:
         await floor(c)
-        for rep, calls in (("alice", 40), ("bob", 4)):
-            put = await c.put(f"/v1/targets/reps/{rep}/calls_total/day", json={"value": calls},
-                              headers=ADMIN)  # fmt: skip
-            assert put.status_code == 200
+        await put_targets(c, "reps", "calls_total", "day", alice=40, bob=4)
         trigger = {"kind": "behind_pace", "metric": "calls_total", "period": "day", "below": 0.5}
         body: dict[str, Any] = {"name": "Pace", "channels": [], "trigger": trigger}
         assert (await c.put("/v1/alerts/pace", json=body, headers=ADMIN)).status_code == 200
-    yield engine
-    await engine.dispose()
+    return pg
 
 
 async def raised(db: AsyncEngine) -> list[tuple[str, dict[str, Any]]]:

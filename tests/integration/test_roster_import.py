@@ -4,7 +4,7 @@ reps at once, and the KPI service seeing the new roster."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api.app import create_app
 from services.api.roster.repository import RosterRepository
 from services.kpi.engine import Engine
 from services.kpi.store import Booking, KpiStore
@@ -27,15 +26,6 @@ from tests.conftest import canonical
 IMPORT = "/v1/roster/import"
 CSV = {**ADMIN, "content-type": "text/csv"}
 SINCE_2020 = "2020-01-01T00:00:00Z"
-
-
-@pytest.fixture
-async def client(
-    make_settings: Callable[..., Settings], db: AsyncEngine
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(make_settings(), db)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
-        yield c
 
 
 async def roster_version(db: AsyncEngine) -> int:

@@ -24,21 +24,19 @@ from services.api.alerts.hub import NotificationHub, Seen
 from services.api.alerts.repository import NotificationRepository, NotificationRow
 from services.api.app import create_app
 from shared.settings import Settings
-from tests.api_support import ADMIN, READ, served
-from tests.unit.test_sse import events, next_event
+from tests.api_support import ADMIN, READ, events, fields, next_event, served
 
 PUBLIC = "https://93.184.216.34/hook"  # an IP literal: no DNS, and public
 THRESHOLD = {"kind": "threshold", "metric": "calls_total", "window": "today", "value": 50}
+INSERT_NOTIFICATION = text(
+    "INSERT INTO notifications (id, alert_id, kind, scope, subject_id, occurrence, data,"
+    " raised_at) VALUES (:id, :alert_id, :kind, :scope, :subject_id, :occurrence, :data,"
+    " :raised_at)"
+)
 
 
 def alert(**changes: Any) -> dict[str, Any]:
     return {"name": "50 calls", "channels": ["ops"], "trigger": THRESHOLD, **changes}
-
-
-def fields(response: httpx.Response) -> list[str]:
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    return [e["field"] for e in response.json()["errors"]]
 
 
 async def channel(client: httpx.AsyncClient, channel_id: str = "ops") -> None:
@@ -88,14 +86,7 @@ async def notify(
         "raised_at": ms(raised_at),
     }
     async with db.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO notifications (id, alert_id, kind, scope, subject_id, occurrence,"
-                " data, raised_at) VALUES (:id, :alert_id, :kind, :scope, :subject_id,"
-                " :occurrence, :data, :raised_at)"
-            ),
-            row,
-        )
+        await conn.execute(INSERT_NOTIFICATION, row)
         for channel_id, status in (deliveries or {}).items():
             await conn.execute(
                 text(
@@ -113,6 +104,15 @@ async def notify(
                     "done": ms(raised_at + timedelta(seconds=1)) if status == "delivered" else None,
                 },
             )
+
+
+async def notify_three(db: AsyncEngine) -> None:
+    """n1 (delivered to ops, failed to slack), n2 a minute later (pending to ops), n3 another
+    minute later (of another alert, without deliveries)."""
+    at = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+    await notify(db, "n1", at, deliveries={"ops": "delivered", "slack": "failed"})
+    await notify(db, "n2", at + timedelta(minutes=1), deliveries={"ops": "pending"})
+    await notify(db, "n3", at + timedelta(minutes=2), alert_id="deals")
 
 
 # --- alerts -------------------------------------------------------------------------------
@@ -218,10 +218,7 @@ async def test_a_read_key_cannot_change_alerts(client: httpx.AsyncClient, db: As
 async def test_notifications_are_listed_newest_first_with_their_deliveries(
     client: httpx.AsyncClient, db: AsyncEngine
 ) -> None:
-    at = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-    await notify(db, "n1", at, deliveries={"ops": "delivered", "slack": "failed"})
-    await notify(db, "n2", at + timedelta(minutes=1), deliveries={"ops": "pending"})
-    await notify(db, "n3", at + timedelta(minutes=2), alert_id="deals")
+    await notify_three(db)
     answer = await client.get("/v1/notifications", headers=READ)
     assert answer.status_code == 200, answer.text
     shown = answer.json()["notifications"]
@@ -268,10 +265,7 @@ async def test_notifications_are_listed_newest_first_with_their_deliveries(
 async def test_notifications_are_filtered_by_alert_and_delivery_status_and_limited(
     client: httpx.AsyncClient, db: AsyncEngine
 ) -> None:
-    at = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-    await notify(db, "n1", at, deliveries={"ops": "delivered", "slack": "failed"})
-    await notify(db, "n2", at + timedelta(minutes=1), deliveries={"ops": "pending"})
-    await notify(db, "n3", at + timedelta(minutes=2), alert_id="deals")
+    await notify_three(db)
 
     async def ids(query: str) -> list[str]:
         answer = await client.get(f"/v1/notifications?{query}", headers=READ)
@@ -488,12 +482,7 @@ async def test_the_stream_pages_past_a_full_batch_raised_at_one_instant(db: Asyn
     late = {**rows[0], "id": "ntf_late", "subject_id": "x", "raised_at": instant + 5}
     rows.append(late)
     async with db.begin() as conn:
-        await conn.execute(
-            text("INSERT INTO notifications (id, alert_id, kind, scope, subject_id, occurrence, "
-                 "data, raised_at) VALUES (:id, :alert_id, :kind, :scope, :subject_id, "
-                 ":occurrence, :data, :raised_at)"),
-            rows,
-        )  # fmt: skip
+        await conn.execute(INSERT_NOTIFICATION, rows)
     seen, taken = Seen(cutoff_ms=instant - 1), []
     for _ in range(6):
         async with db.connect() as conn:

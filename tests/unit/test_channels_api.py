@@ -16,7 +16,7 @@ from services.api.app import create_app
 from services.dev import with_demo_secrets
 from shared.notify.messages import new_secret
 from shared.settings import Settings
-from tests.api_support import ADMIN, READ
+from tests.api_support import ADMIN, READ, api_client, fields
 
 PUBLIC = "https://93.184.216.34/hooks/salespulse?token=t0ps3cret"  # an IP literal: no DNS
 SLACK = "https://3.5.140.2/services/T000/B000/XXXXXXXX"
@@ -24,12 +24,6 @@ SLACK = "https://3.5.140.2/services/T000/B000/XXXXXXXX"
 
 async def put(client: httpx.AsyncClient, channel_id: str, **body: object) -> httpx.Response:
     return await client.put(f"/v1/channels/{channel_id}", json=body, headers=ADMIN)
-
-
-def fields(response: httpx.Response) -> list[str]:
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    return [e["field"] for e in response.json()["errors"]]
 
 
 async def test_a_generated_secret_is_shown_once_and_never_read_back(
@@ -139,7 +133,7 @@ async def test_allow_private_channels_lifts_the_guard(
     make_settings: Callable[..., Settings], db: AsyncEngine
 ) -> None:
     app = create_app(make_settings(allow_private_channels=True), db)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+    async with api_client(app) as c:
         for url in ("http://127.0.0.1:9/hook", "https://localhost/hook", "http://10.0.0.1/"):
             assert (await put(c, "local", kind="slack", url=url)).status_code == 200
         assert fields(await put(c, "local", kind="slack", url="ftp://10.0.0.1/")) == ["body.url"]

@@ -16,9 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.api.app import create_app
 from services.api.contests import scoring
 from shared.settings import Settings
-from tests.api_support import ADMIN, READ, book, floor, served
+from tests.api_support import (
+    ADMIN,
+    READ,
+    api_client,
+    book,
+    events,
+    fields,
+    floor,
+    next_event,
+    served,
+)
 from tests.conftest import canonical
-from tests.unit.test_sse import events, next_event
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 
@@ -31,12 +40,6 @@ def contest(**changes: Any) -> dict[str, Any]:
         "score": {"metric": "calls_total"},
         **changes,
     }
-
-
-def fields(response: httpx.Response) -> list[str]:
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    return [e["field"] for e in response.json()["errors"]]
 
 
 @pytest.mark.parametrize(
@@ -167,7 +170,7 @@ async def test_unknown_contests_are_404s_and_leave_nothing_behind(
     make_settings: Callable[..., Settings], db: AsyncEngine
 ) -> None:
     app = create_app(make_settings(), db)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+    async with api_client(app) as c:
         for path in ("/v1/stream/contests/nope", "/v1/contests/nope", "/v1/contests/nope2"):
             got = await c.get(path, headers=READ)
             assert got.status_code == 404
@@ -205,18 +208,14 @@ def test_the_goal_is_reached_when_the_running_score_first_holds_it() -> None:
     assert scoring.goal_reached_at(score, buckets, {}, 9, 0) is None
 
 
-async def test_nobody_wins_a_contest_nobody_scored_in(
-    make_settings: Callable[..., Settings], db: AsyncEngine
-) -> None:
-    app = create_app(make_settings(), db)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
-        await floor(c)
-        over = contest(
-            starts_at=(NOW - timedelta(hours=2)).isoformat(),
-            ends_at=(NOW - timedelta(hours=1)).isoformat(),
-        )
-        assert (await c.put("/v1/contests/quiet", json=over, headers=ADMIN)).status_code == 200
-        body = (await c.get("/v1/contests/quiet", headers=READ)).json()
+async def test_nobody_wins_a_contest_nobody_scored_in(client: httpx.AsyncClient) -> None:
+    await floor(client)
+    over = contest(
+        starts_at=(NOW - timedelta(hours=2)).isoformat(),
+        ends_at=(NOW - timedelta(hours=1)).isoformat(),
+    )
+    assert (await client.put("/v1/contests/quiet", json=over, headers=ADMIN)).status_code == 200
+    body = (await client.get("/v1/contests/quiet", headers=READ)).json()
     assert body["status"] == "completed"
     assert [r["rank"] for r in body["rows"]] == [1, 1, 1]  # all tied at 0
     assert body["winners"] == []

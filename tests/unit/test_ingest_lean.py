@@ -21,22 +21,11 @@ from shared.bus.memory import MemoryBus
 from shared.fx import unrated_currency
 from shared.settings import Settings
 from tests.conftest import PUBLIC_BASE_URL, WEBHOOK_SECRET, canonical
+from tests.unit.test_ingest_http import bus, client
+
+__all__ = ["bus", "client"]  # the ingest's fixtures (a 4 KiB body limit), shared
 
 URL = "/webhooks/events"
-
-
-@pytest.fixture
-def bus() -> MemoryBus:
-    return MemoryBus()
-
-
-@pytest.fixture
-async def client(
-    make_settings: Callable[..., Settings], bus: MemoryBus
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(make_settings(max_body_bytes=4096), bus)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
-        yield c
 
 
 def in_chunks(raw: bytes, size: int) -> AsyncIterator[bytes]:

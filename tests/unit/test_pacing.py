@@ -15,7 +15,7 @@ from services.api.app import create_app
 from shared.pacing import elapsed_share, pace, parse_workdays, working_seconds
 from shared.settings import Settings
 from shared.windows import resolve_window
-from tests.api_support import ADMIN, READ, book, floor
+from tests.api_support import READ, api_client, book, floor, put_targets
 from tests.conftest import canonical
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -81,12 +81,9 @@ async def test_kpi_responses_carry_the_pace_of_metrics_with_targets(
 ) -> None:
     settings = make_settings()
     app = create_app(settings, db)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+    async with api_client(app) as c:
         await floor(c)
-        for rep, calls in (("alice", 40), ("bob", 20)):
-            put = await c.put(f"/v1/targets/reps/{rep}/calls_total/day", json={"value": calls},
-                              headers=ADMIN)  # fmt: skip
-            assert put.status_code == 200
+        await put_targets(c, "reps", "calls_total", "day", alice=40, bob=20)
         now = datetime.now(UTC)
         await book(db, *(canonical("call.placed", actor="u-1", time=now) for _ in range(3)))
 
@@ -109,24 +106,19 @@ async def test_kpi_responses_carry_the_pace_of_metrics_with_targets(
 
 
 async def test_boards_carry_team_names_and_pace_and_rank_by_pace(
-    make_settings: Callable[..., Settings], db: AsyncEngine
+    client: httpx.AsyncClient, db: AsyncEngine
 ) -> None:
-    app = create_app(make_settings(), db)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
-        await floor(c)
-        for rep, calls in (("alice", 40), ("bob", 4)):
-            put = await c.put(f"/v1/targets/reps/{rep}/calls_total/day", json={"value": calls},
-                              headers=ADMIN)  # fmt: skip
-            assert put.status_code == 200
-        now = datetime.now(UTC)
-        actors = [*(("u-1",) * 3), *(("u-2",) * 2), *(("u-3",) * 5)]
-        await book(db, *(canonical("call.placed", actor=a, time=now) for a in actors))
+    await floor(client)
+    await put_targets(client, "reps", "calls_total", "day", alice=40, bob=4)
+    now = datetime.now(UTC)
+    actors = [*(("u-1",) * 3), *(("u-2",) * 2), *(("u-3",) * 5)]
+    await book(db, *(canonical("call.placed", actor=a, time=now) for a in actors))
 
-        by_value = await c.get("/v1/leaderboards/calls_total?window=today", headers=READ)
-        by_pace = await c.get("/v1/leaderboards/calls_total?window=today&rank_by=pace",
-                              headers=READ)  # fmt: skip
-        teams = await c.get("/v1/team-leaderboards/calls_total?window=today", headers=READ)
-        ratio = await c.get("/v1/leaderboards/win_rate?rank_by=pace", headers=READ)
+    by_value = await client.get("/v1/leaderboards/calls_total?window=today", headers=READ)
+    by_pace = await client.get("/v1/leaderboards/calls_total?window=today&rank_by=pace",
+                               headers=READ)  # fmt: skip
+    teams = await client.get("/v1/team-leaderboards/calls_total?window=today", headers=READ)
+    ratio = await client.get("/v1/leaderboards/win_rate?rank_by=pace", headers=READ)
 
     rows = by_value.json()["rows"]
     assert [(r["rep_id"], r["team_name"]) for r in rows] == [

@@ -4,7 +4,6 @@ honest about a database it cannot read, and holding nothing once its screens hav
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -19,10 +18,18 @@ from services.api.app import create_app
 from services.api.leaderboards.hub import BoardHub
 from services.api.leaderboards.service import BoardSpec
 from shared.settings import Settings
-from tests.api_support import READ, assert_problem, book, flaky_hub, floor, served
+from tests.api_support import (
+    READ,
+    assert_problem,
+    book,
+    events,
+    flaky_hub,
+    floor,
+    next_event,
+    served,
+)
 from tests.conftest import canonical
 
-Event = tuple[str, str, dict[str, Any]]  # (event type, id, data)
 URL = "/v1/stream/leaderboards/calls_total?window=today"
 TODAY = BoardSpec("rep", "calls_total", "today")
 
@@ -36,24 +43,6 @@ def app(make_settings: Callable[..., Settings], db: AsyncEngine) -> FastAPI:
 async def server(app: FastAPI) -> AsyncIterator[str]:
     async with served(app) as url:
         yield url
-
-
-async def events(response: httpx.Response) -> AsyncIterator[Event]:
-    kind, event_id, data = "message", "", ""
-    async for line in response.aiter_lines():
-        if line.startswith("id: "):
-            event_id = line[4:]
-        elif line.startswith("event: "):
-            kind = line[7:]
-        elif line.startswith("data: "):
-            data = line[6:]
-        elif line == "" and data:
-            yield kind, event_id, json.loads(data)
-            kind, event_id, data = "message", "", ""
-
-
-async def next_event(stream: AsyncIterator[Event], within_s: float = 5) -> Event:
-    return await asyncio.wait_for(anext(stream), within_s)
 
 
 def values(board: dict[str, Any]) -> dict[str, Any]:
