@@ -24,10 +24,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.alerts import Trigger, render
-from shared.db.models import Alert, AlertsVersion, Delivery, Notification, Rep, Team, table
+from shared.db.models import Alert, Delivery, Notification, Rep, Team, table
 
 log = logging.getLogger(__name__)
-_alerts, _version = table(Alert), table(AlertsVersion)
+_alerts = table(Alert)
 _notifications, _deliveries = table(Notification), table(Delivery)
 _reps, _teams = table(Rep), table(Team)
 _TRIGGER: TypeAdapter[Any] = TypeAdapter(Trigger)
@@ -54,10 +54,6 @@ class Crossing:
     subject: str
     occurrence: str
     values: dict[str, Any]  # for the text and the payload: metric, value, window, target...
-
-
-async def alerts_version(conn: AsyncConnection) -> int:
-    return int((await conn.execute(select(_version.c.version))).scalar() or 0)
 
 
 async def enabled_alerts(conn: AsyncConnection) -> list[Watched]:

@@ -58,12 +58,18 @@ class AlertWatch:
         self.enabled = True  # off while a replay rebuilds history
 
     async def raise_for(
-        self, conn: AsyncConnection, deltas: Deltas, wins: Iterable[Win], now: float | None = None
+        self,
+        conn: AsyncConnection,
+        version: int,
+        deltas: Deltas,
+        wins: Iterable[Win],
+        now: float | None = None,
     ) -> int:
-        """Write the notifications this batch's aggregates cause: how many were new."""
+        """Write the notifications this batch's aggregates cause: how many were new.
+        ``version``: the alerts version, read with the roster's (no round trip of its own)."""
         if not self.enabled:
             return 0
-        await self._reload(conn)
+        await self._reload(conn, version)
         if not self._watched:
             return 0
         at = time.time() if now is None else now
@@ -79,8 +85,7 @@ class AlertWatch:
                 crossings += _won(alert, trigger, wins)
         return await outbox.write(conn, crossings, at, metrics.notification_raised)
 
-    async def _reload(self, conn: AsyncConnection) -> None:
-        version = await outbox.alerts_version(conn)
+    async def _reload(self, conn: AsyncConnection, version: int) -> None:
         if version == self._version:
             return
         self._watched = await outbox.enabled_alerts(conn)

@@ -31,6 +31,10 @@ _COUNTER = {name: i for i, name in enumerate(BASE_COUNTERS)}
 
 
 class BulkWriter(Protocol):
+    async def begin(self, conn: AsyncConnection) -> None:
+        """Ready the flush's transaction for the writes below: once, first."""
+        ...
+
     async def claim(self, conn: AsyncConnection, keys: Sequence[bytes], now: int) -> set[bytes]:
         """Insert the event keys not seen before; return those inserted."""
         ...
@@ -56,6 +60,9 @@ class BulkWriter(Protocol):
 class CoreWriter:
     def __init__(self, dialect: str) -> None:
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    async def begin(self, conn: AsyncConnection) -> None:
+        """Nothing to ready: plain statements."""
 
     async def claim(self, conn: AsyncConnection, keys: Sequence[bytes], now: int) -> set[bytes]:
         statement = (
@@ -170,6 +177,11 @@ class PostgresWriter:
         additions=", ".join(f"{c} = kpi_rollups.{c} + EXCLUDED.{c}" for c in BASE_COUNTERS),
     )
 
+    async def begin(self, conn: AsyncConnection) -> None:
+        """The flush's temporary tables (made once per connection, in a transaction that may
+        roll back: so each flush, if not there) and its work_mem: one round trip a flush."""
+        await (await _driver(conn)).execute(self.TEMPORARY)
+
     async def claim(self, conn: AsyncConnection, keys: Sequence[bytes], now: int) -> set[bytes]:
         driver = await _driver(conn)
         await _copy(driver, "flush_claims", [(k,) for k in keys])
@@ -208,12 +220,8 @@ class PostgresWriter:
 
 
 async def _driver(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under ``conn``, inside the same transaction, with the
-    temporary tables of the flush (made once per connection, in a transaction that may roll
-    back: so each time, if not there)."""
-    driver: Any = (await conn.get_raw_connection()).driver_connection
-    await driver.execute(PostgresWriter.TEMPORARY)
-    return driver
+    """The asyncpg connection under ``conn``, inside the same transaction."""
+    return (await conn.get_raw_connection()).driver_connection
 
 
 async def _copy(driver: Any, name: str, records: Sequence[Sequence[Any]]) -> None:

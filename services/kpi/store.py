@@ -30,6 +30,7 @@ from shared.bus import Record
 from shared.calendar import local_month_start
 from shared.catalogue import BASE_COUNTERS
 from shared.db.models import (
+    AlertsVersion,
     AppliedEvent,
     ConsumerOffset,
     Contest,
@@ -50,6 +51,7 @@ _applied = table(AppliedEvent)
 _offsets = table(ConsumerOffset)
 _states = table(KpiState)
 _version = table(RosterVersion)
+_alerts_version = table(AlertsVersion)
 _identities = table(Identity)
 _rep_teams = table(RepTeam)
 _teams = table(Team)
@@ -206,14 +208,15 @@ class KpiStore:
         roster = self._roster  # a rolled-back flush must not keep a roster it re-credited for
         try:
             async with self._db.begin() as conn:
-                await self._refresh_roster(conn)  # 1
+                await self._writer.begin(conn)
+                alerts_version = await self._refresh_roster(conn)  # 1
                 fresh = await self._claim(conn, booking.booked)  # 2
                 result.applied = [event for event, _ in fresh]
                 result.duplicates = len(booking.booked) - len(fresh)
                 result.unassigned = sum(1 for e in result.applied if self._unassigned(e))
                 deltas, wins = await self._apply(conn, fresh)  # 3
                 await self._upsert(conn, deltas)  # 4
-                await self.alerts.raise_for(conn, deltas, wins)  # 4b: the outbox
+                await self.alerts.raise_for(conn, alerts_version, deltas, wins)  # 4b: outbox
                 result.booked = _business(deltas)
                 await self._record_offsets(conn, result.next_offsets)  # 5
                 if dry_run:
@@ -240,16 +243,19 @@ class KpiStore:
                     f"partition {partition}: {offset} < stored {self._stored[partition]}"
                 )
 
-    async def _refresh_roster(self, conn: AsyncConnection) -> None:
-        """Reload the roster if its version moved, and re-credit newly known identities.
+    async def _refresh_roster(self, conn: AsyncConnection) -> int:
+        """Reload the roster if its version moved, and re-credit newly known identities; the
+        alerts version, read in the same round trip, is returned for step 4b.
 
         The version row is read FOR SHARE: a roster change (an UPDATE of that row) waits for
         the flushes under way, and flushes after it see it. So no flush booking with an old
         roster can commit after the re-credit that follows the change."""
-        version_query = select(_version.c.version).with_for_update(read=True)
-        version = (await conn.execute(version_query)).scalar() or 0
+        alerts_version = select(_alerts_version.c.version).scalar_subquery()
+        version_query = select(_version.c.version, alerts_version).with_for_update(read=True)
+        version, alerts = (await conn.execute(version_query)).one()
+        version, alerts = version or 0, int(alerts or 0)
         if version == self._roster.version:
-            return
+            return alerts
         known = set(self._roster.identities)
         identities = await conn.execute(
             select(_identities.c.provider, _identities.c.external_id, _identities.c.rep_id)
@@ -265,6 +271,7 @@ class KpiStore:
         newly = [f"{p}:{x}" for p, x in set(self._roster.identities) - known]
         if newly:
             await self._recredit(conn, newly)
+        return alerts
 
     async def _recredit(self, conn: AsyncConnection, keys: list[str]) -> None:
         """Move the unassigned activity of ``keys`` to their reps (see ``recredit.py``).
