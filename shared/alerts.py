@@ -21,15 +21,11 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from shared.calendar import Period
 from shared.catalogue import CATALOGUE
+from shared.windows import CALENDAR_PERIODS
 
-CURRENT_WINDOWS = ("today", "this_week", "this_month", "this_quarter", "this_year")
-PERIOD_WINDOW: dict[str, str] = {  # a target's period -> the window of it that holds now
-    "day": "today",
-    "week": "this_week",
-    "month": "this_month",
-    "quarter": "this_quarter",
-    "year": "this_year",
-}
+CurrentWindow = Literal["today", "this_week", "this_month", "this_quarter", "this_year"]
+# a target's period -> the calendar window of it that holds now
+PERIOD_WINDOW: dict[str, str] = {p: n for n, (p, ago) in CALENDAR_PERIODS.items() if ago == 0}
 Scope = Literal["rep", "team"]
 PLACEHOLDERS: dict[str, str] = {
     "alert": "the alert's name",
@@ -61,7 +57,7 @@ def _known_metric(metric: str) -> str:
 class Threshold(BaseModel):
     kind: Literal["threshold"]
     metric: str
-    window: Literal["today", "this_week", "this_month", "this_quarter", "this_year"]
+    window: CurrentWindow
     scope: Scope = "rep"
     op: Literal[">=", "<="] = ">="
     value: float
@@ -86,7 +82,7 @@ class DealWon(BaseModel):
 class NewLeader(BaseModel):
     kind: Literal["new_leader"]
     metric: str
-    window: Literal["today", "this_week", "this_month", "this_quarter", "this_year"]
+    window: CurrentWindow
     scope: Scope = "rep"
 
     _metric = field_validator("metric")(_known_metric)

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from prometheus_client import Counter
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.alerts import Trigger, render
+from shared.alerts import DEFAULT_MESSAGES, Trigger, render
 from shared.db.models import Alert, Delivery, Notification, Rep, Team, table
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,19 @@ _alerts = table(Alert)
 _notifications, _deliveries = table(Notification), table(Delivery)
 _reps, _teams = table(Rep), table(Team)
 _TRIGGER: TypeAdapter[Any] = TypeAdapter(Trigger)
+RAISED = Counter(
+    "salespulse_notifications_raised_total",
+    "Alert notifications written to the outbox, by trigger kind",
+    ["kind"],
+)
+
+
+def initialise_metrics() -> None:
+    """Every trigger kind's series from the start, at 0."""
+    for kind in DEFAULT_MESSAGES:
+        RAISED.labels(kind)
+
+
 UNIQUE = ["alert_id", "scope", "subject_id", "occurrence"]  # a notification fires once per these
 
 
@@ -79,10 +93,10 @@ async def write(
     conn: AsyncConnection,
     crossings: Iterable[Crossing],
     at: float,
-    raised: Callable[[str], None] = lambda kind: None,
 ) -> int:
     """Write each crossing not written before, with its deliveries: how many were new.
-    ``raised`` is told the trigger kind of each new one (for metrics)."""
+    ``salespulse_notifications_raised_total`` counts them, by trigger kind, in whichever
+    process raised them (the KPI service, the API's pace checks and settlements)."""
     crossings = await _not_written(conn, list(crossings))
     if not crossings:
         return 0
@@ -112,7 +126,7 @@ async def write(
         if created.scalar() is None:
             continue  # this crossing fired before
         count += 1
-        raised(kind)
+        RAISED.labels(kind).inc()
         channels = crossing.alert.channels
         if channels:
             await conn.execute(

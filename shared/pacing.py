@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from shared.calendar import local_date, local_midnight, next_local_midnight
+from shared.calendar import local_date, periods
 from shared.catalogue import CATALOGUE
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -49,13 +49,11 @@ def working_seconds(start: int, end: int, tz: ZoneInfo, workdays: Workdays) -> i
         return 0
     if workdays is None:
         return end - start
-    total, day = 0, local_midnight(start, tz)
-    while day < end:
-        after = next_local_midnight(day, tz)
-        if local_date(day, tz).weekday() in workdays:
-            total += min(end, after) - max(start, day)
-        day = after
-    return total
+    return sum(
+        min(end, day.end) - max(start, day.start)
+        for day in periods("day", start, end, tz)
+        if local_date(day.start, tz).weekday() in workdays
+    )
 
 
 def elapsed_share(start: int, end: int, now: int, tz: ZoneInfo, workdays: Workdays) -> float | None:

@@ -18,6 +18,7 @@ the work and a restart resumes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -62,11 +63,7 @@ class Dispatcher:
         self._backoff = backoff or Backoff()
         self._timeout_s, self._pending_every_s = timeout_s, pending_every_s
         self._clock = clock
-        self._woken = asyncio.Event()
         self._pending_read_at = float("-inf")
-
-    def wake(self) -> None:
-        self._woken.set()
 
     def client(self) -> httpx.AsyncClient:
         """The client deliveries go through: every connection passes the SSRF guard."""
@@ -148,14 +145,9 @@ class Dispatcher:
         self._pending_read_at = self._clock()
 
     async def _idle(self, stop: asyncio.Event, seconds: float) -> None:
-        """Wait ``seconds``, or less when stopped or woken."""
-        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(self._woken.wait())]
-        try:
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
-        self._woken.clear()
+        """Wait ``seconds``, or less when stopped."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
 
     def _now_ms(self) -> int:
         return round(self._clock() * 1000)

@@ -6,6 +6,7 @@ from typing import get_args
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from shared import outbox
 from shared.notify.messages import ChannelKind
 
 DELIVERED = Counter(
@@ -38,6 +39,7 @@ KINDS: tuple[str, ...] = (*get_args(ChannelKind), DELETED)
 
 def initialise() -> None:
     """Every series exists from the start, at 0 (dashboards show 0, not "no data")."""
+    outbox.initialise_metrics()  # raised here too: the API's pace checks and settlements
     for kind in KINDS:
         DELIVERED.labels(kind)
         FAILED.labels(kind)

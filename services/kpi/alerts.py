@@ -23,13 +23,12 @@ import logging
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.kpi import metrics
 from services.kpi.engine import Deltas
+from services.kpi.state import Win
 from shared import outbox
 from shared.alert_reads import window_targets, window_values
 from shared.alerts import PERIOD_WINDOW, DealWon, NewLeader, TargetReached, Threshold
@@ -37,15 +36,6 @@ from shared.outbox import Crossing, Watched
 from shared.windows import Window, resolve_window
 
 log = logging.getLogger(__name__)
-
-
-class Win(NamedTuple):
-    """A deal newly won in a batch: its id, when, its revenue, the rep (None: unassigned)."""
-
-    deal_id: str
-    at: int
-    revenue_cents: int
-    rep_id: str | None
 
 
 class AlertWatch:
@@ -83,7 +73,7 @@ class AlertWatch:
                 crossings += await self._leader(conn, alert, at)
             elif isinstance(trigger, DealWon):
                 crossings += _won(alert, trigger, wins)
-        return await outbox.write(conn, crossings, at, metrics.notification_raised)
+        return await outbox.write(conn, crossings, at)
 
     async def _reload(self, conn: AsyncConnection, version: int) -> None:
         if version == self._version:

@@ -149,11 +149,8 @@ class KpiConsumer:
             records.extend(more)
         return records
 
-    async def process(self, records: Sequence[Record]) -> FlushResult:
-        """Decode, dead-letter what cannot be booked, flush the rest, acknowledge."""
-        return await self._process(Fetched(records, *self._decode(records)))
-
     async def _process(self, fetched: Fetched) -> FlushResult:
+        """Dead-letter what cannot be booked, flush the rest, acknowledge."""
         if fetched.rejects:  # published before the offsets move past them: never lost
             await self._patiently("dead-letter", lambda: self._publish_letters(fetched.rejects))
         result = await self._flush_isolated(fetched.decoded)

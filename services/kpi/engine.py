@@ -25,7 +25,7 @@ from services.kpi.accounts import AccountState
 from services.kpi.calls import CallbackState, CallState, normalise_number
 from services.kpi.deals import DealState, won_counters
 from services.kpi.roster import Owner, Roster
-from services.kpi.state import Booked, StateKey, Subjects
+from services.kpi.state import Booked, StateKey, Subjects, Win
 from shared import events as ev
 from shared.buckets import bucket_starts
 from shared.fx import unrated_currency
@@ -75,8 +75,7 @@ class Applied:
     )
     # callback state key -> calls whose earlier report registered there and no longer holds
     forget: dict[StateKey, list[str]] = field(default_factory=dict)
-    # deals newly won in the batch: (deal id, won at, revenue cents, rep id or None), for alerts
-    wins: list[tuple[str, int, int, str | None]] = field(default_factory=list)
+    wins: list[Win] = field(default_factory=list)  # deals newly won in the batch, for alerts
 
     @property
     def followups(self) -> set[StateKey]:
@@ -246,7 +245,7 @@ class Engine:
                 win = (int(at), counters["revenue_cents"], subjects)
                 if not _won_before(deal.booked):
                     rep = next((i for scope, i in subjects if scope == "rep"), None)
-                    result.wins.append((deal_id, int(at), counters["revenue_cents"], rep))
+                    result.wins.append(Win(deal_id, int(at), counters["revenue_cents"], rep))
         self._rebook(result.deltas, deal, wanted)
         self._register_account(key, deal, win, result)
 

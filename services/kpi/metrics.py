@@ -4,6 +4,8 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from shared import outbox
+
 EVENTS_APPLIED = Counter("salespulse_kpi_events_applied_total", "Events applied to aggregates")
 DUPLICATES_SKIPPED = Counter(
     "salespulse_kpi_duplicates_skipped_total", "Events skipped because their id was applied before"
@@ -63,14 +65,6 @@ def count_business(booked: dict[tuple[str, str, str], int], per_rep: bool) -> No
 
 
 DEADLETTER_REASONS = ("invalid_event", "unusable_event", "engine_error")
-NOTIFICATIONS_RAISED = Counter(
-    "salespulse_notifications_raised_total",
-    "Alert notifications written to the outbox, by trigger kind",
-    ["kind"],
-)
-TRIGGER_KINDS = (
-    "threshold", "target_reached", "deal_won", "new_leader", "behind_pace", "contest_won"
-)  # fmt: skip
 WAIT_STEPS = ("schema", "topics", "fetch", "flush", "dead-letter", "load offsets")
 DIRECTIONS = ("placed", "received", "missed")
 
@@ -82,12 +76,7 @@ def initialise() -> None:
         DEADLETTERED.labels(reason)
     for step in WAIT_STEPS:
         INFRASTRUCTURE_WAITS.labels(step)
-    for kind in TRIGGER_KINDS:
-        NOTIFICATIONS_RAISED.labels(kind)
-
-
-def notification_raised(kind: str) -> None:
-    NOTIFICATIONS_RAISED.labels(kind).inc()
+    outbox.initialise_metrics()
 
 
 def initialise_teams(teams: Iterable[str]) -> None:

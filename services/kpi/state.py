@@ -15,6 +15,15 @@ Version = tuple[float, str]  # (event time, event id): the later wins, ties brok
 StateKey = tuple[str, str]  # (kind, key): kind is deal | call | callback | account
 
 
+class Win(NamedTuple):
+    """A deal newly won in a batch: its id, when, its revenue, the rep (None: unassigned)."""
+
+    deal_id: str
+    at: int
+    revenue_cents: int
+    rep_id: str | None
+
+
 class Booked(NamedTuple):
     """Counters booked at one instant to some subjects."""
 

@@ -19,12 +19,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.kpi import metrics
-from services.kpi.alerts import AlertWatch, Win
-from services.kpi.bulk import writer_for
+from services.kpi.alerts import AlertWatch
+from services.kpi.bulk import StateRow, writer_for
 from services.kpi.engine import STATE_TYPES, Deltas, Engine, Item, States, new_state
 from services.kpi.recredit import rewrite_state
 from services.kpi.roster import Roster
-from services.kpi.state import StateKey
+from services.kpi.state import StateKey, Win
 from shared import events as ev
 from shared.bus import Record
 from shared.calendar import local_month_start
@@ -352,7 +352,7 @@ class KpiStore:
             new |= more_new
             _add_all(applied.deltas, self._kpi.settle(applied, states))
         await self._save_states(conn, states, new)
-        return applied.deltas, [Win(*win) for win in applied.wins]
+        return applied.deltas, applied.wins
 
     async def _lock_states(
         self, conn: AsyncConnection, keys: set[StateKey]
@@ -376,12 +376,13 @@ class KpiStore:
     async def _save_states(self, conn: AsyncConnection, states: States, new: set[StateKey]) -> None:
         if not states:
             return
-        rows = [(k, y, orjson.dumps(s.to_json()).decode()) for (k, y), s in sorted(states.items())]
-        await self._writer.save_states(
-            conn,
-            [row for row in rows if row[:2] in new],
-            [row for row in rows if row[:2] not in new],
-        )
+        inserted: list[StateRow] = []
+        updated: list[StateRow] = []
+        for key, state in sorted(states.items()):
+            (inserted if key in new else updated).append(
+                (*key, orjson.dumps(state.to_json()).decode())
+            )
+        await self._writer.save_states(conn, inserted, updated)
 
     async def _upsert(self, conn: AsyncConnection, deltas: Deltas) -> None:
         rows = [(*key, value) for key, value in deltas.items() if value]
