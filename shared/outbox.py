@@ -101,48 +101,45 @@ async def write(
     if not crossings:
         return 0
     names = await _names(conn, crossings)
+    raised_at = int(at * 1000)
+    by_id = {f"ntf_{uuid.uuid4().hex}": crossing for crossing in crossings}
+    rows = [
+        {
+            "id": notification_id,
+            "alert_id": crossing.alert.id,
+            "kind": crossing.alert.trigger.kind,
+            "scope": crossing.scope,
+            "subject_id": crossing.subject,
+            "occurrence": crossing.occurrence,
+            "data": orjson.dumps(_data(crossing, names)).decode(),
+            "raised_at": raised_at,
+        }
+        for notification_id, crossing in by_id.items()
+    ]
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    count = 0
-    for crossing in crossings:
-        notification_id = f"ntf_{uuid.uuid4().hex}"
-        kind = crossing.alert.trigger.kind
-        created = await conn.execute(
-            insert(_notifications)
-            .values(
-                id=notification_id,
-                alert_id=crossing.alert.id,
-                kind=kind,
-                scope=crossing.scope,
-                subject_id=crossing.subject,
-                occurrence=crossing.occurrence,
-                data=orjson.dumps(_data(crossing, names)).decode(),
-                raised_at=int(at * 1000),
-            )
-            .on_conflict_do_nothing(
-                index_elements=["alert_id", "scope", "subject_id", "occurrence"]
-            )
-            .returning(_notifications.c.id)
-        )
-        if created.scalar() is None:
-            continue  # this crossing fired before
-        count += 1
-        RAISED.labels(kind).inc()
-        channels = crossing.alert.channels
-        if channels:
-            await conn.execute(
-                _deliveries.insert(),
-                [
-                    {
-                        "notification_id": notification_id,
-                        "channel_id": channel,
-                        "status": "pending",
-                        "attempts": 0,
-                        "next_attempt_at": int(at * 1000),
-                    }
-                    for channel in channels
-                ],
-            )
-    return count
+    created = await conn.execute(
+        insert(_notifications)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=UNIQUE)  # fired before (another instance)
+        .returning(_notifications.c.id)
+    )
+    new = [notification_id for (notification_id,) in created]
+    deliveries = [
+        {
+            "notification_id": notification_id,
+            "channel_id": channel,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": raised_at,
+        }
+        for notification_id in new
+        for channel in by_id[notification_id].alert.channels
+    ]
+    if deliveries:
+        await conn.execute(_deliveries.insert(), deliveries)
+    for notification_id in new:
+        RAISED.labels(by_id[notification_id].alert.trigger.kind).inc()
+    return len(new)
 
 
 async def _not_written(conn: AsyncConnection, crossings: list[Crossing]) -> list[Crossing]:
