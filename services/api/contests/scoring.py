@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from services.api.leaderboards.contenders import Contender as Contender  # scoring takes these
 from services.api.leaderboards.ranking import Entry, rank
 from shared.catalogue import CATALOGUE, evaluate, needed_counters, volume
 
@@ -87,12 +88,6 @@ class Contest:
         return (self.name, self.starts_at, self.ends_at, self.participants, self.team_ids,
                 self.score, self.goal) == (other.name, other.starts_at, other.ends_at,
                 other.participants, other.team_ids, other.score, other.goal)  # fmt: skip
-
-
-class Contender(NamedTuple):
-    id: str
-    name: str
-    team_id: str | None
 
 
 class Standing(NamedTuple):

@@ -40,9 +40,10 @@ from services.api.contests.schemas import (
 )
 from services.api.contests.scoring import Contender, Contest, Score, Standing, Status
 from services.api.kpis.queries import KpiQueries
+from services.api.leaderboards.contenders import Contenders
 from services.api.leaderboards.service import Stamp, stamp_of
 from services.api.roster.repository import RosterRepository
-from services.api.roster.service import epoch, team_at
+from services.api.roster.service import epoch
 from services.api.targets.repository import TargetRepository
 from services.api.targets.service import TargetCache, Targets
 from shared import outbox
@@ -215,6 +216,7 @@ class Standings:
         self._cache: OrderedDict[str, tuple[Stamp, _Computed]] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
         self._capacity = capacity
+        self._roster = Contenders()  # per roster version, as the boards' own
         self.computed = 0  # how many standings were computed (tests)
 
     @property
@@ -279,7 +281,7 @@ class Standings:
     async def _live(self, conn: AsyncConnection, contest: Contest, version: DataVersion) -> (
         _Computed
     ):  # fmt: skip
-        standing, teams = await self._standings(conn, contest, version.targets)
+        standing, teams = await self._standings(conn, contest, version)
         rows = [_row(contest, s, teams) for s in standing]
         return _Computed(contest, rows, [], version.as_of)
 
@@ -302,8 +304,7 @@ class Standings:
             if found is None or not found[0].due(now, self.settle_s):
                 return None
             contest = found[0]
-            version = await self._targets_version(conn)
-            standing, teams = await self._standings(conn, contest, version)
+            standing, teams = await self._standings(conn, contest, await data_version(conn))
             rows = [_row(contest, s, teams) for s in standing]
             won = [_row(contest, s, teams) for s in scoring.winners(standing)]
             final: Final = {
@@ -322,19 +323,16 @@ class Standings:
 
         return await in_transaction(self._db, work, what=f"settle contest {contest_id}")
 
-    async def _targets_version(self, conn: AsyncConnection) -> int:
-        return (await data_version(conn)).targets
-
     async def _standings(
-        self, conn: AsyncConnection, contest: Contest, targets_version: int
+        self, conn: AsyncConnection, contest: Contest, version: DataVersion
     ) -> tuple[list[Standing], dict[str, str]]:
         """Every participant ranked, with when each holding the goal reached it; and the
         team names."""
         settings = self._settings
         scope: SubjectKind = "rep" if contest.participants == "reps" else "team"
         roster = RosterRepository(conn)
-        teams = await roster.all_teams()
-        contenders = await _contenders(roster, contest, teams)
+        teams = {team.id: team.name for team in await self._every(roster, "team", version)}
+        contenders = await self._contenders(roster, contest, version)
         window = Window("contest", _at(contest.starts_at), _at(contest.ends_at))
         counters = sorted(contest.score.counters)
         sums = await KpiQueries(conn, settings.tz).sums(scope, window, counters)
@@ -342,7 +340,7 @@ class Standings:
         target_reads = Targets(
             TargetRepository(conn), self._targets, settings.tz, settings.week_start.weekday
         )
-        targets = await target_reads.for_window(scope, wanted, window, targets_version)
+        targets = await target_reads.for_window(scope, wanted, window, version.targets)
         minimum = settings.min_volume(contest.score.metric or "")
         standing = scoring.standings(contest, contenders, sums, targets, minimum, {})
         if contest.goal is None:
@@ -361,6 +359,23 @@ class Standings:
                     reached[subject] = when
         return [s._replace(goal_reached_at=reached.get(s.contender.id)) for s in standing], teams
 
+    async def _every(
+        self, roster: RosterRepository, kind: SubjectKind, version: DataVersion, at: int = 0
+    ) -> list[Contender]:
+        return await self._roster.of(roster, kind, version.roster, at)
+
+    async def _contenders(
+        self, roster: RosterRepository, contest: Contest, version: DataVersion
+    ) -> list[Contender]:
+        """The teams (of ``team_ids``, if given), or the reps, each in its team at the
+        contest's end (in those teams only, if given)."""
+        wanted = set(contest.team_ids) if contest.team_ids is not None else None
+        kind: SubjectKind = "team" if contest.participants == "teams" else "rep"
+        every = await self._every(roster, kind, version, contest.ends_at - 1)
+        if wanted is None:
+            return every
+        return [c for c in every if c.team_id is not None and c.team_id in wanted]
+
     def _out(self, computed: _Computed, limit: int, now: int) -> ContestOut:
         contest = computed.contest
         return ContestOut(
@@ -372,23 +387,6 @@ class Standings:
             rows_total=len(computed.rows),
             winners=computed.winners,
         )
-
-
-async def _contenders(
-    roster: RosterRepository, contest: Contest, teams: dict[str, str]
-) -> list[Contender]:
-    """The teams (of ``team_ids``, if given), or the reps, each in its team at the contest's
-    end (in those teams only, if given)."""
-    wanted = set(contest.team_ids) if contest.team_ids is not None else None
-    if contest.participants == "teams":
-        return [Contender(t, n, t) for t, n in teams.items() if wanted is None or t in wanted]
-    at = contest.ends_at - 1
-    reps = [(r, team_at(r.memberships, at)) for r in await roster.all_reps()]
-    return [
-        Contender(r.id, r.name, team)
-        for r, team in reps
-        if wanted is None or (team is not None and team in wanted)
-    ]
 
 
 def _row(contest: Contest, standing: Standing, teams: dict[str, str]) -> ContestRow:
