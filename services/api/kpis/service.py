@@ -116,16 +116,9 @@ class Kpis:
         if not missing or self._roster is None:
             return targets
         at = epoch(now or datetime.now(UTC))
-        members = {
-            r.id for r in await self._roster.all_reps() if team_at(r.memberships, at) == team.id
-        }
-        by_rep = await self._targets.for_window("rep", missing, window, version.targets)
-        summed = dict(targets)
-        for rep, own in by_rep.items():
-            if rep in members:
-                for name, value in own.items():
-                    summed[name] = round(summed.get(name, 0.0) + value, 6)
-        return summed
+        team_of = ((r.id, team_at(r.memberships, at)) for r in await self._roster.all_reps())
+        summed = await self._targets.summed_by_team(team_of, missing, window, version.targets)
+        return {**summed.get(team.id, {}), **targets}
 
     async def timeseries(
         self,

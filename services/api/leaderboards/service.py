@@ -202,13 +202,10 @@ class Boards:
         targets = {s: t[metric] for s, t in own.items() if metric in t}
         if spec.kind == "team":
             reps = await self._contenders.of(reads.roster, "rep", version.roster, epoch(at))
-            by_rep = await reads.targets.for_window("rep", {metric}, window, version.targets)
-            summed: dict[str, float] = {}
-            for rep in reps:
-                if rep.team_id is not None and metric in by_rep.get(rep.id, {}):
-                    summed[rep.team_id] = summed.get(rep.team_id, 0.0) + by_rep[rep.id][metric]
-            for team, total in summed.items():
-                targets.setdefault(team, round(total, 6))
+            team_of = ((rep.id, rep.team_id) for rep in reps)
+            summed = await reads.targets.summed_by_team(team_of, {metric}, window, version.targets)
+            for team, by_metric in summed.items():
+                targets.setdefault(team, by_metric[metric])
         share = elapsed_share(
             window.start_ts, window.end_ts, epoch(at), settings.tz, settings.working_days
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
 from services.api.common.params import SubjectKind
@@ -80,6 +81,25 @@ class Targets:
                 if target is not None:
                     result.setdefault(who, {})[name] = target
         return result
+
+    async def summed_by_team(
+        self,
+        team_of: Iterable[tuple[str, str | None]],
+        metrics: set[str],
+        window: Window,
+        version: int,
+    ) -> dict[str, dict[str, float]]:
+        """team -> metric -> its reps' targets for ``window`` summed (``team_of``: each rep and
+        its team): what a team without a target of its own is paced against."""
+        by_rep = await self.for_window("rep", metrics, window, version)
+        summed: dict[str, dict[str, float]] = {}
+        for rep, team in team_of:
+            if team is None:
+                continue
+            for name, value in by_rep.get(rep, {}).items():
+                totals = summed.setdefault(team, {})
+                totals[name] = totals.get(name, 0.0) + value
+        return {t: {m: round(v, 6) for m, v in own.items()} for t, own in summed.items()}
 
 
 def _missing(key: TargetKey) -> NotFound:
