@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.api.common.database import in_transaction
 from services.api.common.freshness import DataVersion, data_version
 from services.api.common.params import SubjectKind
+from services.api.common.stamped import StampedCache
 from services.api.contests import scoring
 from services.api.contests.repository import ContestRepository, Final
 from services.api.contests.schemas import (
@@ -41,7 +41,7 @@ from services.api.contests.schemas import (
 from services.api.contests.scoring import Contender, Contest, Score, Standing, Status
 from services.api.kpis.queries import KpiQueries
 from services.api.leaderboards.contenders import Contenders
-from services.api.leaderboards.service import Stamp, stamp_of
+from services.api.leaderboards.service import stamp_of
 from services.api.roster.repository import RosterRepository
 from services.api.roster.service import epoch
 from services.api.targets.repository import TargetRepository
@@ -213,9 +213,7 @@ class Standings:
         self, db: AsyncEngine, targets: TargetCache, settings: Settings, capacity: int = 128
     ) -> None:
         self._db, self._targets, self._settings = db, targets, settings
-        self._cache: OrderedDict[str, tuple[Stamp, _Computed]] = OrderedDict()
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._capacity = capacity
+        self._cache: StampedCache[str, _Computed] = StampedCache(capacity)
         self._roster = Contenders()  # per roster version, as the boards' own
         self.computed = 0  # how many standings were computed (tests)
 
@@ -231,34 +229,18 @@ class Standings:
         out = self._out(computed, spec.limit, epoch(now))
         return out, out.model_dump_json().encode()
 
+    @property
+    def _locks(self) -> dict[str, asyncio.Lock]:
+        """The contests being computed or cached (tests: nothing kept for a 404)."""
+        return self._cache.locks
+
     async def _computed(
         self, contest_id: str, version: DataVersion, now: datetime, wait: bool
     ) -> _Computed:
-        stamp = stamp_of(version, now)
-        cached = self._cache.get(contest_id)
-        if cached and cached[0] == stamp:
-            return cached[1]
-        lock = self._locks.setdefault(contest_id, asyncio.Lock())
-        if lock.locked() and cached and not wait:
-            return cached[1]  # being recomputed: at most one change old
-        try:
-            async with lock:
-                cached = self._cache.get(contest_id)
-                if cached and cached[0] == stamp:
-                    return cached[1]
-                computed = await self._compute(contest_id, version, epoch(now))
-                self._remember(contest_id, stamp, computed)
-                return computed
-        finally:
-            if contest_id not in self._cache and not lock.locked():
-                self._locks.pop(contest_id, None)  # no contest (404): no lock kept for it
+        async def compute() -> _Computed:
+            return await self._compute(contest_id, version, epoch(now))
 
-    def _remember(self, contest_id: str, stamp: Stamp, computed: _Computed) -> None:
-        self._cache[contest_id] = (stamp, computed)
-        self._cache.move_to_end(contest_id)
-        while len(self._cache) > self._capacity:
-            evicted, _ = self._cache.popitem(last=False)
-            self._locks.pop(evicted, None)
+        return await self._cache.get(contest_id, stamp_of(version, now), compute, wait=wait)
 
     async def _compute(self, contest_id: str, version: DataVersion, now: int) -> _Computed:
         self.computed += 1

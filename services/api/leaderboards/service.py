@@ -12,8 +12,6 @@ own, one for all its queries.
 
 from __future__ import annotations
 
-import asyncio
-from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -22,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.api.common.freshness import DataVersion
 from services.api.common.params import SubjectKind, WindowQuery, resolve
+from services.api.common.stamped import StampedCache
 from services.api.kpis.queries import KpiQueries, Sums
 from services.api.kpis.schemas import PaceOut
 from services.api.leaderboards.contenders import Contender, Contenders
@@ -85,9 +84,7 @@ class Boards:
         self, db: AsyncEngine, targets: TargetCache, settings: Settings, capacity: int = 512
     ) -> None:
         self._db, self._targets, self._settings = db, targets, settings
-        self._cache: OrderedDict[BoardSpec, tuple[Stamp, LeaderboardOut, bytes]] = OrderedDict()
-        self._locks: dict[BoardSpec, asyncio.Lock] = {}
-        self._capacity = capacity
+        self._cache: StampedCache[BoardSpec, tuple[LeaderboardOut, bytes]] = StampedCache(capacity)
         self._contenders = Contenders()  # per roster version
         self.computed = 0  # how many boards were computed (tests and metrics)
 
@@ -105,34 +102,12 @@ class Boards:
         it is being recomputed, a reader gets the previous board unless it must ``wait`` for the
         current one (a live stream, which would otherwise take the previous board for the
         current version and keep it until the next change)."""
-        stamp = stamp_of(version, now)
-        cached = self._cache.get(spec)
-        if cached and cached[0] == stamp:
-            return cached[1], cached[2]
-        lock = self._locks.setdefault(spec, asyncio.Lock())
-        if lock.locked() and cached and not wait:
-            return cached[1], cached[2]  # being recomputed: at most one change old
-        try:
-            async with lock:
-                cached = self._cache.get(spec)
-                if cached and cached[0] == stamp:
-                    return cached[1], cached[2]
-                result = await self._compute(spec, version, now, window or self.resolve(spec, now))
-                encoded = result.model_dump_json(by_alias=True).encode()
-                self._remember(spec, stamp, result, encoded)
-                return result, encoded
-        finally:
-            if spec not in self._cache and not lock.locked():
-                self._locks.pop(spec, None)  # failed: no lock kept for a board never cached
 
-    def _remember(
-        self, spec: BoardSpec, stamp: Stamp, result: LeaderboardOut, encoded: bytes
-    ) -> None:
-        self._cache[spec] = (stamp, result, encoded)
-        self._cache.move_to_end(spec)
-        while len(self._cache) > self._capacity:
-            evicted, _ = self._cache.popitem(last=False)
-            self._locks.pop(evicted, None)
+        async def compute() -> tuple[LeaderboardOut, bytes]:
+            result = await self._compute(spec, version, now, window or self.resolve(spec, now))
+            return result, result.model_dump_json(by_alias=True).encode()
+
+        return await self._cache.get(spec, stamp_of(version, now), compute, wait=wait)
 
     def resolve(self, spec: BoardSpec, now: datetime) -> Window:
         return resolve(spec.asked, now, self._settings)
