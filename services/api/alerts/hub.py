@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.alerts.repository import NotificationRepository, NotificationRow
 from services.api.alerts.service import event_of
+from services.api.common.sse import event
 from shared.runtime import doubled_pause
 
 log = logging.getLogger(__name__)
@@ -217,4 +218,4 @@ class NotificationHub:
 
 
 def _event(notification_id: str, payload: bytes) -> bytes:
-    return b"id: " + notification_id.encode() + b"\nevent: notification\ndata: " + payload + b"\n\n"
+    return event(b"notification", notification_id, payload)

@@ -17,6 +17,7 @@ from services.api.common.auth import ADMIN_ACCESS, READ_ACCESS
 from services.api.common.csv_export import Csv
 from services.api.common.database import Db, api_router
 from services.api.common.params import Id
+from services.api.common.sse import sse_response
 from shared.alerts import AlertIn
 
 router = api_router(prefix="/v1", tags=["alerts"])
@@ -99,8 +100,4 @@ async def stream_notifications(
     since = now_ms()  # before the replay is read: what it misses, the stream sends
     last_seen = request.headers.get("last-event-id")
     replay = await found.after(last_seen, REPLAY_LIMIT) if last_seen else []
-    return StreamingResponse(
-        hub.stream(since, replay, request),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return sse_response(hub.stream(since, replay, request))

@@ -14,6 +14,7 @@ from services.api.common.csv_export import Csv
 from services.api.common.database import Db, api_router
 from services.api.common.freshness import Fresh, FreshApart, cache_headers
 from services.api.common.params import AppSettings, Id, Now
+from services.api.common.sse import sse_response
 from services.api.contests import service
 from services.api.contests.repository import ContestRepository
 from services.api.contests.schemas import (
@@ -133,8 +134,4 @@ async def stream_contest(
     await service.existing(contests, contest_id)  # a 404 now, not a stream that never starts
     spec = StandingsSpec(contest_id, limit)
     hub.admit(spec)
-    return StreamingResponse(
-        hub.stream(spec, request.headers.get("last-event-id"), request),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return sse_response(hub.stream(spec, request.headers.get("last-event-id"), request))

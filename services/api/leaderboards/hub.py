@@ -33,6 +33,7 @@ from fastapi import Request
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.api.common import sse
 from services.api.common.freshness import DataVersion, data_version
 from services.api.leaderboards.service import Stamp, stamp_of
 from shared.db.retry import is_unavailable
@@ -153,7 +154,7 @@ class BoardHub(Generic[Spec]):
                 continue
             if feed.board is not None and feed.board[0] != sent:
                 sent = feed.board[0]
-                yield _board_event(self._event, *feed.board)
+                yield sse.event(self._event, *feed.board)
                 continue
             try:
                 await asyncio.wait_for(changed.wait(), self._heartbeat_s)
@@ -253,10 +254,6 @@ class BoardHub(Generic[Spec]):
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
-
-
-def _board_event(event: bytes, event_id: str, payload: bytes) -> bytes:
-    return b"id: " + event_id.encode() + b"\nevent: " + event + b"\ndata: " + payload + b"\n\n"
 
 
 def _status_event(problem: str | None) -> bytes:

@@ -17,6 +17,7 @@ from services.api.common.csv_export import Csv
 from services.api.common.database import api_router
 from services.api.common.freshness import FreshApart, cache_headers
 from services.api.common.params import AskedWindow, Metric, Now, RequestWindow, SubjectKind
+from services.api.common.sse import sse_response
 from services.api.leaderboards.hub import MAX_STREAMS, BoardHub
 from services.api.leaderboards.schemas import LeaderboardOut
 from services.api.leaderboards.service import Boards, BoardSpec, RankBy
@@ -143,8 +144,4 @@ async def stream_leaderboard(
 ) -> StreamingResponse:
     hub.admit(spec)
     last_seen = request.headers.get("last-event-id")
-    return StreamingResponse(
-        hub.stream(spec, last_seen, request),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return sse_response(hub.stream(spec, last_seen, request))
