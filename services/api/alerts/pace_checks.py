@@ -61,7 +61,8 @@ async def _behind(
     if not targets:
         return []
     subjects = sorted(targets)
-    values = await window_values(conn, trigger.scope, subjects, trigger.metric, window, settings.tz)
+    # every subject of the scope (no IN list of thousands; those without targets are ignored)
+    values = await window_values(conn, trigger.scope, None, trigger.metric, window, settings.tz)
     share = elapsed_share(
         window.start_ts, window.end_ts, int(now.timestamp()), settings.tz, settings.working_days
     )
