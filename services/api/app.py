@@ -21,6 +21,7 @@ from services.api.alerts.hub import NotificationHub
 from services.api.alerts.pace_checks import check_periodically
 from services.api.channels import routes as channels
 from services.api.common.auth import KeyRing
+from services.api.common.headers import SecurityHeaders
 from services.api.contests import routes as contests
 from services.api.contests.service import Standings, settle_periodically
 from services.api.kpis import routes as kpis
@@ -96,8 +97,10 @@ def _hold_resources(app: FastAPI, settings: Settings, db: AsyncEngine) -> None:
 
 
 def _handle_requests(app: FastAPI, settings: Settings) -> None:
-    """What every request goes through: problem+json errors, HTTP metrics, CORS."""
+    """What every request goes through: problem+json errors, HTTP metrics, CORS, and the
+    headers every answer carries (``common.headers``)."""
     install_problem_handlers(app)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(HttpMetricsMiddleware, service="api")
     if settings.cors:
         app.add_middleware(

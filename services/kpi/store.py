@@ -135,6 +135,10 @@ class KpiStore:
         async with self._db.connect() as conn:
             return list((await conn.execute(select(_teams.c.id))).scalars())
 
+    async def roster_version(self) -> int:
+        async with self._db.connect() as conn:
+            return int((await conn.execute(select(_version.c.version))).scalar() or 0)
+
     def stored_offsets(self) -> dict[int, int]:
         """The next offset per partition as this process last stored it."""
         return dict(self._stored)
