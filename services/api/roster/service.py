@@ -6,6 +6,7 @@ KPIs, the boards and the roster's own answers all ask it.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -155,7 +156,8 @@ async def import_roster(
         histories=await roster.histories(rep_ids),
         owners=await roster.owners(imported.pairs()),
     )
-    plan = imports.plan(imported, state, _team_changes(imported.reps, state, epoch(now)))
+    changes = _team_changes(imported.reps, state, epoch(now))
+    plan = await asyncio.to_thread(imports.plan, imported, state, changes)  # 50,000 reps: pure CPU
     await roster.save_teams(plan.teams)
     await roster.add_teams(plan.new_teams)
     await roster.save_reps(plan.reps)
