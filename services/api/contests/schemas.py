@@ -91,7 +91,9 @@ class ContestRow(BaseModel):
     score: MetricValue
     parts: dict[str, MetricValue]
     goal_reached_at: datetime | None = Field(
-        default=None, description="the start of the minute in which the score reached the goal"
+        default=None,
+        description="the start of the minute (the hour, past the minute retention) in which "
+        "the score reached the goal",
     )
 
 

@@ -55,7 +55,6 @@ from shared.windows import Window
 
 log = logging.getLogger(__name__)
 HOUR = 3600
-SUBJECTS_PER_QUERY = 5000  # subjects named in one query's IN list (drivers cap parameters)
 
 
 def _at(ts: int) -> datetime:
@@ -251,7 +250,7 @@ class Standings:
         if final is not None:
             return _stored(contest, final)
         async with self._db.connect() as conn:
-            return await self._live(conn, contest, version)
+            return await self._live(conn, contest, version, now)
 
     async def _read(self, contest_id: str) -> tuple[Contest, Final | None]:
         async with self._db.connect() as conn:
@@ -260,10 +259,10 @@ class Standings:
             raise _missing(contest_id)
         return found
 
-    async def _live(self, conn: AsyncConnection, contest: Contest, version: DataVersion) -> (
-        _Computed
-    ):  # fmt: skip
-        standing, teams = await self._standings(conn, contest, version)
+    async def _live(
+        self, conn: AsyncConnection, contest: Contest, version: DataVersion, now: int
+    ) -> _Computed:
+        standing, teams = await self._standings(conn, contest, version, now)
         rows = [_row(contest, s, teams) for s in standing]
         return _Computed(contest, rows, [], version.as_of)
 
@@ -286,7 +285,8 @@ class Standings:
             if found is None or not found[0].due(now, self.settle_s):
                 return None
             contest = found[0]
-            standing, teams = await self._standings(conn, contest, await data_version(conn))
+            version = await data_version(conn)
+            standing, teams = await self._standings(conn, contest, version, now)
             rows = [_row(contest, s, teams) for s in standing]
             won = [_row(contest, s, teams) for s in scoring.winners(standing)]
             final: Final = {
@@ -306,7 +306,7 @@ class Standings:
         return await in_transaction(self._db, work, what=f"settle contest {contest_id}")
 
     async def _standings(
-        self, conn: AsyncConnection, contest: Contest, version: DataVersion
+        self, conn: AsyncConnection, contest: Contest, version: DataVersion, now: int
     ) -> tuple[list[Standing], dict[str, str]]:
         """Every participant ranked, with when each holding the goal reached it; and the
         team names."""
@@ -324,21 +324,18 @@ class Standings:
         )
         targets = await target_reads.for_window(scope, wanted, window, version.targets)
         minimum = settings.min_volume(contest.score.metric or "")
-        standing = scoring.standings(contest, contenders, sums, targets, minimum, {})
+        # Ranking thousands of participants is pure CPU: off the event loop, which goes on
+        # serving the other requests (and health probes) meanwhile.
+        standing = await asyncio.to_thread(
+            scoring.standings, contest, contenders, sums, targets, minimum, {}
+        )
         if contest.goal is None:
             return standing, teams
-        holders = scoring.at_goal(standing, contest.goal)
-        repo, reached = ContestRepository(conn), {}
-        for at in range(0, len(holders), SUBJECTS_PER_QUERY):
-            chunk = holders[at : at + SUBJECTS_PER_QUERY]
-            fine = await repo.fine_buckets(scope, chunk, contest, counters)
-            for subject in chunk:
-                when = scoring.goal_reached_at(
-                    contest.score, fine.get(subject, []), targets.get(subject, {}),
-                    contest.goal, minimum,
-                )  # fmt: skip
-                if when is not None:
-                    reached[subject] = when
+        test = scoring.goal_test(contest.score, contest.goal, minimum)
+        factors = _goal_factors(scoring.at_goal(standing, contest.goal), test, targets)
+        kept = max(contest.minutes_from, minutes_kept_from(now, settings))
+        tiles = scoring.goal_tiles(contest, kept)
+        reached = await ContestRepository(conn).goal_reached(scope, factors, test, tiles)
         return [s._replace(goal_reached_at=reached.get(s.contender.id)) for s in standing], teams
 
     async def _every(
@@ -414,6 +411,17 @@ async def _contest_won(
         for row in winners
     ]
     return await outbox.write(conn, crossings, now)
+
+
+def _goal_factors(
+    holders: list[str], test: scoring.GoalTest, targets: dict[str, dict[str, float]]
+) -> dict[str, float]:
+    """What each participant holding the goal has its threshold multiplied by: its target of
+    the attainment's metric (``per_target``), else 1."""
+    if not test.per_target:
+        return dict.fromkeys(holders, 1.0)
+    found = {s: next(iter(targets.get(s, {}).values()), 0.0) for s in holders}
+    return {s: target for s, target in found.items() if target > 0}
 
 
 def _winner(row: ContestRow) -> Winner:
