@@ -22,6 +22,7 @@ from services.api.alerts.pace_checks import check_periodically
 from services.api.channels import routes as channels
 from services.api.common.auth import KeyRing
 from services.api.common.headers import SecurityHeaders
+from services.api.common.sse import StreamSlots
 from services.api.contests import routes as contests
 from services.api.contests.service import Standings, settle_periodically
 from services.api.kpis import routes as kpis
@@ -94,6 +95,7 @@ def _hold_resources(app: FastAPI, settings: Settings, db: AsyncEngine) -> None:
     app.state.standings = Standings(db, app.state.target_cache, settings)
     app.state.contest_hub = BoardHub(app.state.standings, db, event="standings")
     app.state.notification_hub = NotificationHub(db)
+    app.state.stream_slots = StreamSlots(settings.sse_max_streams, settings.sse_max_streams_per_key)
 
 
 def _handle_requests(app: FastAPI, settings: Settings) -> None:

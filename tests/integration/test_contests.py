@@ -28,7 +28,7 @@ from services.kpi.engine import Engine
 from services.kpi.store import KpiStore
 from shared.db.models import kpi_rollups
 from shared.settings import Settings
-from tests.api_support import ADMIN, READ, api_client, book, floor
+from tests.api_support import ADMIN, READ, api_client, book, fields, floor
 from tests.conftest import canonical
 
 IDENTITY = {"u-1": "alice", "u-2": "bob", "u-3": "carol"}
@@ -383,3 +383,48 @@ async def test_the_database_finds_when_each_running_score_first_held_the_goal(
     }
     assert found == {rep: at for rep, at in expected.items() if at is not None}
     assert 5 < len(found) < 60, "some reach the goal, some do not"
+
+
+async def test_contests_are_listed_a_page_at_a_time_with_their_winners(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    """250 contests: pages of 100 in start order, each once; the status filter pages too; a
+    settled contest shows its winners (read alone from its stored standings)."""
+    await floor(client)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    await book(db, canonical("call.placed", actor="u-1", time=now - timedelta(hours=5)))
+    for n in range(250):
+        starts = now + timedelta(hours=n - 6)
+        body = {"name": f"Blitz {n}", "starts_at": starts.isoformat(),
+                "ends_at": (starts + timedelta(minutes=30)).isoformat(),
+                "score": {"metric": "calls_total"}}  # fmt: skip
+        put = await client.put(f"/v1/contests/c{n:03d}", json=body, headers=ADMIN)
+        assert put.status_code == 200, put.text
+    assert (await client.get("/v1/contests/c001", headers=READ)).json()["status"] == "completed"
+
+    async def every(**params: Any) -> tuple[list[dict[str, Any]], int]:
+        found, pages, cursor = [], 0, None
+        while True:
+            page = await client.get(
+                "/v1/contests", params={**params, **({"cursor": cursor} if cursor else {})},
+                headers=READ,
+            )  # fmt: skip
+            assert page.status_code == 200, page.text
+            found += page.json()["contests"]
+            pages += 1
+            cursor = page.json()["next_cursor"]
+            if cursor is None:
+                return found, pages
+
+    listed, pages = await every(limit=100)
+    assert pages == 3
+    assert [c["id"] for c in listed] == [f"c{n:03d}" for n in range(250)]
+    scheduled, _ = await every(limit=7, status="scheduled")
+    assert [c["id"] for c in scheduled] == [f"c{n:03d}" for n in range(7, 250)]
+    completed, _ = await every(status="completed")
+    assert [(c["id"], [w["rep_id"] for w in c["winners"]]) for c in completed] == [
+        ("c001", ["alice"])
+    ]
+    bad = await client.get("/v1/contests", params={"cursor": "not-ours"}, headers=READ)
+    assert fields(bad) == ["query.cursor"]
+    assert fields(await client.get("/v1/contests?limit=1001", headers=READ)) == ["query.limit"]

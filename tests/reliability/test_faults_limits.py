@@ -4,6 +4,7 @@ operator's view of it. Each test reproduces a fault that was seen, then shows it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from shared.db.migrate import migrate
 from shared.problems import Problem
 from shared.settings import Settings
 from tests.api_support import ADMIN, api_client, served
-from tests.conftest import READ_KEY
+from tests.conftest import ADMIN_KEY, READ_KEY
 
 # --- item 11: an explicit setting beats the demo defaults ---------------------------------
 
@@ -219,3 +220,60 @@ async def test_health_probes_are_answered_while_a_huge_import_is_checked(
     slowest = max(latencies)
     print(f"healthz during a 16 MiB import: {len(latencies)} probes, max {slowest * 1000:.0f} ms")
     assert slowest < 0.5, f"a probe waited {slowest:.2f} s: the event loop stalled"
+
+
+# --- item 7: streams are bounded, per key and in all ----------------------------------------
+
+
+async def test_streams_are_bounded_per_key_and_in_all(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """Two streams per key and three in all: a key's third is a 429, the process's fourth a
+    503, both with Retry-After; a stream closed gives its place back. Every stream (boards,
+    contests, notifications) counts."""
+    other_read = "second-read-key"
+    settings = make_settings(
+        api_keys=f"{ADMIN_KEY}:read+admin,{READ_KEY}:read,{other_read}:read",
+        sse_max_streams=3,
+        sse_max_streams_per_key=2,
+    )
+    db = create_engine(f"sqlite:///{tmp_path / 'streams.db'}")
+    await migrate(db)
+    board = "/v1/stream/leaderboards/calls_total"
+    read, second, admin = (
+        {"authorization": f"Bearer {key}"} for key in (READ_KEY, other_read, ADMIN_KEY)
+    )
+    app = create_app(settings, db)
+    try:
+        async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+            async with contextlib.AsyncExitStack() as open_streams:
+
+                async def opened(path: str, headers: dict[str, str]) -> httpx.Response:
+                    request = client.build_request("GET", path, headers=headers)
+                    response = await client.send(request, stream=True)
+                    open_streams.push_async_callback(response.aclose)
+                    return response
+
+                assert (await opened(board, read)).status_code == 200
+                assert (await opened("/v1/stream/notifications", read)).status_code == 200
+                refused = await opened(board, read)
+                assert refused.status_code == 429
+                assert refused.headers["retry-after"] == "10"
+                assert refused.headers["content-type"] == "application/problem+json"
+                assert (await opened(board, second)).status_code == 200
+                full = await opened(board, admin)
+                assert full.status_code == 503
+                assert full.headers["retry-after"] == "10"
+                assert app.state.stream_slots.open == 3
+            for _ in range(100):  # closed: their places come back
+                if app.state.stream_slots.open == 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert app.state.stream_slots.open == 0
+            async with client.stream("GET", board, headers=admin) as again:
+                assert again.status_code == 200
+            missing = await client.get("/v1/stream/contests/nope", headers=read)
+            assert missing.status_code == 404  # a refusal takes no place
+            assert app.state.stream_slots.open <= 1
+    finally:
+        await db.dispose()

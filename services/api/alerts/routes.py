@@ -100,4 +100,4 @@ async def stream_notifications(
     since = now_ms()  # before the replay is read: what it misses, the stream sends
     last_seen = request.headers.get("last-event-id")
     replay = await found.after(last_seen, REPLAY_LIMIT) if last_seen else []
-    return sse_response(hub.stream(since, replay, request))
+    return sse_response(hub.stream(since, replay, request), request)

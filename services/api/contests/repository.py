@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
-from sqlalchemy.engine import Row
+import sqlalchemy as sa
+from sqlalchemy import ColumnElement, Text, and_, delete, func, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.api.common.database import upsert
 from services.api.common.freshness import bump_version
-from services.api.contests.scoring import Contest, GoalTest, Participants, Score
+from services.api.contests.scoring import Contest, GoalTest, Participants, Score, Status
 from shared.db.models import Contest as ContestRecord
 from shared.db.models import ContestsVersion, kpi_rollups, table
 from shared.db.rows import values_table
@@ -35,8 +37,7 @@ def _score(text: str) -> Score:
     return Score(points=tuple((m, float(w)) for m, w in raw["points"].items()))
 
 
-def _contest(row: Row[tuple[object, ...]]) -> Contest:
-    m = row._mapping
+def _contest(m: RowMapping) -> Contest:
     return Contest(
         id=m["id"],
         name=m["name"],
@@ -75,14 +76,31 @@ class ContestRepository:
         if row is None:
             return None
         final = row._mapping["final"]
-        return _contest(row), (json.loads(final) if final is not None else None)
+        return _contest(row._mapping), (json.loads(final) if final is not None else None)
 
-    async def all(self) -> list[tuple[Contest, Final | None]]:
-        rows = await self._conn.execute(select(_contests).order_by(_contests.c.starts_at))
-        return [
-            (_contest(r), json.loads(r._mapping["final"]) if r._mapping["final"] else None)
-            for r in rows
-        ]
+    async def page(
+        self, status: Status | None, now: int, limit: int, after: tuple[int, str] | None
+    ) -> list[tuple[Contest, list[dict[str, Any]]]]:
+        """Up to ``limit`` contests in ``(starts_at, id)`` order after ``after``, in ``status``
+        at ``now``, each with its winners: only those are read of the final standings (a
+        settled contest of 10,000 participants stores them all)."""
+        c = _contests.c
+        winners: ColumnElement[Any]
+        if self._conn.dialect.name == "postgresql":
+            winners = sa.cast(sa.cast(c.final, JSONB)["winners"], Text)
+        else:
+            winners = func.json_extract(c.final, "$.winners")
+        definition = [col for col in _contests.columns if col.name != "final"]
+        query = select(*definition, winners.label("winners")).order_by(c.starts_at, c.id)
+        if status == "completed":
+            query = query.where(c.settled_at.is_not(None))
+        elif status is not None:
+            early = c.starts_at > now if status == "scheduled" else c.starts_at <= now
+            query = query.where(c.settled_at.is_(None), early)
+        if after is not None:
+            query = query.where(tuple_(c.starts_at, c.id) > tuple_(*after))
+        rows = await self._conn.execute(query.limit(limit))
+        return [(_contest(r), json.loads(r.winners) if r.winners else []) for r in rows.mappings()]
 
     async def due(self, now: int, settle_s: int) -> list[Contest]:
         """The contests whose standings are to be stored as final."""
@@ -91,7 +109,7 @@ class ContestRepository:
                 _contests.c.settled_at.is_(None), _contests.c.ends_at + settle_s <= now
             )
         )
-        return [_contest(r) for r in rows]
+        return [_contest(r) for r in rows.mappings()]
 
     async def save(self, contest: Contest) -> None:
         values = _definition(contest)

@@ -140,3 +140,6 @@ class ContestSummary(BaseModel):
 
 class ContestList(BaseModel):
     contests: list[ContestSummary]
+    next_cursor: str | None = Field(
+        default=None, description="the next page's cursor (?cursor=); null on the last page"
+    )

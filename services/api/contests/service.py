@@ -20,17 +20,20 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.api.common.database import in_transaction
 from services.api.common.freshness import DataVersion, data_version
+from services.api.common.pages import decode_cursor, encode_cursor
 from services.api.common.params import SubjectKind
 from services.api.common.stamped import StampedCache
 from services.api.contests import scoring
 from services.api.contests.repository import ContestRepository, Final
 from services.api.contests.schemas import (
     ContestIn,
+    ContestList,
     ContestOut,
     ContestRow,
     ContestSummary,
@@ -163,8 +166,9 @@ def score_out(score: Score) -> ScoreOut:
     return {"points": dict(score.points)}
 
 
-def summary(contest: Contest, final: Final | None, now: int, settle_s: int) -> ContestSummary:
-    winners = [Winner.model_validate(w) for w in (final or {}).get("winners", [])]
+def summary(
+    contest: Contest, winners: list[dict[str, Any]], now: int, settle_s: int
+) -> ContestSummary:
     return ContestSummary(
         id=contest.id,
         name=contest.name,
@@ -176,18 +180,27 @@ def summary(contest: Contest, final: Final | None, now: int, settle_s: int) -> C
         team_ids=list(contest.team_ids) if contest.team_ids is not None else None,
         score=score_out(contest.score),
         goal=contest.goal,
-        winners=winners,
+        winners=[Winner.model_validate(w) for w in winners],
     )
 
 
 async def listed(
-    contests: ContestRepository, status: Status | None, now: int, settle_s: int
-) -> list[ContestSummary]:
-    return [
-        summary(contest, final, now, settle_s)
-        for contest, final in await contests.all()
-        if status in (None, contest.status(now))
-    ]
+    contests: ContestRepository,
+    status: Status | None,
+    now: int,
+    settle_s: int,
+    limit: int,
+    cursor: str | None,
+) -> ContestList:
+    """A page of contests in start order (``common.pages``)."""
+    after = decode_cursor(cursor, (int, str))
+    found = await contests.page(status, now, limit + 1, (after[0], after[1]) if after else None)
+    shown = found[:limit]
+    last = shown[-1][0] if len(found) > limit else None
+    return ContestList(
+        contests=[summary(contest, winners, now, settle_s) for contest, winners in shown],
+        next_cursor=encode_cursor([last.starts_at, last.id]) if last else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,7 +371,7 @@ class Standings:
     def _out(self, computed: _Computed, limit: int, now: int) -> ContestOut:
         contest = computed.contest
         return ContestOut(
-            **summary(contest, None, now, self.settle_s).model_dump(exclude={"winners"}),
+            **summary(contest, [], now, self.settle_s).model_dump(exclude={"winners"}),
             final=contest.settled_at is not None,
             settled_at=_at(contest.settled_at) if contest.settled_at is not None else None,
             as_of=computed.as_of,
