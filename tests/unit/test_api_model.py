@@ -29,6 +29,7 @@ from shared.api_model import (
     number_problem,
     text_problem,
 )
+from shared.problems import as_sent
 from shared.settings import Settings
 
 # Routes that read their body themselves (JSON or CSV), with the models they validate it with.
@@ -218,3 +219,10 @@ def test_the_walk_looks_inside_unions_of_both_spellings() -> None:
     assert isinstance(Inner | None, types.UnionType)
     assert list(models_in(Inner | None)) == [Inner]
     assert list(models_in(typing.Optional[list[Inner]])) == [Inner]  # noqa: UP045
+
+
+def test_a_tagged_unions_tag_is_left_out_of_the_field_named() -> None:
+    sent = {"body": {"name": "a", "trigger": {"kind": "threshold", "value": None}}}
+    assert as_sent(("body", "trigger", "threshold", "value"), sent) == ("body", "trigger", "value")
+    assert as_sent(("body", "trigger", "metric"), sent) == ("body", "trigger", "metric")
+    assert as_sent(("body", "items", 3, "x"), {"body": {"items": []}}) == ("body", "items", 3, "x")
