@@ -123,12 +123,22 @@ class RosterRepository:
         return (await self._conn.execute(query)).scalar()
 
     async def replace_identities(self, rep_id: str, identities: list[tuple[str, str]]) -> None:
+        """The rep holds exactly ``identities`` (distinct, each held by no other rep when its
+        owner was read). One that another transaction gave a rep meanwhile raises
+        ``ConcurrentInsert``: the request runs again, sees the new owner and answers 409, as
+        if it had come second (the import does the same, in ``reassign_identities``)."""
         await self._conn.execute(delete(_identities).where(_identities.c.rep_id == rep_id))
-        if identities:
-            await self._conn.execute(
-                _identities.insert(),
-                [{"provider": p, "external_id": x, "rep_id": rep_id} for p, x in identities],
-            )
+        if not identities:
+            return
+        rows = [{"provider": p, "external_id": x, "rep_id": rep_id} for p, x in identities]
+        insert = (
+            self._insert(_identities)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["provider", "external_id"])
+            .returning(_identities.c.rep_id)
+        )
+        if len((await self._conn.execute(insert)).all()) < len(identities):
+            raise ConcurrentInsert("an identity of the rep was given to another rep meanwhile")
 
     async def delete_rep(self, rep_id: str) -> bool:
         await self._conn.execute(delete(_identities).where(_identities.c.rep_id == rep_id))

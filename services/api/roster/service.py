@@ -119,14 +119,15 @@ async def save_rep(
 async def _claim_identities(
     roster: RosterRepository, rep_id: str, identities: list[tuple[str, str]]
 ) -> None:
-    """The rep's identities become exactly ``identities``; one owned by another rep conflicts."""
-    for provider, external_id in identities:
+    """The rep's identities become exactly ``identities``; one owned by another rep is a 409
+    naming it (also when another request gave it a rep meanwhile: see ``replace_identities``)."""
+    for n, (provider, external_id) in enumerate(identities):
         owner = await roster.identity_owner(provider, external_id)
         if owner is not None and owner != rep_id:
+            message = f"identity {provider}:{external_id} belongs to rep {owner}"
+            field = f"body.identities.{n}.external_id"
             raise Problem(
-                f"identity {provider}:{external_id} belongs to rep {owner}",
-                status=409,
-                slug="conflict",
+                message, status=409, slug="conflict", errors=[{"field": field, "message": message}]
             )
     await roster.replace_identities(rep_id, list(dict.fromkeys(identities)))
 
