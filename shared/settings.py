@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from shared.i18n import Language, language_of, parse_locale
 from shared.pacing import Workdays, parse_workdays
 
 
@@ -109,6 +110,8 @@ class Settings(BaseSettings):
     timezone: str = "Europe/Paris"
     week_start: WeekStart = WeekStart.monday
     currency: str = "EUR"
+    # Language and formats of the console, the wallboard, notification texts and exports.
+    locale: str = "fr-FR"
 
     webhook_secret: SecretStr | None = None
     twilio_auth_token: SecretStr | None = None
@@ -168,6 +171,12 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown IANA time zone {value!r}") from None
         return value
 
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        parse_locale(value)
+        return value
+
     @field_validator("workdays")
     @classmethod
     def _known_workdays(cls, value: str) -> str:
@@ -190,6 +199,11 @@ class Settings(BaseSettings):
     @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def language(self) -> Language:
+        """The organisation's language: what the server writes in."""
+        return language_of(self.locale)
 
     @cached_property
     def working_days(self) -> Workdays:

@@ -29,6 +29,7 @@ from services.api.kpis import routes as kpis
 from services.api.leaderboards import routes as leaderboards
 from services.api.leaderboards.hub import BoardHub
 from services.api.leaderboards.service import Boards
+from services.api.organisation import routes as organisation
 from services.api.roster import routes as roster
 from services.api.targets import routes as targets
 from services.api.targets.service import TargetCache
@@ -116,7 +117,8 @@ def _handle_requests(app: FastAPI, settings: Settings) -> None:
 
 def _answer_routes(app: FastAPI, db: AsyncEngine) -> None:
     """The features' routes, the health probes, the wallboard page."""
-    for feature in (roster, kpis, leaderboards, targets, contests, channels, alerts):
+    features = (roster, kpis, leaderboards, targets, contests, channels, alerts, organisation)
+    for feature in features:
         app.include_router(feature.router)
 
     async def readiness() -> dict[str, bool]:

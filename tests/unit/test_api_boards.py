@@ -271,7 +271,7 @@ async def test_every_row_returning_get_answers_csv(
     series = await client.get("/v1/reps/alice/timeseries/calls_total", headers=csv_accept)
     assert series.text.splitlines()[0] == "start,end,value"
     catalogue = await client.get("/v1/metrics", headers=csv_accept)
-    assert catalogue.text.splitlines()[0] == "name,kind,unit,definition"
+    assert catalogue.text.splitlines()[0] == "name,kind,unit,definition,labels.fr,labels.en"
     unassigned = await client.get("/v1/unassigned", headers=csv_accept)
     assert next(iter(csv.DictReader(io.StringIO(unassigned.text))))["identity"] == "crm:x"
 
@@ -323,3 +323,22 @@ async def test_movement_on_a_calendar_board_from_the_sums_less_the_last_interval
     assert rows["bob"] == (1, 2, 1)
     assert rows["alice"] == (2, 1, -1)
     assert rows["carol"] == (3, None, None)  # nothing then: no position to move from
+
+
+async def test_a_board_says_when_its_previous_ranks_stood_and_none_before_there_was_one(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    """In the first movement interval of a window there is no earlier board: compared_to is
+    null and so is every movement (the wallboard shows nothing, not a dot per rep)."""
+    await floor(client)
+    await book(db, canonical("call.placed", actor="u-1"))
+    began = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
+    fresh = (
+        await client.get("/v1/leaderboards/calls_total", params={"from": began}, headers=READ)
+    ).json()
+    assert fresh["compared_to"] is None
+    assert {r["movement"] for r in fresh["rows"]} == {None}
+    assert fresh["rows_total"] == 3
+    day = await client.get("/v1/leaderboards/calls_total?window=last_24h&limit=1", headers=READ)
+    assert day.json()["compared_to"] is not None
+    assert (len(day.json()["rows"]), day.json()["rows_total"]) == (1, 3)

@@ -161,6 +161,7 @@ async def test_catalogue_health_and_metrics_are_served(client: httpx.AsyncClient
         "kind": "ratio",
         "unit": "ratio",
         "definition": "received / (received + missed)",
+        "labels": {"fr": "Taux de décroché", "en": "Answer rate"},
     } in catalogue
     assert (await client.get("/readyz")).json() == {"ready": True, "checks": {"database": True}}
     await client.get("/v1/metrics", headers=READ)
@@ -314,3 +315,21 @@ async def test_a_board_request_never_holds_two_connections_at_once(
     response = await client.get("/v1/leaderboards/calls_total", headers=ADMIN)
     assert response.status_code == 200
     assert in_use["peak"] == 1
+
+
+async def test_the_organisation_s_settings_are_read_with_a_read_key(
+    client: httpx.AsyncClient,
+) -> None:
+    found = await client.get("/v1/organisation", headers=READ)
+    assert found.status_code == 200
+    body = found.json()
+    assert (body["timezone"], body["currency"], body["locale"], body["language"]) == (
+        "Europe/Paris",
+        "EUR",
+        "fr-FR",
+        "fr",
+    )
+    assert {"name": "this_month", "labels": {"fr": "ce mois-ci", "en": "this month"}} in (
+        body["windows"]
+    )
+    assert (await client.get("/v1/organisation")).status_code == 401

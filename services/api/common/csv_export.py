@@ -36,12 +36,12 @@ def csv_response(
     name: str,
     columns: Sequence[str] | None = None,
 ) -> Response:
-    data = [row.model_dump(mode="json") for row in rows]
+    data = [_flat(row.model_dump(mode="json")) for row in rows]
     fields = list(columns or (data[0].keys() if data else []))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(_flat(r) for r in data)
+    writer.writerows(data)
     return Response(
         buffer.getvalue(),
         media_type="text/csv; charset=utf-8",
@@ -76,5 +76,13 @@ def neutralised(value: Any) -> Any:
     return value
 
 
-def _flat(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: "" if v is None else neutralised(v) for k, v in row.items()}
+def _flat(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """One cell per value: a nested object's fields become columns of their own
+    (``labels.fr``)."""
+    flat: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = "" if value is None else neutralised(value)
+    return flat

@@ -80,3 +80,4 @@ class MetricOut(BaseModel):
     kind: str = Field(description="count, sum or ratio")
     unit: str
     definition: str
+    labels: dict[str, str] = Field(description="what it is called: {fr, en}")

@@ -28,6 +28,7 @@ from services.api.kpis.schemas import (
 from services.api.roster.repository import RosterRepository
 from services.api.roster.service import Subject, epoch, team_at
 from services.api.targets.service import Targets
+from shared import i18n
 from shared.calendar import Period, periods
 from shared.catalogue import CATALOGUE, TARGETED, evaluate, needed_counters
 from shared.pacing import elapsed_share, pace, paced
@@ -175,7 +176,13 @@ def _unassigned_row(identity: str, sums: dict[str, int]) -> UnassignedRow:
 
 def catalogue() -> list[MetricOut]:
     return [
-        MetricOut(name=m.name, kind=m.kind, unit=m.unit, definition=m.definition)
+        MetricOut(
+            name=m.name,
+            kind=m.kind,
+            unit=m.unit,
+            definition=m.definition,
+            labels=i18n.labels(i18n.METRICS, m.name),
+        )
         for m in CATALOGUE.values()
     ]
 

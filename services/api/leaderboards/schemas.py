@@ -34,4 +34,10 @@ class LeaderboardOut(BaseModel):
     from_: datetime = Field(serialization_alias="from")
     to: datetime
     as_of: datetime
+    compared_to: datetime | None = Field(
+        default=None,
+        description="when the board that previous_rank is read from stood; null: there was "
+        "none yet (the window had not begun a movement interval ago), so no movement at all",
+    )
     rows: list[LeaderboardRow]
+    rows_total: int = Field(default=0, description="every contender, rows shown or not")

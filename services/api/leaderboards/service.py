@@ -154,9 +154,11 @@ class Boards:
             from_=window.start,
             to=window.end,
             as_of=version.as_of,
+            compared_to=cut.end if previous is not None and cut is not None else None,
             rows=[
                 _row(spec, contenders[row.contender], row, current, teams, paces) for row in rows
             ],
+            rows_total=len(ids),
         )
 
     async def _team_names(
