@@ -34,6 +34,7 @@ from services.api.roster import routes as roster
 from services.api.targets import routes as targets
 from services.api.targets.service import TargetCache
 from services.api.wallboard import routes as wallboard
+from services.api.wins import routes as wins
 from services.dispatcher.dispatcher import Dispatcher
 from shared.db.engine import create_engine
 from shared.db.migrate import require_current
@@ -117,7 +118,7 @@ def _handle_requests(app: FastAPI, settings: Settings) -> None:
 
 def _answer_routes(app: FastAPI, db: AsyncEngine) -> None:
     """The features' routes, the health probes, the wallboard page."""
-    features = (roster, kpis, leaderboards, targets, contests, channels, alerts, organisation)
+    features = (roster, kpis, leaderboards, targets, contests, channels, alerts, organisation, wins)
     for feature in features:
         app.include_router(feature.router)
 

@@ -159,6 +159,7 @@ class KpiState(SQLModel, table=True):
     calls to one number, an account's wins; with what it has booked into the buckets."""
 
     __tablename__ = "kpi_states"
+    __table_args__ = (Index("ix_kpi_states_updated", "kind", "updated_at"),)  # wins, pruning
     kind: str = Field(sa_column=Column(String(16), primary_key=True))
     key: str = Field(sa_column=Column(String(600), primary_key=True))
     state: str = Field(sa_column=Column(Text, nullable=False))
