@@ -49,13 +49,13 @@ from services.api.targets.service import TargetCache, Targets
 from shared import outbox
 from shared.alerts import ContestWon
 from shared.catalogue import CATALOGUE, TARGETED
+from shared.db.chunks import chunks
 from shared.problems import Conflict, NotFound, refused
 from shared.settings import Settings
 from shared.windows import Window
 
 log = logging.getLogger(__name__)
 HOUR = 3600
-SUBJECTS_PER_QUERY = 5000  # subjects named in one query's IN list (drivers cap parameters)
 
 
 def _at(ts: int) -> datetime:
@@ -329,9 +329,8 @@ class Standings:
             return standing, teams
         holders = scoring.at_goal(standing, contest.goal)
         repo, reached = ContestRepository(conn), {}
-        for at in range(0, len(holders), SUBJECTS_PER_QUERY):
-            chunk = holders[at : at + SUBJECTS_PER_QUERY]
-            fine = await repo.fine_buckets(scope, chunk, contest, counters)
+        for chunk in chunks(holders):  # named in an IN list: under the drivers' limit
+            fine = await repo.fine_buckets(scope, list(chunk), contest, counters)
             for subject in chunk:
                 when = scoring.goal_reached_at(
                     contest.score, fine.get(subject, []), targets.get(subject, {}),
