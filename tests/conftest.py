@@ -119,6 +119,18 @@ async def postgres_url(postgres_admin_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+async def pg(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    """A fresh PostgreSQL database, with the schema."""
+    from shared.db.engine import create_engine
+    from shared.db.migrate import migrate
+
+    engine = create_engine(postgres_url)
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
 def topic_prefix() -> str:
     """A unique prefix per test, so tests never read each other's topics or groups."""
     return f"test-{uuid.uuid4().hex[:10]}."

@@ -44,6 +44,7 @@ from shared.db.models import (
     kpi_rollups,
     table,
 )
+from shared.db.repeats import Repeats, is_a_bug
 from shared.db.retry import retrying
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,11 @@ class KpiStore:
         stored = {int(p): int(o) for p, o in rows}
         self._stored.update(stored)
         return stored
+
+    async def is_a_bug(self, repeats: Repeats, exc: BaseException) -> bool:
+        """Count ``exc`` among a step's failures: True once it has repeated identically
+        enough times while the database answers (``shared.db.repeats``)."""
+        return await is_a_bug(repeats, exc, self._db)
 
     async def team_ids(self) -> list[str]:
         async with self._db.connect() as conn:
