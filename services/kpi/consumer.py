@@ -193,7 +193,8 @@ class KpiConsumer:
         pause = 0.5
         while True:
             try:
-                result = await self._patiently("flush", partial(self._flush, decoded), True)
+                flush = partial(self._flush, decoded)
+                result = await self._patiently("flush", flush, isolate=True)
             except (Stopping, OffsetsWentBackwards):
                 raise
             except Exception as exc:
@@ -228,7 +229,7 @@ class KpiConsumer:
         in any event (a read-only or broken database), and no event may be blamed for it."""
         try:
             await self._patiently(
-                "flush", lambda: self._flush([(r, None) for r, _ in decoded], True), True
+                "flush", lambda: self._flush([(r, None) for r, _ in decoded], True), isolate=True
             )
         except (Stopping, OffsetsWentBackwards):
             raise
@@ -252,7 +253,8 @@ class KpiConsumer:
         if len(found) > limit:
             return  # already too many to be bad data: stop searching
         try:
-            await self._patiently("flush", lambda: self._flush(decoded, dry_run=True), True)
+            dry_run = partial(self._flush, decoded, dry_run=True)
+            await self._patiently("flush", dry_run, isolate=True)
             return
         except (Stopping, OffsetsWentBackwards):
             raise
@@ -289,7 +291,7 @@ class KpiConsumer:
     # -- waiting out the infrastructure ---------------------------------------------------
 
     async def _patiently(
-        self, what: str, step: Callable[[], Awaitable[T]], isolate: bool = False
+        self, what: str, step: Callable[[], Awaitable[T]], *, isolate: bool = False
     ) -> T:
         """Run ``step`` until it succeeds, waiting while the database or broker is down.
 
@@ -331,14 +333,14 @@ class KpiConsumer:
     async def _wait_out(
         self, exc: BaseException, what: str, pause: float = MAX_PAUSE_S, bug: bool = False
     ) -> None:
-        metrics.INFRASTRUCTURE_WAITS.labels(what).inc()
-        if bug:
+        if bug:  # waited out all the same (a step other than a flush has no isolation)
             metrics.STALLED.set(1)
             log.error(
                 "the same error again while the database answers: a bug, not an outage; waiting",
                 extra={"step": what, "error": _summary(exc), "retry_in_s": pause},
             )
         else:
+            metrics.INFRASTRUCTURE_WAITS.labels(what).inc()
             log.warning(
                 "infrastructure unavailable; waiting",
                 extra={"step": what, "error": _summary(exc), "retry_in_s": pause},
