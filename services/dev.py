@@ -21,7 +21,10 @@ from shared.settings import KeyScope, Settings, masked_url
 
 
 def with_demo_secrets(settings: Settings) -> tuple[Settings, str | None]:
-    """Fill every unset secret with a fresh demo value; return (settings, an admin key)."""
+    """Fill every unset secret with a fresh demo value; return (settings, an admin key).
+
+    Demo values fill only what is unset: a setting given explicitly (in the environment, even
+    ``SALESPULSE_ALLOW_PRIVATE_CHANNELS=0``) always wins."""
     token = secrets.token_urlsafe(16)
     demo = {
         "webhook_secret": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
@@ -35,7 +38,9 @@ def with_demo_secrets(settings: Settings) -> tuple[Settings, str | None]:
     filled = settings.model_copy(
         update={
             "dev_mode": True,
-            "allow_private_channels": True,
+            "allow_private_channels": settings.allow_private_channels
+            if "allow_private_channels" in settings.model_fields_set
+            else True,
             "pipedrive_user": settings.pipedrive_user or "pipedrive",
             **{name: getattr(settings, name) or SecretStr(value) for name, value in demo.items()},
         }

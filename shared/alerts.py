@@ -9,7 +9,10 @@ crossings inside its flush transaction and renders their text).
   ``this_quarter``, ``this_year``): each occurrence of the window (each day, each month...) is
   a fresh chance to fire, once per alert and subject.
 - **Messages** are templates with ``{placeholder}`` fields; an unknown placeholder is refused
-  when the alert is saved, never discovered when it fires.
+  when the alert is saved, never discovered when it fires. A message may span lines (line
+  breaks and tabs); no other text of an alert may hold a control character (``ApiModel``).
+- **Numbers** are finite and within ``±MAX_NUMBER`` (``shared.api_model``): a threshold, a
+  deal's ``min_amount``.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from __future__ import annotations
 import string
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from shared.api_model import MAX_NUMBER, MULTILINE, ApiModel
 from shared.calendar import Period
 from shared.catalogue import CATALOGUE
 from shared.windows import CALENDAR_PERIODS
@@ -54,18 +58,18 @@ def _known_metric(metric: str) -> str:
     return metric
 
 
-class Threshold(BaseModel):
+class Threshold(ApiModel):
     kind: Literal["threshold"]
     metric: str
     window: CurrentWindow
     scope: Scope = "rep"
     op: Literal[">=", "<="] = ">="
-    value: float
+    value: float = Field(ge=-MAX_NUMBER, le=MAX_NUMBER)
 
     _metric = field_validator("metric")(_known_metric)
 
 
-class TargetReached(BaseModel):
+class TargetReached(ApiModel):
     kind: Literal["target_reached"]
     metric: str
     period: Period
@@ -74,12 +78,12 @@ class TargetReached(BaseModel):
     _metric = field_validator("metric")(_known_metric)
 
 
-class DealWon(BaseModel):
+class DealWon(ApiModel):
     kind: Literal["deal_won"]
-    min_amount: float | None = Field(default=None, ge=0)
+    min_amount: float | None = Field(default=None, ge=0, le=MAX_NUMBER)
 
 
-class NewLeader(BaseModel):
+class NewLeader(ApiModel):
     kind: Literal["new_leader"]
     metric: str
     window: CurrentWindow
@@ -88,7 +92,7 @@ class NewLeader(BaseModel):
     _metric = field_validator("metric")(_known_metric)
 
 
-class BehindPace(BaseModel):
+class BehindPace(ApiModel):
     kind: Literal["behind_pace"]
     metric: str
     period: Period
@@ -98,7 +102,7 @@ class BehindPace(BaseModel):
     _metric = field_validator("metric")(_known_metric)
 
 
-class ContestWon(BaseModel):
+class ContestWon(ApiModel):
     kind: Literal["contest_won"]
     contest_id: str | None = Field(default=None, max_length=64)
 
@@ -122,13 +126,13 @@ def placeholders(template: str) -> list[str]:
     return fields
 
 
-class AlertIn(BaseModel):
+class AlertIn(ApiModel):
     name: str = Field(min_length=1, max_length=200)
     channels: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=20
     )
     enabled: bool = True
-    message: str | None = Field(default=None, max_length=2000)
+    message: Annotated[str | None, MULTILINE] = Field(default=None, max_length=2000)
     trigger: Trigger
 
     @field_validator("message")

@@ -6,7 +6,7 @@ a function of summed base counters, so a ratio is always computed from its summe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -51,36 +51,65 @@ BASE_COUNTERS: tuple[str, ...] = (
 )
 
 Sums = Mapping[str, int]
+Linear = tuple[tuple[str, int], ...]  # (base counter, coefficient): sum of coefficient x counter
 
 
 @dataclass(frozen=True, slots=True)
 class Metric:
+    """A metric as a function of summed base counters, declared as linear forms so that its
+    parts can be read anywhere (in SQL too; a drill-down tells numerator from denominator):
+
+    - a count or a sum is ``numerator`` (a sum in ``currency`` is kept in cents);
+    - a ratio is ``numerator / denominator x scale``, null when the denominator is 0;
+    - an attainment (``target_of``) is the value of that metric over its target."""
+
     name: str
     kind: Kind
     unit: str
     definition: str
-    needs: tuple[str, ...]
-    compute: Callable[[Sums], float | int | None]
+    numerator: Linear
+    denominator: Linear | None = None
+    scale: float = 1.0
     target_of: str | None = None  # attainment metrics: the metric whose target they measure
 
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """The base counters it is computed from."""
+        return tuple(dict.fromkeys(c for c, _ in (*self.numerator, *(self.denominator or ()))))
+
     def value(self, sums: Sums) -> float | int | None:
-        return self.compute(sums)
+        if self.target_of is not None:
+            return None  # needs a target: see ``evaluate``
+        numerator = _apply(self.numerator, sums)
+        if self.denominator is None:
+            return _money(numerator) if self.unit == "currency" else numerator
+        return _ratio(numerator, _apply(self.denominator, sums), self.scale)
+
+
+def _apply(form: Linear, sums: Sums) -> int:
+    return sum(coefficient * sums.get(counter, 0) for counter, coefficient in form)
 
 
 def _ratio(numerator: float, denominator: float, scale: float = 1.0) -> float | None:
     return None if denominator == 0 else round(numerator / denominator * scale, 6)
 
 
-def _count(base: str, definition: str, unit: str = "count") -> Metric:
-    return Metric(base, "count", unit, definition, (base,), lambda s: s.get(base, 0))
-
-
 def _money(cents: int) -> float:
     return round(cents / 100, 2)
 
 
-def _g(s: Sums, *names: str) -> int:
-    return sum(s.get(n, 0) for n in names)
+def _of(*counters: str) -> Linear:
+    return tuple((c, 1) for c in counters)
+
+
+def _count(base: str, definition: str) -> Metric:
+    return Metric(base, "count", "count", definition, _of(base))
+
+
+def _rate(name: str, unit: str, definition: str, num: Linear, den: Linear, scale: float = 1.0) -> (
+    Metric
+):  # fmt: skip
+    return Metric(name, "ratio", unit, definition, num, den, scale)
 
 
 _METRICS: list[Metric] = [
@@ -88,220 +117,66 @@ _METRICS: list[Metric] = [
     _count("calls_connected", "placed calls with outcome connected"),
     _count("calls_received", "count of call.received"),
     _count("calls_missed", "count of call.missed"),
-    Metric(
-        "calls_total",
-        "count",
-        "count",
-        "placed + received",
-        ("calls_placed", "calls_received"),
-        lambda s: _g(s, "calls_placed", "calls_received"),
-    ),
-    Metric(
-        "answer_rate",
-        "ratio",
-        "ratio",
-        "received / (received + missed)",
-        ("calls_received", "calls_missed"),
-        lambda s: _ratio(_g(s, "calls_received"), _g(s, "calls_received", "calls_missed")),
-    ),
-    Metric(
-        "connect_rate",
-        "ratio",
-        "ratio",
-        "connected / placed",
-        ("calls_connected", "calls_placed"),
-        lambda s: _ratio(_g(s, "calls_connected"), _g(s, "calls_placed")),
-    ),
-    Metric(
-        "talk_seconds",
-        "sum",
-        "seconds",
-        "sum of talk time, in and out",
-        ("talk_seconds",),
-        lambda s: _g(s, "talk_seconds"),
-    ),
-    Metric(
-        "avg_call_seconds",
-        "ratio",
-        "seconds",
-        "talk_seconds / (connected + received)",
-        ("talk_seconds", "calls_connected", "calls_received"),
-        lambda s: _ratio(_g(s, "talk_seconds"), _g(s, "calls_connected", "calls_received")),
-    ),
-    Metric(
-        "missed_callback_rate",
-        "ratio",
-        "ratio",
-        "missed calls whose number the same team called back within 1 h / missed",
-        ("callbacks_1h", "calls_missed"),
-        lambda s: _ratio(_g(s, "callbacks_1h"), _g(s, "calls_missed")),
-    ),
-    Metric(
-        "avg_callback_seconds",
-        "ratio",
-        "seconds",
-        "mean time from a missed call to the first call back to that number",
-        ("callback_delay_seconds", "callbacks"),
-        lambda s: _ratio(_g(s, "callback_delay_seconds"), _g(s, "callbacks")),
-    ),
+    Metric("calls_total", "count", "count", "placed + received",
+           _of("calls_placed", "calls_received")),
+    _rate("answer_rate", "ratio", "received / (received + missed)",
+          _of("calls_received"), _of("calls_received", "calls_missed")),
+    _rate("connect_rate", "ratio", "connected / placed",
+          _of("calls_connected"), _of("calls_placed")),
+    Metric("talk_seconds", "sum", "seconds", "sum of talk time, in and out", _of("talk_seconds")),
+    _rate("avg_call_seconds", "seconds", "talk_seconds / (connected + received)",
+          _of("talk_seconds"), _of("calls_connected", "calls_received")),
+    _rate("missed_callback_rate", "ratio",
+          "missed calls whose number the same team called back within 1 h / missed",
+          _of("callbacks_1h"), _of("calls_missed")),
+    _rate("avg_callback_seconds", "seconds",
+          "mean time from a missed call to the first call back to that number",
+          _of("callback_delay_seconds"), _of("callbacks")),
     _count("leads_created", "count of lead.created"),
     _count("meetings_booked", "count of meeting.booked"),
     _count("meetings_held", "count of meeting.held"),
-    Metric(
-        "touches",
-        "count",
-        "count",
-        "calls_total + meetings_held + emails + conversations",
-        ("calls_placed", "calls_received", "meetings_held", "emails_sent", "conversations_logged"),
-        lambda s: _g(
-            s,
-            "calls_placed",
-            "calls_received",
-            "meetings_held",
-            "emails_sent",
-            "conversations_logged",
-        ),
-    ),
+    Metric("touches", "count", "count", "calls_total + meetings_held + emails + conversations",
+           _of("calls_placed", "calls_received", "meetings_held", "emails_sent",
+               "conversations_logged")),
     _count("proposals_sent", "count of proposal.sent"),
     _count("proposals_accepted", "count of proposal.accepted"),
-    Metric(
-        "proposal_acceptance_rate",
-        "ratio",
-        "ratio",
-        "accepted / sent",
-        ("proposals_accepted", "proposals_sent"),
-        lambda s: _ratio(_g(s, "proposals_accepted"), _g(s, "proposals_sent")),
-    ),
+    _rate("proposal_acceptance_rate", "ratio", "accepted / sent",
+          _of("proposals_accepted"), _of("proposals_sent")),
     _count("deals_won", "deals entering status won"),
     _count("deals_lost", "deals entering status lost"),
-    Metric(
-        "win_rate",
-        "ratio",
-        "ratio",
-        "won / (won + lost)",
-        ("deals_won", "deals_lost"),
-        lambda s: _ratio(_g(s, "deals_won"), _g(s, "deals_won", "deals_lost")),
-    ),
-    Metric(
-        "revenue",
-        "sum",
-        "currency",
-        "sum of amounts of won deals",
-        ("revenue_cents",),
-        lambda s: _money(_g(s, "revenue_cents")),
-    ),
-    Metric(
-        "avg_deal_size",
-        "ratio",
-        "currency",
-        "revenue / deals_won",
-        ("revenue_cents", "deals_won"),
-        lambda s: _ratio(_g(s, "revenue_cents"), _g(s, "deals_won"), 0.01),
-    ),
-    Metric(
-        "margin",
-        "sum",
-        "currency",
-        "sum of the margin of won deals",
-        ("margin_cents",),
-        lambda s: _money(_g(s, "margin_cents")),
-    ),
-    Metric(
-        "margin_rate",
-        "ratio",
-        "ratio",
-        "margin / revenue",
-        ("margin_cents", "revenue_cents"),
-        lambda s: _ratio(_g(s, "margin_cents"), _g(s, "revenue_cents")),
-    ),
-    Metric(
-        "avg_discount_rate",
-        "ratio",
-        "ratio",
-        "mean discount of won deals (that have one)",
-        ("discount_bp_sum", "discounted_wins"),
-        lambda s: _ratio(_g(s, "discount_bp_sum"), _g(s, "discounted_wins"), 0.0001),
-    ),
+    _rate("win_rate", "ratio", "won / (won + lost)",
+          _of("deals_won"), _of("deals_won", "deals_lost")),
+    Metric("revenue", "sum", "currency", "sum of amounts of won deals", _of("revenue_cents")),
+    _rate("avg_deal_size", "currency", "revenue / deals_won",
+          _of("revenue_cents"), _of("deals_won"), 0.01),
+    Metric("margin", "sum", "currency", "sum of the margin of won deals", _of("margin_cents")),
+    _rate("margin_rate", "ratio", "margin / revenue",
+          _of("margin_cents"), _of("revenue_cents")),
+    _rate("avg_discount_rate", "ratio", "mean discount of won deals (that have one)",
+          _of("discount_bp_sum"), _of("discounted_wins"), 0.0001),
     _count("new_customers", "won deals that are their account's first win"),
-    Metric(
-        "new_business_revenue",
-        "sum",
-        "currency",
-        "revenue from accounts' first wins",
-        ("new_business_revenue_cents",),
-        lambda s: _money(_g(s, "new_business_revenue_cents")),
-    ),
-    Metric(
-        "expansion_revenue",
-        "sum",
-        "currency",
-        "revenue from existing customers",
-        ("expansion_revenue_cents",),
-        lambda s: _money(_g(s, "expansion_revenue_cents")),
-    ),
-    Metric(
-        "conversion_rate",
-        "ratio",
-        "ratio",
-        "new_customers / leads_created in the window",
-        ("new_customers", "leads_created"),
-        lambda s: _ratio(_g(s, "new_customers"), _g(s, "leads_created")),
-    ),
-    Metric(
-        "sales_cycle_days",
-        "ratio",
-        "days",
-        "mean days from deal creation to win",
-        ("sales_cycle_seconds", "cycled_wins"),
-        lambda s: _ratio(_g(s, "sales_cycle_seconds"), _g(s, "cycled_wins"), 1 / 86400),
-    ),
-    Metric(
-        "touches_per_win",
-        "ratio",
-        "count",
-        "mean touches logged on a deal before its win",
-        ("touches_on_wins", "deals_won"),
-        lambda s: _ratio(_g(s, "touches_on_wins"), _g(s, "deals_won")),
-    ),
-    Metric(
-        "quota_attainment",
-        "ratio",
-        "ratio",
-        "revenue / revenue target of the window's period (pro-rated for rolling windows)",
-        ("revenue_cents",),
-        lambda s: None,
-        target_of="revenue",
-    ),
-    Metric(
-        "activity_attainment",
-        "ratio",
-        "ratio",
-        "calls_total / calls target of the period (pro-rated for rolling windows)",
-        ("calls_placed", "calls_received"),
-        lambda s: None,
-        target_of="calls_total",
-    ),
+    Metric("new_business_revenue", "sum", "currency", "revenue from accounts' first wins",
+           _of("new_business_revenue_cents")),
+    Metric("expansion_revenue", "sum", "currency", "revenue from existing customers",
+           _of("expansion_revenue_cents")),
+    _rate("conversion_rate", "ratio", "new_customers / leads_created in the window",
+          _of("new_customers"), _of("leads_created")),
+    _rate("sales_cycle_days", "days", "mean days from deal creation to win",
+          _of("sales_cycle_seconds"), _of("cycled_wins"), 1 / 86400),
+    _rate("touches_per_win", "count", "mean touches logged on a deal before its win",
+          _of("touches_on_wins"), _of("deals_won")),
+    Metric("quota_attainment", "ratio", "ratio",
+           "revenue / revenue target of the window's period (pro-rated for rolling windows)",
+           _of("revenue_cents"), target_of="revenue"),
+    Metric("activity_attainment", "ratio", "ratio",
+           "calls_total / calls target of the period (pro-rated for rolling windows)",
+           _of("calls_placed", "calls_received"), target_of="calls_total"),
     _count("churned_customers", "count of customer.churned"),
-    Metric(
-        "nps",
-        "ratio",
-        "score",
-        "% promoters (9-10) - % detractors (0-6) among answers",
-        ("nps_promoters", "nps_detractors", "nps_answers"),
-        lambda s: _ratio(
-            _g(s, "nps_promoters") - _g(s, "nps_detractors"), _g(s, "nps_answers"), 100
-        ),
-    ),
-    Metric(
-        "csat",
-        "ratio",
-        "score",
-        "mean satisfaction score (1-5)",
-        ("csat_sum", "csat_answers"),
-        lambda s: _ratio(_g(s, "csat_sum"), _g(s, "csat_answers")),
-    ),
+    _rate("nps", "score", "% promoters (9-10) - % detractors (0-6) among answers",
+          (("nps_promoters", 1), ("nps_detractors", -1)), _of("nps_answers"), 100),
+    _rate("csat", "score", "mean satisfaction score (1-5)", _of("csat_sum"), _of("csat_answers")),
     _count("complaints", "count of complaint.logged"),
-]
+]  # fmt: skip
 
 CATALOGUE: dict[str, Metric] = {m.name: m for m in _METRICS}
 TARGETED: dict[str, str] = {m.name: m.target_of for m in _METRICS if m.target_of}

@@ -23,13 +23,16 @@ from pydantic import (
     model_validator,
 )
 
+from shared.api_model import text_problem
+
 CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
 
 # Bounds at the door (architecture decision 11): every string fits the column it ends up in
 # (ids and sources: 256; a provider: 64, as in `identities`; keys built from them stay under
 # the 330/600 characters of `kpi_buckets.subject_id` and `kpi_states.key`), and every time lies
-# where buckets and windows can be computed. An event outside them is refused where it enters,
-# never found out by the KPI service later.
+# where buckets and windows can be computed. No string holds a control character (NUL
+# included: PostgreSQL refuses it in text, and a flush would fail on it). An event outside them
+# is refused where it enters, never found out by the KPI service later.
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_EVENT_AHEAD = timedelta(days=1)  # clocks drift; a day ahead is still "now"
 MAX_EXTENSIONS = 16
@@ -43,11 +46,18 @@ def _in_event_range(value: datetime) -> datetime:
     return value
 
 
+def _no_control(value: str) -> str:
+    if (problem := text_problem(value)) is not None:
+        raise ValueError(problem)
+    return value
+
+
+Clean = AfterValidator(_no_control)
 EventTime = Annotated[AwareDatetime, AfterValidator(_in_event_range)]
-NonEmpty = Annotated[str, Field(min_length=1, max_length=256)]
-Text = Annotated[str, Field(max_length=256)]
-ProviderName = Annotated[str, Field(min_length=1, max_length=64)]
-PhoneNumber = Annotated[str, Field(max_length=128)]  # E.164, or client:<identity>
+NonEmpty = Annotated[str, Field(min_length=1, max_length=256), Clean]
+Text = Annotated[str, Field(max_length=256), Clean]
+ProviderName = Annotated[str, Field(min_length=1, max_length=64), Clean]
+PhoneNumber = Annotated[str, Field(max_length=128), Clean]  # E.164, or client:<identity>
 Seconds = Annotated[int, Field(ge=0, le=7 * 24 * 3600)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
@@ -187,6 +197,8 @@ class _Envelope(BaseModel):
                 raise ValueError(f"extension attribute {name!r} must be a string, integer or bool")
             if isinstance(value, str) and len(value) > 256:
                 raise ValueError(f"extension attribute {name!r} is longer than 256 characters")
+            if isinstance(value, str) and (problem := text_problem(value)) is not None:
+                raise ValueError(f"extension attribute {name!r} {problem}")
         return self
 
     @property

@@ -47,8 +47,10 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # aiosqlite logs every statement with its values at DEBUG: a channel secret among them
-    for noisy in ("aiokafka", "kafka", "httpx", "aiosqlite"):
+    # aiosqlite logs every statement with its values at DEBUG: a channel secret among them;
+    # httpx logs each URL it calls at INFO (a Slack or Teams URL is a credential), httpcore a
+    # receiver's answer headers at DEBUG (a token it echoes)
+    for noisy in ("aiokafka", "kafka", "httpx", "httpcore", "aiosqlite"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").disabled = True  # the metrics below count requests
 

@@ -149,6 +149,29 @@ def validation_errors(errors: Any) -> list[dict[str, Any]]:
     ]
 
 
+def as_sent(loc: Any, body: Any) -> tuple[Any, ...]:
+    """A pydantic location as a path into ``body`` as it was sent: the tag pydantic adds for
+    the member of a tagged union (``body.trigger.threshold.value``) is left out where the body
+    has no such key (``body.trigger.value``)."""
+    node, path = body, []
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and _is_tag(part, node):
+            continue  # pydantic's step into the union's member, not a key of the body
+        path.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(path)
+
+
+def _is_tag(part: str, node: dict[Any, Any]) -> bool:
+    """``part`` is no key of ``node`` but one of its values: the tag of a tagged union."""
+    return part not in node and any(value == part for value in node.values())
+
+
 def describe(errors: list[dict[str, Any]], count: int = 5) -> str:
     """The first few ``{field, message}`` errors in one line, for a detail or a reason."""
     return "; ".join(f"{e['field']}: {e['message']}" for e in errors[:count])
@@ -181,7 +204,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problem = invalid(exc.errors(), "")
+        sent = {"body": exc.body}
+        errors = [{**e, "loc": as_sent(e["loc"], sent)} for e in exc.errors()]
+        problem = invalid(errors, "")
         return problem_response(422, problem.slug, problem.detail, **problem.extensions)
 
     @app.exception_handler(Exception)

@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     allow_private_channels: bool = False
     # How often the dispatcher looks for due notification deliveries.
     dispatch_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    # Server-Sent Events streams open at once in one API process: in all, and per API key.
+    sse_max_streams: int = Field(default=1000, ge=1)
+    sse_max_streams_per_key: int = Field(default=100, ge=1)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """The database URL's password never shows (the secrets are ``SecretStr`` already)."""

@@ -21,6 +21,8 @@ from services.api.alerts.hub import NotificationHub
 from services.api.alerts.pace_checks import check_periodically
 from services.api.channels import routes as channels
 from services.api.common.auth import KeyRing
+from services.api.common.headers import SecurityHeaders
+from services.api.common.sse import StreamSlots
 from services.api.contests import routes as contests
 from services.api.contests.service import Standings, settle_periodically
 from services.api.kpis import routes as kpis
@@ -93,11 +95,14 @@ def _hold_resources(app: FastAPI, settings: Settings, db: AsyncEngine) -> None:
     app.state.standings = Standings(db, app.state.target_cache, settings)
     app.state.contest_hub = BoardHub(app.state.standings, db, event="standings")
     app.state.notification_hub = NotificationHub(db)
+    app.state.stream_slots = StreamSlots(settings.sse_max_streams, settings.sse_max_streams_per_key)
 
 
 def _handle_requests(app: FastAPI, settings: Settings) -> None:
-    """What every request goes through: problem+json errors, HTTP metrics, CORS."""
+    """What every request goes through: problem+json errors, HTTP metrics, CORS, and the
+    headers every answer carries (``common.headers``)."""
     install_problem_handlers(app)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(HttpMetricsMiddleware, service="api")
     if settings.cors:
         app.add_middleware(

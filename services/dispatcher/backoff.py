@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from shared.notify.outcome import DeliveryResult
+from shared.notify.outcome import DeliveryResult, status_error
 
 Status = Literal["pending", "delivered", "failed"]
 DAY_S = 86400.0
@@ -62,7 +62,7 @@ def after_attempt(
     """The row after attempt number ``attempts`` of a notification raised at ``raised_at_ms``."""
     if result.outcome == "delivered":
         return Recorded("delivered", delivered_at=now_ms)
-    error = result.error or (f"HTTP {result.status}" if result.status else "not delivered")
+    error = result.error or (status_error(result.status) if result.status else "not_delivered")
     if result.outcome == "failed":
         return Recorded("failed", last_error=error)
     if now_ms - raised_at_ms >= backoff.give_up_after_s * 1000:

@@ -32,13 +32,14 @@ from services.dispatcher.repository import Claimed, claim_due, count_pending, re
 from shared.db.repeats import Repeats, log_failure
 from shared.db.retry import retrying
 from shared.notify.guard import guarded_client
-from shared.notify.outcome import DeliveryResult
+from shared.notify.outcome import CHANNEL_DELETED as DELETED
+from shared.notify.outcome import TIMEOUT, DeliveryResult, classified
 from shared.notify.send import deliver
 from shared.runtime import doubled_pause
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
-CHANNEL_DELETED = DeliveryResult("failed", error="channel deleted")
+CHANNEL_DELETED = DeliveryResult("failed", error=DELETED)
 MAX_IDLE_S = 30.0  # the longest wait after repeated failures of a pass (database down)
 
 
@@ -132,7 +133,7 @@ class Dispatcher:
             async with asyncio.timeout(self._lease_ms / 1000 / 2):
                 return await deliver(client, claimed.channel, claimed.notification)
         except TimeoutError:
-            return DeliveryResult("retry", None, "timed out: no complete answer in time", None)
+            return DeliveryResult("retry", None, classified(TIMEOUT, "no answer in time"), None)
 
     async def _record(self, claimed: Claimed, outcome: Recorded) -> bool:
         async with self._db.begin() as conn:

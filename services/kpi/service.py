@@ -47,6 +47,7 @@ class KpiService:
 
     floors: Callable[[float], tuple[int, int]] | None = None
     prune_every_s: float = 600
+    teams_every_s: float = 10
     fact_retention_s: int = 35 * 86400
     owned: Owned = field(default_factory=Owned)
 
@@ -78,12 +79,31 @@ class KpiService:
         if not await self._patiently("topics", lambda: self.bus.ensure_topics(self.topics), stop):
             return
         metrics.initialise()
-        metrics.initialise_teams(await self.store.team_ids())
-        pruner = asyncio.create_task(self._prune_periodically(stop))
+        housekeeping = [
+            asyncio.create_task(self._prune_periodically(stop)),
+            asyncio.create_task(self._watch_teams(stop)),
+        ]
         try:
             await self.consumer.run(stop)
         finally:
-            pruner.cancel()
+            for task in housekeeping:
+                task.cancel()
+
+    async def _watch_teams(self, stop: asyncio.Event) -> None:
+        """Every team's business series exists from when the team does, not from its first
+        booking: the teams are read at start and again whenever the roster version moves (a
+        team added while the service runs, with no activity yet, shows 0, not "No data")."""
+        seen = None
+        while not stop.is_set():
+            try:
+                version = await self.store.roster_version()
+                if version != seen:
+                    metrics.initialise_teams(await self.store.team_ids())
+                    seen = version
+            except Exception as exc:  # monitoring only: the next round will do it
+                log.debug("teams not read; next round later", extra={"error": repr(exc)[:300]})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.teams_every_s)
 
     async def _prune_periodically(self, stop: asyncio.Event) -> None:
         """Keep minute and hour buckets within their retention (any instance may do it)."""

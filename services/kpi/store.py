@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import orjson
-from sqlalchemy import ColumnElement, delete, exists, func, select
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -26,6 +26,7 @@ from services.kpi.recredit import MARKER, rewrite_state
 from services.kpi.roster import Roster
 from services.kpi.state import StateKey, Win
 from shared import events as ev
+from shared.buckets import HOUR
 from shared.bus import Record
 from shared.calendar import local_month_start
 from shared.catalogue import BASE_COUNTERS
@@ -60,15 +61,21 @@ _teams = table(Team)
 _contests = table(Contest)
 
 
-def _in_unsettled_contest(bucket_start: ColumnElement[int]) -> ColumnElement[bool]:
-    """Whether a bucket lies in the box of a contest not settled yet: its minute and hour
-    buckets are kept past their retention until then, so its edges and the time its goal was
-    reached stay exact (``shared.db.models.Contest``)."""
-    return exists().where(
-        _contests.c.settled_at.is_(None),
-        bucket_start >= _contests.c.starts_at,
-        bucket_start < _contests.c.ends_at,
-    )
+def _kept_for_contests(grain: str, bucket_start: ColumnElement[int]) -> ColumnElement[bool]:
+    """Whether a bucket past its retention is still needed by a contest not settled yet: its
+    hours anywhere in its box; its minutes only in the box's partial hours at each edge (the
+    standings tile the rest with hours and days). So a contest keeps at most two hours of
+    minutes, however long it lasts (a year-long contest used to keep a year of minutes, for
+    everyone). ``goal_reached_at`` reads minutes where the retention kept them, hours before.
+    """
+    c = _contests.c
+    box = [c.settled_at.is_(None), bucket_start >= c.starts_at, bucket_start < c.ends_at]
+    if grain != "minute":
+        return exists().where(*box)
+    first_hour = c.starts_at + (HOUR - c.starts_at % HOUR) % HOUR
+    last_hour = c.ends_at - c.ends_at % HOUR
+    edges = or_(bucket_start < first_hour, bucket_start >= last_hour)
+    return exists().where(*box, edges)
 
 
 class OffsetsWentBackwards(AssertionError):
@@ -142,6 +149,10 @@ class KpiStore:
         async with self._db.connect() as conn:
             return list((await conn.execute(select(_teams.c.id))).scalars())
 
+    async def roster_version(self) -> int:
+        async with self._db.connect() as conn:
+            return int((await conn.execute(select(_version.c.version))).scalar() or 0)
+
     def stored_offsets(self) -> dict[int, int]:
         """The next offset per partition as this process last stored it."""
         return dict(self._stored)
@@ -184,7 +195,7 @@ class KpiStore:
                     delete(kpi_rollups).where(
                         kpi_rollups.c.grain == grain,
                         kpi_rollups.c.bucket_start < floor,
-                        ~_in_unsettled_contest(kpi_rollups.c.bucket_start),
+                        ~_kept_for_contests(grain, kpi_rollups.c.bucket_start),
                     )
                 )
                 pruned += result.rowcount or 0

@@ -210,6 +210,9 @@ class KafkaConsumer:
         # partition there; nothing before it, and nothing of a partition not positioned yet,
         # is handed out (see ``getmany``)
         self._floors: dict[int, int] = {}
+        # partition -> its end offset when assigned: the lag until the first fetch tells the
+        # broker's high watermark (a dashboard shows the backlog at once, not "No data")
+        self._ends: dict[int, int] = {}
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=servers,
             group_id=group,
@@ -241,6 +244,7 @@ class KafkaConsumer:
         if unknown:
             await self._consumer.seek_to_beginning(*unknown)
             self._floors.update(dict.fromkeys((tp.partition for tp in unknown), 0))
+        await self._read_ends(mine, unknown)
         log.info(
             "partitions assigned",
             extra={
@@ -249,6 +253,23 @@ class KafkaConsumer:
                 "stored_offsets": stored,
             },
         )
+
+    async def _read_ends(
+        self, partitions: list[TopicPartition], from_start: list[TopicPartition]
+    ) -> None:
+        """The end offset of each assigned partition, and where those read from their start
+        begin (best effort: for the lag gauge only)."""
+        if not partitions:
+            return
+        try:
+            ends = await self._consumer.end_offsets(partitions)
+            starts = await self._consumer.beginning_offsets(from_start) if from_start else {}
+        except KafkaError as exc:
+            log.debug("end offsets unknown at assignment", extra={"error": repr(exc)})
+            return
+        self._ends.update({tp.partition: int(end) for tp, end in ends.items()})
+        for tp, start in starts.items():
+            self._positions.setdefault(tp.partition, int(start))
 
     async def getmany(self, timeout_ms: int, max_records: int) -> list[Record]:
         try:
@@ -300,11 +321,14 @@ class KafkaConsumer:
         """Partitions taken away: handed out again only after the next assignment's seek."""
         for tp in revoked:
             self._floors.pop(tp.partition, None)
+            self._ends.pop(tp.partition, None)
 
     def lag(self) -> dict[int, int]:
         lags: dict[int, int] = {}
         for tp in self._consumer.assignment():
             high = self._consumer.highwater(tp)
+            if high is None:  # nothing fetched yet: the end offset read at assignment
+                high = self._ends.get(tp.partition)
             position = self._positions.get(tp.partition)
             if high is not None and position is not None:
                 lags[tp.partition] = max(high - position, 0)

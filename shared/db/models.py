@@ -126,10 +126,10 @@ class Target(SQLModel, table=True):
 class Contest(SQLModel, table=True):
     """A time-boxed competition: its definition, and once settled its final standings.
 
-    ``score`` and ``team_ids`` are JSON. ``minutes_from``: from this instant on, the minute
-    buckets of the box are kept while the contest is unsettled (the KPI service's pruning spares
-    them), so its edges and ``goal_reached_at`` are exact to the minute; before it (a contest
-    created after its start had aged past the minute retention) hours are the finest buckets.
+    ``score`` and ``team_ids`` are JSON. ``minutes_from``: the minute buckets of the box were
+    there from this instant on when the contest was saved (a contest created after its start
+    had aged past the minute retention has hours as its finest buckets before it); while the
+    contest is unsettled, the KPI service's pruning spares the minutes of its edge hours.
     ``final`` (JSON standings and winners) is written once, at settlement, and never again."""
 
     __tablename__ = "contests"

@@ -4,10 +4,15 @@ Guarantees, unless ``allow_private`` (``SALESPULSE_ALLOW_PRIVATE_CHANNELS=1``, d
 
 - a URL that is not ``https``, or has no host, is refused (``url_problem``, pure);
 - an address that is loopback, private, link-local, multicast, unspecified, reserved or
-  otherwise not global is refused; an IPv4-mapped IPv6 address is judged as its IPv4 address
+  otherwise not global is refused; an IPv6 address that embeds an IPv4 address is judged by
+  it too: IPv4-mapped (``::ffff:10.0.0.1``), 6to4 (``2002::/16``, whose relay would carry the
+  packets to the embedded address) and Teredo (``2001::/32``: its server and its client)
   (``address_problem``, pure);
 - a host is refused when *any* address it resolves to is refused (``destination_problem``:
-  what the API checks when a channel is saved);
+  what the API checks when a channel is saved). The refusal says only that the host "is not
+  a public address": what a name resolves to is not told (an admin key would otherwise read
+  the internal DNS through it); the detail goes to a debug log. An address written in the URL
+  is the caller's own, and its refusal says what kind it is;
 - the same check runs again when connecting (``GuardedTransport``): the host is resolved once,
   every address checked, and the connection made to a checked address, so a DNS answer that
   changes between the check and the connection (rebinding) cannot reach a private address.
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
@@ -28,6 +34,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+log = logging.getLogger(__name__)
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]  # (host, port) -> addresses
 RESOLVE_TIMEOUT_S = 5.0
@@ -40,10 +47,24 @@ class DestinationRefused(Exception):
 # --- pure ---------------------------------------------------------------------------------
 
 
+def _embedded(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries traffic to: 6to4's, Teredo's server and
+    client (Python decodes the client's obfuscated address)."""
+    embedded = [address.sixtofour] if address.sixtofour is not None else []
+    if address.teredo is not None:
+        server, client = address.teredo
+        embedded += [client, server]
+    return embedded
+
+
 def address_problem(address: IpAddress) -> str | None:
     """Why ``address`` may not be reached, or None for a public (global) address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address_problem(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return address_problem(address.ipv4_mapped)
+        for inner in _embedded(address):
+            if (problem := address_problem(inner)) is not None:
+                return f"{address} embeds {problem}"
     for name in ("loopback", "unspecified", "link_local", "multicast", "private", "reserved"):
         if getattr(address, f"is_{name}"):
             return f"{address} is a {name.replace('_', '-')} address"
@@ -78,11 +99,13 @@ def url_problem(url: str, allow_private: bool) -> str | None:
 
 
 def addresses_problem(host: str, addresses: Iterable[str]) -> str | None:
-    """The first refused address ``host`` resolved to, or None if all are public."""
+    """``{host} is not a public address`` if any address ``host`` resolved to is refused (which
+    one, and why, only in a debug log), or None if all are public."""
     for text in addresses:
         problem = address_problem(ipaddress.ip_address(text))
         if problem is not None:
-            return f"{host} resolves to {problem}"
+            log.debug("channel host refused", extra={"host": host, "reason": problem})
+            return f"{host} is not a public address"
     return None
 
 

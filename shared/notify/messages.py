@@ -7,6 +7,10 @@ Guarantees:
 - a Slack body is ``{text}``, with ``&``, ``<`` and ``>`` escaped as Slack requires, so a name
   in an alert cannot mention ``<!channel>`` or forge a link;
 - a Teams body is a message with one Adaptive Card attachment, as Teams workflow webhooks take;
+  its text and facts are Markdown-escaped (``teams_escape``: a backslash before each character
+  the TextBlock's Markdown subset, CommonMark, gives a meaning), so a rep named
+  ``[Reset your password](https://…)`` shows as those characters, never as a link, bold or a
+  list;
 - a generated secret is ``whsec_`` + base64 of 32 random bytes; a given one is accepted when it
   decodes to 24 to 64 bytes (the Standard Webhooks range);
 - a ``Channel``'s secret never shows in its repr.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +33,11 @@ ChannelKind = Literal["webhook", "slack", "teams"]
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the prefix, not a secret)
 SECRET_BYTES = (24, 64)  # the Standard Webhooks range of a secret's length
 FACTS = ("subject", "metric", "window", "value")  # shown under the text on a Teams card
+# What CommonMark gives a meaning to, inline or at a line's start (links, emphasis, code,
+# headings, quotes, lists, autolinks and HTML, tables, strikethrough), each escaped by a
+# backslash; and the "1." of an ordered list.
+_MARKDOWN = re.compile(r"([\\`*_\[\](){}#<>+\-!~|])")
+_LIST_NUMBER = re.compile(r"^(\s*\d+)([.)])", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +112,15 @@ def slack_body(notification: Notification) -> bytes:
     return orjson.dumps({"text": slack_escape(notification.text)})
 
 
+def teams_escape(text: str) -> str:
+    """``text`` as literal characters in an Adaptive Card's Markdown (a TextBlock, a fact)."""
+    return _LIST_NUMBER.sub(r"\1\\\2", _MARKDOWN.sub(r"\\\1", text))
+
+
 def _fact_value(value: Any) -> str:
     if isinstance(value, Mapping):
-        return str(value.get("name") or value.get("id") or orjson.dumps(value).decode())
-    return str(value)
+        value = value.get("name") or value.get("id") or orjson.dumps(value).decode()
+    return teams_escape(str(value))
 
 
 def teams_card(notification: Notification) -> dict[str, Any]:
@@ -115,7 +130,12 @@ def teams_card(notification: Notification) -> dict[str, Any]:
         if notification.data.get(name) is not None
     ]
     body: list[dict[str, Any]] = [
-        {"type": "TextBlock", "text": notification.text, "wrap": True, "weight": "Bolder"}
+        {
+            "type": "TextBlock",
+            "text": teams_escape(notification.text),
+            "wrap": True,
+            "weight": "Bolder",
+        }
     ]
     if facts:
         body.append({"type": "FactSet", "facts": facts})

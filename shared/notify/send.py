@@ -6,8 +6,9 @@ Guarantees:
   ``webhook-id`` is the notification's id (the same on every attempt), ``webhook-timestamp``
   the attempt's time, ``webhook-signature`` over id, timestamp and the exact body bytes sent;
 - nothing raises for a failed attempt: every outcome is a ``DeliveryResult`` (see ``outcome``);
-- nothing is logged, and no error text carries the channel's secret or its URL (a Slack or
-  Teams URL is a credential).
+- nothing is logged, and an error is classified (``outcome``): it never carries the receiver's
+  answer, the channel's secret, nor its URL beyond the host (a Slack or Teams URL is a
+  credential, and a receiver's 404 may echo it). The answer's body is never read.
 
 The client is the caller's (one per dispatcher, for its connection pool and timeouts): use
 ``guard.guarded_client`` so that every connection passes the SSRF guard.
@@ -22,10 +23,18 @@ from standardwebhooks import Webhook
 
 from shared.notify.guard import DestinationRefused
 from shared.notify.messages import BODIES, Channel, Notification
-from shared.notify.outcome import DeliveryResult, answered, scrubbed
+from shared.notify.outcome import (
+    CONNECTION_FAILED,
+    DESTINATION_REFUSED,
+    INVALID_CHANNEL,
+    TIMEOUT,
+    DeliveryResult,
+    answered,
+    classified,
+    scrubbed,
+)
 
 USER_AGENT = "SalesPulse-Notifications/1"
-MAX_ANSWER_CHARS = 200  # of a refusing receiver's answer, kept in the error
 
 
 def signed_headers(channel: Channel, notification: Notification, body: bytes, at: datetime) -> (
@@ -63,46 +72,16 @@ async def deliver(
     try:
         headers = request_headers(channel, notification, body, at)
         async with client.stream("POST", channel.url, content=body, headers=headers) as response:
-            start = await _start_of(response)
-    except DestinationRefused as exc:
-        return DeliveryResult("failed", error=scrubbed(f"destination refused: {exc}", hidden))
+            pass  # the status is all that counts: the body (closed unread) is not ours to keep
+    except DestinationRefused as exc:  # the guard's reason names a host, never an address
+        error = classified(DESTINATION_REFUSED, scrubbed(str(exc), hidden))
+        return DeliveryResult("failed", error=error)
     except httpx.UnsupportedProtocol as exc:  # a TransportError, but retrying cannot help
-        return DeliveryResult("failed", error=scrubbed(_what(exc, "unsupported URL"), hidden))
+        return DeliveryResult("failed", error=classified(INVALID_CHANNEL, type(exc).__name__))
     except httpx.TimeoutException as exc:
-        return DeliveryResult("retry", error=scrubbed(_what(exc, "timed out"), hidden))
+        return DeliveryResult("retry", error=classified(TIMEOUT, type(exc).__name__))
     except httpx.TransportError as exc:  # connection refused, reset, protocol errors
-        return DeliveryResult("retry", error=scrubbed(_what(exc, "connection failed"), hidden))
+        return DeliveryResult("retry", error=classified(CONNECTION_FAILED, type(exc).__name__))
     except (httpx.InvalidURL, ValueError) as exc:
-        return DeliveryResult("failed", error=scrubbed(_what(exc, "invalid channel"), hidden))
-    result = answered(
-        response.status_code,
-        response.reason_phrase,
-        start,
-        response.headers.get("retry-after"),
-        at,
-    )
-    return _scrubbed(result, hidden)
-
-
-async def _start_of(response: httpx.Response) -> str:
-    """The first characters of the answer: enough for an error, never a huge body in memory."""
-    if 200 <= response.status_code < 300:
-        return ""
-    read = b""
-    async for chunk in response.aiter_bytes():
-        read += chunk
-        if len(read) >= MAX_ANSWER_CHARS:
-            break
-    return read[:MAX_ANSWER_CHARS].decode(errors="replace")
-
-
-def _what(exc: Exception, fallback: str) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else f"{type(exc).__name__}: {fallback}"
-
-
-def _scrubbed(result: DeliveryResult, hidden: tuple[str | None, ...]) -> DeliveryResult:
-    if result.error is None:
-        return result
-    return DeliveryResult(
-        result.outcome, result.status, scrubbed(result.error, hidden), result.retry_after
-    )
+        return DeliveryResult("failed", error=classified(INVALID_CHANNEL, type(exc).__name__))
+    return answered(response.status_code, response.headers.get("retry-after"), at)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -21,10 +22,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.app import create_app
+from services.api.contests import scoring
+from services.api.contests.repository import ContestRepository
 from services.kpi.engine import Engine
 from services.kpi.store import KpiStore
+from shared.db.models import kpi_rollups
 from shared.settings import Settings
-from tests.api_support import ADMIN, READ, api_client, book, floor
+from tests.api_support import ADMIN, READ, api_client, book, fields, floor
 from tests.conftest import canonical
 
 IDENTITY = {"u-1": "alice", "u-2": "bob", "u-3": "carol"}
@@ -82,15 +86,21 @@ def _points(event: dict[str, Any]) -> float:
     return POINTS["revenue"] * float(event["data"]["amount"])
 
 
+def _minute(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
 def _expected(
     events: list[dict[str, Any]],
     who: Callable[[str, datetime], str],
     goal: float,
     start: datetime = DST_START,
     end: datetime = DST_END,
+    bucket: Callable[[datetime], datetime] = _minute,
 ) -> dict[str, tuple[float, datetime | None]]:
-    """Per participant: the score in the box, and the start of the minute in which its running
-    score first reached ``goal`` (every part here only grows, so the first crossing holds)."""
+    """Per participant: the score in the box, and the start of the bucket (a minute, unless
+    ``bucket`` says otherwise) in which its running score first reached ``goal`` (every part
+    here only grows, so the first crossing holds)."""
     totals: dict[str, float] = defaultdict(float)
     reached: dict[str, datetime | None] = defaultdict(lambda: None)
     timed = sorted(events, key=lambda e: e["time"])
@@ -101,7 +111,7 @@ def _expected(
         subject = who(IDENTITY[event["data"]["actor"]["external_id"]], at)
         totals[subject] += _points(event)
         if reached[subject] is None and totals[subject] >= goal - 1e-9:
-            reached[subject] = at.replace(second=0, microsecond=0)
+            reached[subject] = bucket(at)
     return {s: (round(t, 6), reached[s]) for s, t in totals.items()}
 
 
@@ -242,31 +252,179 @@ async def test_a_correction_counts_until_the_contest_settles_and_not_after(
     assert (await client.put("/v1/contests/push", json=contest, headers=ADMIN)).status_code == 200
 
 
-async def test_pruning_keeps_the_minutes_of_a_contest_until_it_settles(
-    api: tuple[httpx.AsyncClient, AsyncEngine, Any],
+async def test_pruning_keeps_only_the_edge_minutes_of_a_contest_until_it_settles(
+    pg: AsyncEngine, postgres_url: str, make_settings: Callable[..., Settings]
 ) -> None:
-    client, db, app = api
-    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
-    start = end - timedelta(minutes=97)  # neither edge on the hour: minutes at both
+    """A contest that ended 50 hours ago, announced before it started: past the 48 h minute
+    retention, the pruning keeps its minutes only in the partial hours at its edges (its
+    standings need no others); its goal is then timed to the hour inside, to the minute at
+    the edges. Once settled, nothing is kept for it."""
+    settings = make_settings(database_url=postgres_url)  # minutes kept for 48 h
+    app = create_app(settings, pg)
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=50)
+    end = hour + timedelta(minutes=23)
+    start = end - timedelta(hours=5, minutes=41)  # neither edge on the hour
+    first_hour, last_hour = start.replace(minute=0) + timedelta(hours=1), end.replace(minute=0)
     events = _events(seed=3, start=start, end=end)
-    await book(db, *events)
-    contest = {**_contest("reps", 10.0), "starts_at": start.isoformat(), "ends_at": end.isoformat()}
-    assert (await client.put("/v1/contests/recent", json=contest, headers=ADMIN)).status_code == 200
-    store = KpiStore(db, Engine(app.state.settings.tz, "EUR"), "g", "t")
-    now = int(datetime.now(UTC).timestamp()) + 60  # every minute and hour bucket is past retention
+    points = scoring.Score(points=tuple(sorted(POINTS.items())))
+    box = int(start.timestamp()), int(end.timestamp())
+    old = scoring.Contest("old", "Old blitz", *box, "reps", None, points, 10.0, box[0])
+    async with api_client(app) as client:
+        await floor(client)
+        await book(pg, *events)
+        async with pg.begin() as conn:  # saved when it was announced: its minutes were kept
+            await ContestRepository(conn).save(old)
+        store = KpiStore(pg, Engine(settings.tz, "EUR"), "g", "t")
 
-    await store.prune(now, now)
+        floors = settings.retention_floors(time.time())
+        await store.prune(*floors)
 
+        async with pg.connect() as conn:
+            kept = (
+                await conn.execute(
+                    text(
+                        "SELECT DISTINCT bucket_start FROM kpi_rollups WHERE grain = 'minute' "
+                        "AND bucket_start < :floor"
+                    ),
+                    {"floor": floors[0]},
+                )
+            ).scalars()
+            minutes = sorted(datetime.fromtimestamp(m, UTC) for m in kept)  # fmt: skip
+        assert minutes, "the edges held events"
+        assert all(start <= m < first_hour or last_hour <= m < end for m in minutes)
+
+        def bucket(at: datetime) -> datetime:
+            inside = first_hour <= at < last_hour
+            return at.replace(minute=0, second=0, microsecond=0) if inside else _minute(at)
+
+        body = (await client.get("/v1/contests/old", headers=READ)).json()
+        rows = {r["rep_id"]: r for r in body["rows"]}
+        for rep, (score, reached) in _expected(events, lambda r, _: r, 10.0, start, end,
+                                               bucket).items():  # fmt: skip
+            assert rows[rep]["score"] == pytest.approx(score, abs=1e-6), rep
+            at = rows[rep]["goal_reached_at"]
+            assert (datetime.fromisoformat(at) if at else None) == reached, rep
+        assert body["status"] == "completed"  # settled on that read, long due
+
+        await store.prune(*floors)
+
+        async with pg.connect() as conn:
+            left = (await conn.execute(text(
+                "SELECT count(*) FROM kpi_rollups WHERE grain = 'minute' "
+                "AND bucket_start < :floor"), {"floor": floors[0]})).scalar()  # fmt: skip
+        assert left == 0
+
+
+def _running_oracle(
+    score: scoring.Score,
+    buckets: list[tuple[int, dict[str, int]]],
+    target: float | None,
+    goal: float,
+    minimum: int,
+) -> int | None:
+    """The first bucket after which the running score holds ``goal``, by the catalogue's own
+    evaluation of the running sums (an independent computation of ``goal_reached``)."""
+    running: dict[str, int] = defaultdict(int)
+    targets = dict.fromkeys(("revenue", "calls_total"), target) if target else {}
+    for start, counters in sorted(buckets, key=lambda b: b[0]):
+        for name, amount in counters.items():
+            running[name] += amount
+        value = score.value(score.parts(running, targets))
+        facts = score.volume(running)
+        if value is not None and value >= goal and (facts is None or facts >= minimum):
+            return start
+    return None
+
+
+SCORES = {
+    "points": (scoring.Score(points=(("calls_placed", 1.5), ("revenue", 0.01))), 32.0),
+    "count": (scoring.Score(metric="calls_total"), 20.0),
+    "money": (scoring.Score(metric="revenue"), 1234.5),
+    "ratio": (scoring.Score(metric="connect_rate"), 0.5),
+    "attainment": (scoring.Score(metric="quota_attainment"), 0.8),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SCORES))
+async def test_the_database_finds_when_each_running_score_first_held_the_goal(
+    db: AsyncEngine, kind: str
+) -> None:
+    """Random buckets of many reps, some counters going down (a reopened deal): the statement
+    agrees with the catalogue's evaluation of every running sum, for every kind of score."""
+    score, goal = SCORES[kind]
+    rng = random.Random(kind)
+    base, minimum = 1_700_000_000 - 1_700_000_000 % 3600, 4
+    buckets: dict[str, list[tuple[int, dict[str, int]]]] = defaultdict(list)
+    rows = []
+    for rep in (f"r{i}" for i in range(60)):
+        for minute in sorted(rng.sample(range(120), 12)):
+            counters = {
+                "calls_placed": rng.randrange(0, 3),
+                "calls_connected": rng.randrange(0, 2),
+                "calls_received": rng.randrange(0, 2),
+                "revenue_cents": rng.choice([0, 0, 25_000, 50_050, -25_000]),
+            }
+            start = base + minute * 60
+            buckets[rep].append((start, counters))
+            rows.append({"scope": "rep", "grain": "minute", "bucket_start": start,
+                         "subject_id": rep, **counters})  # fmt: skip
+    async with db.begin() as conn:
+        await conn.execute(kpi_rollups.insert(), rows)
+    targets = {rep: float(rng.choice([1000, 2500])) for rep in buckets}
+    test = scoring.goal_test(score, goal, minimum)
+    factors = {rep: targets[rep] if test.per_target else 1.0 for rep in buckets}
     async with db.connect() as conn:
-        minutes = (await conn.execute(text(
-            "SELECT min(bucket_start), max(bucket_start) FROM kpi_rollups WHERE grain = 'minute'"
-        ))).one()  # fmt: skip
-    assert minutes[0] >= start.timestamp()
-    assert minutes[1] < end.timestamp()
-    body = (await client.get("/v1/contests/recent", headers=READ)).json()
-    assert body["status"] == "active"
-    rows = {r["rep_id"]: r for r in body["rows"]}
-    for rep, (score, reached) in _expected(events, lambda r, _: r, 10.0, start, end).items():
-        assert rows[rep]["score"] == pytest.approx(score, abs=1e-6), rep
-        at = rows[rep]["goal_reached_at"]
-        assert (datetime.fromisoformat(at) if at else None) == reached, rep
+        found = await ContestRepository(conn).goal_reached(
+            "rep", factors, test, [("minute", base, base + 7200)]
+        )
+    expected = {
+        rep: _running_oracle(score, own, targets[rep], goal, minimum)
+        for rep, own in buckets.items()
+    }
+    assert found == {rep: at for rep, at in expected.items() if at is not None}
+    assert 5 < len(found) < 60, "some reach the goal, some do not"
+
+
+async def test_contests_are_listed_a_page_at_a_time_with_their_winners(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    """250 contests: pages of 100 in start order, each once; the status filter pages too; a
+    settled contest shows its winners (read alone from its stored standings)."""
+    await floor(client)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    await book(db, canonical("call.placed", actor="u-1", time=now - timedelta(hours=5)))
+    for n in range(250):
+        starts = now + timedelta(hours=n - 6)
+        body = {"name": f"Blitz {n}", "starts_at": starts.isoformat(),
+                "ends_at": (starts + timedelta(minutes=30)).isoformat(),
+                "score": {"metric": "calls_total"}}  # fmt: skip
+        put = await client.put(f"/v1/contests/c{n:03d}", json=body, headers=ADMIN)
+        assert put.status_code == 200, put.text
+    assert (await client.get("/v1/contests/c001", headers=READ)).json()["status"] == "completed"
+
+    async def every(**params: Any) -> tuple[list[dict[str, Any]], int]:
+        found, pages, cursor = [], 0, None
+        while True:
+            page = await client.get(
+                "/v1/contests", params={**params, **({"cursor": cursor} if cursor else {})},
+                headers=READ,
+            )  # fmt: skip
+            assert page.status_code == 200, page.text
+            found += page.json()["contests"]
+            pages += 1
+            cursor = page.json()["next_cursor"]
+            if cursor is None:
+                return found, pages
+
+    listed, pages = await every(limit=100)
+    assert pages == 3
+    assert [c["id"] for c in listed] == [f"c{n:03d}" for n in range(250)]
+    scheduled, _ = await every(limit=7, status="scheduled")
+    assert [c["id"] for c in scheduled] == [f"c{n:03d}" for n in range(7, 250)]
+    completed, _ = await every(status="completed")
+    assert [(c["id"], [w["rep_id"] for w in c["winners"]]) for c in completed] == [
+        ("c001", ["alice"])
+    ]
+    bad = await client.get("/v1/contests", params={"cursor": "not-ours"}, headers=READ)
+    assert fields(bad) == ["query.cursor"]
+    assert fields(await client.get("/v1/contests?limit=1001", headers=READ)) == ["query.limit"]

@@ -116,8 +116,10 @@ async def test_refusals_name_their_field(client: httpx.AsyncClient) -> None:
         ("https://0.0.0.0/hook", "unspecified"),
         ("https://[::ffff:127.0.0.1]/hook", "loopback"),
         ("https://100.64.0.1/hook", "not a public address"),  # carrier-grade NAT
-        ("https://localhost/hook", "localhost resolves to 127.0.0.1 is a loopback"),
-        ("https://2130706433/hook", "resolves to 127.0.0.1"),  # 127.0.0.1 spelt as a number
+        ("https://[2002:a00:1::1]/hook", "embeds 10.0.0.1 is a private"),  # 6to4
+        ("https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/hook", "embeds 10.0.0.1"),  # Teredo
+        ("https://localhost/hook", "localhost is not a public address"),
+        ("https://2130706433/hook", "2130706433 is not a public address"),  # 127.0.0.1 as a number
         ("https://no-such-host.invalid/hook", "does not resolve"),
     ],
 )
@@ -127,6 +129,16 @@ async def test_the_guard_refuses_what_is_not_public_https(
     answer = await put(client, "x", kind="webhook", url=url)
     assert fields(answer) == ["body.url"]
     assert reason in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("url", ["https://localhost/hook", "https://2130706433/hook"])
+async def test_a_refusal_never_says_what_a_name_resolves_to(
+    client: httpx.AsyncClient, url: str
+) -> None:
+    answer = await put(client, "x", kind="webhook", url=url)
+    assert fields(answer) == ["body.url"]
+    assert answer.json()["detail"].endswith("is not a public address")
+    assert "127.0.0.1" not in answer.text
 
 
 async def test_allow_private_channels_lifts_the_guard(

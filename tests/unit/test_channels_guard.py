@@ -4,6 +4,7 @@ public; a DNS answer that changes after the check (rebinding) is caught when con
 from __future__ import annotations
 
 import ipaddress
+import logging
 
 import pytest
 
@@ -45,8 +46,14 @@ class Rebinding:
         ("240.0.0.1", "240.0.0.1 is a"),  # reserved (Python counts it as private too)
         ("::ffff:10.0.0.1", "private"),
         ("100.64.0.1", "not a public address"),
+        ("2002:a00:1::1", "embeds 10.0.0.1 is a private"),  # 6to4 of 10.0.0.1
+        ("2002:7f00:1::1", "embeds 127.0.0.1 is a loopback"),
+        ("2002:a9fe:a9fe::", "embeds 169.254.169.254 is a link-local"),
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "embeds 10.0.0.1 is a private"),  # Teredo client
+        ("2001:0:a00:1:8000:63bf:a247:27dd", "embeds 10.0.0.1 is a private"),  # Teredo server
         ("93.184.216.34", None),
         ("2606:4700:4700::1111", None),
+        ("2002:5db8:d822::1", None),  # 6to4 of 93.184.216.34, a public address
     ],
 )
 def test_only_public_addresses_pass(address: str, problem: str | None) -> None:
@@ -67,7 +74,9 @@ async def test_every_address_of_the_host_must_be_public() -> None:
     url = "https://hooks.example.com/x"
     assert await destination_problem(url, False, Rebinding(["93.184.216.34"])) is None
     mixed = Rebinding(["93.184.216.34", "10.1.2.3"])
-    assert "10.1.2.3 is a private" in (await destination_problem(url, False, mixed) or "")
+    assert (
+        await destination_problem(url, False, mixed) == "hooks.example.com is not a public address"
+    )
     assert "does not resolve" in (await destination_problem(url, False, Rebinding([])) or "")
     assert await destination_problem(url, True, Rebinding()) is None  # lifted: not even asked
 
@@ -94,6 +103,27 @@ async def test_a_host_that_rebinds_after_the_check_is_refused_when_connecting() 
     url = "https://hooks.example.com/x"
     assert await destination_problem(url, False, dns) is None  # when the channel was saved
     async with guarded_client(allow_private=False, timeout=5, resolver=dns) as client:
-        with pytest.raises(DestinationRefused, match=r"127\.0\.0\.1 is a loopback"):
+        with pytest.raises(
+            DestinationRefused, match=r"hooks\.example\.com is not a public address"
+        ):
             await client.post(url, content=b"{}")
     assert dns.asked == 2
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["10.1.2.3", "127.0.0.1", "fd00::7", "2002:a00:1::1", "2001:0:4136:e378:8000:63bf:f5ff:fffe"],
+)
+async def test_what_a_name_resolves_to_is_not_told(
+    address: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The refusal is an oracle for the internal DNS unless it says only "not a public
+    address"; which address, and why, goes to a debug log alone."""
+    url = "https://intranet.corp.example/hook"
+    with caplog.at_level(logging.INFO, logger="shared.notify.guard"):
+        problem = await destination_problem(url, False, Rebinding([address]))
+    assert problem == "intranet.corp.example is not a public address"
+    assert caplog.records == []
+    with caplog.at_level(logging.DEBUG, logger="shared.notify.guard"):
+        await destination_problem(url, False, Rebinding([address]))
+    assert [r.levelno for r in caplog.records] == [logging.DEBUG]

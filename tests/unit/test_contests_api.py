@@ -196,18 +196,6 @@ def test_a_ratio_score_ranks_only_on_its_minimum_volume_and_ties_share_a_rank() 
     ]
 
 
-def test_the_goal_is_reached_when_the_running_score_first_holds_it() -> None:
-    score = scoring.Score(points=(("calls_placed", 1.0), ("revenue", 0.01)))
-    buckets = [
-        (180, {"calls_placed": 1}),
-        (60, {"calls_placed": 2}),
-        (120, {"revenue_cents": 50_000}),  # 5 points: 7 in all at 120
-    ]
-    assert scoring.goal_reached_at(score, buckets, {}, 7, 0) == 120
-    assert scoring.goal_reached_at(score, buckets, {}, 8, 0) == 180
-    assert scoring.goal_reached_at(score, buckets, {}, 9, 0) is None
-
-
 async def test_nobody_wins_a_contest_nobody_scored_in(client: httpx.AsyncClient) -> None:
     await floor(client)
     over = contest(

@@ -48,45 +48,45 @@ def test_a_delivery_is_final_and_keeps_its_time() -> None:
 
 
 def test_a_refusal_fails_at_once_with_its_error() -> None:
-    refused = DeliveryResult("failed", 404, "HTTP 404 Not Found")
+    refused = DeliveryResult("failed", 404, "http_404 (Not Found)")
     row = after_attempt(refused, 1, RAISED_MS, RAISED_MS + 5, POLICY)
     assert (row.status, row.last_error, row.next_attempt_at) == (
         "failed",
-        "HTTP 404 Not Found",
+        "http_404 (Not Found)",
         None,
     )
 
 
 def test_a_retry_is_scheduled_after_the_jittered_delay_or_retry_after() -> None:
     now = RAISED_MS + 1000
-    busy = DeliveryResult("retry", 429, "HTTP 429 Too Many Requests", retry_after=7.0)
+    busy = DeliveryResult("retry", 429, "http_429 (Too Many Requests)", retry_after=7.0)
     row = after_attempt(busy, 1, RAISED_MS, now, POLICY, draw=top)
     assert (row.status, row.next_attempt_at, row.last_error) == (
         "pending",
         now + 7000,
-        "HTTP 429 Too Many Requests",
+        "http_429 (Too Many Requests)",
     )
-    broken = DeliveryResult("retry", 500, "HTTP 500 Internal Server Error")
+    broken = DeliveryResult("retry", 500, "http_500 (Internal Server Error)")
     assert after_attempt(broken, 4, RAISED_MS, now, POLICY, draw=top).next_attempt_at == now + 8000
 
 
 def test_a_notification_still_failing_a_day_after_it_was_raised_fails() -> None:
-    timeout = DeliveryResult("retry", error="ReadTimeout: timed out")
+    timeout = DeliveryResult("retry", error="timeout (ReadTimeout)")
     just_before = after_attempt(timeout, 30, RAISED_MS, RAISED_MS + 24 * HOUR_MS - 1, POLICY)
     assert just_before.status == "pending"
     row = after_attempt(timeout, 31, RAISED_MS, RAISED_MS + 24 * HOUR_MS, POLICY)
     assert row.status == "failed"
-    assert row.last_error == "gave up after 24 h: ReadTimeout: timed out"
+    assert row.last_error == "gave up after 24 h: timeout (ReadTimeout)"
 
 
 def test_an_answer_without_error_text_still_says_what_it_was() -> None:
     row = after_attempt(DeliveryResult("retry", 503), 1, RAISED_MS, RAISED_MS, POLICY)
-    assert row.last_error == "HTTP 503"
+    assert row.last_error == "http_503 (Service Unavailable)"
 
 
 def test_a_retry_after_beyond_the_give_up_time_waits_only_until_then() -> None:
     raised, now = 0, 3_600_000  # an hour after it was raised
-    days = DeliveryResult("retry", 503, "HTTP 503", retry_after=7 * 86_400)
+    days = DeliveryResult("retry", 503, "http_503", retry_after=7 * 86_400)
     row = after_attempt(days, 2, raised, now, POLICY, draw=lambda: 1.0)
     assert row.status == "pending"
     assert row.next_attempt_at == raised + round(POLICY.give_up_after_s * 1000)

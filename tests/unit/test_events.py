@@ -153,3 +153,34 @@ def test_long_data_fields_are_refused(type_: str, field: str, value: str) -> Non
 def test_extension_attributes_are_few_short_scalars(extension: dict[str, Any]) -> None:
     with pytest.raises(ValidationError, match="extension attribute"):
         ev.parse_events({**canonical("lead.created"), **extension})
+
+
+@pytest.mark.parametrize(
+    ("mutate", "loc"),
+    [
+        (
+            lambda e: e["data"]["actor"].update(external_id="u\x00-1"),
+            ("data", "actor", "external_id"),
+        ),
+        (lambda e: e["data"]["actor"].update(provider="crm\x1b"), ("data", "actor", "provider")),
+        (lambda e: e.update(id="evt\x00"), ("id",)),
+        (lambda e: e.update(source="test://\x7f"), ("source",)),
+        (lambda e: e["data"].update(stage="won\nlost"), ("data", "stage")),
+        (lambda e: e.update(subject="s\x00"), ("subject",)),
+    ],
+)
+def test_control_characters_are_refused_in_every_string(mutate: Any, loc: tuple[str, ...]) -> None:
+    """PostgreSQL refuses NUL in text: an event holding one would fail the KPI flush."""
+    event = canonical("deal.updated", deal_id="D-1")
+    mutate(event)
+    with pytest.raises(ValidationError) as caught:
+        ev.parse_events(event)
+    [error] = caught.value.errors()
+    assert error["loc"] == ("deal.updated", *loc)
+    assert "control characters" in error["msg"]
+
+
+def test_control_characters_are_refused_in_extension_attributes() -> None:
+    event = {**canonical("call.placed"), "traceparent": "00-\x00"}
+    with pytest.raises(ValidationError, match="control characters"):
+        ev.parse_events(event)

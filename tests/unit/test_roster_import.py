@@ -75,6 +75,7 @@ def test_csv_faults_are_named_by_line_and_column() -> None:
         "line 2: team_id",
         "line 3: name",
         "line 3: external_id",  # an external_id without provider
+        "line 5: name",  # a name is one line: a line break is a control character
         "line 5: external_id",  # where the row ends
     ]
 

@@ -16,7 +16,7 @@ from services.api.alerts.schemas import AlertList, AlertOut, DeliveryStatus, Not
 from services.api.common.auth import ADMIN_ACCESS, READ_ACCESS
 from services.api.common.csv_export import Csv
 from services.api.common.database import Db, api_router
-from services.api.common.params import Id
+from services.api.common.params import ID_PATTERN, Id
 from services.api.common.sse import sse_response
 from shared.alerts import AlertIn
 
@@ -69,7 +69,9 @@ async def delete_alert(alert_id: Id, alerts: Alerts) -> Response:
 async def list_notifications(
     found: Notifications,
     csv: Csv,
-    alert: Annotated[str | None, Query(max_length=64, description="only this alert's")] = None,
+    alert: Annotated[
+        str | None, Query(max_length=64, pattern=ID_PATTERN, description="only this alert's")
+    ] = None,
     status: Annotated[
         DeliveryStatus | None, Query(description="only those with a delivery in this status")
     ] = None,
@@ -100,4 +102,4 @@ async def stream_notifications(
     since = now_ms()  # before the replay is read: what it misses, the stream sends
     last_seen = request.headers.get("last-event-id")
     replay = await found.after(last_seen, REPLAY_LIMIT) if last_seen else []
-    return sse_response(hub.stream(since, replay, request))
+    return sse_response(hub.stream(since, replay, request), request)

@@ -2,7 +2,8 @@
 
 What the body alone can refuse is refused here, each a 422 naming its field: an unknown kind
 (``body.kind``), a URL too long or empty (``body.url``), a secret that is not ``whsec_`` +
-base64 of 24 to 64 bytes, or any secret on a Slack or Teams channel (``body.secret``). Where the
+base64 of 24 to 64 bytes, or any secret on a Slack or Teams channel (``body.secret``), a control
+character anywhere (``ApiModel``). Where the
 URL may point (https, public addresses) needs the settings and DNS: the service checks it.
 
 Out, a channel never carries its secret (``has_secret``) nor the path and query of its URL,
@@ -17,12 +18,13 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from shared.api_model import ApiModel
 from shared.notify.messages import Channel, ChannelKind, secret_problem
 
 MAX_URL = 2048
 
 
-class ChannelIn(BaseModel):
+class ChannelIn(ApiModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     kind: ChannelKind

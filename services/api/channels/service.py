@@ -5,7 +5,9 @@
 - **Secrets.** A webhook channel always has one. Given, it is stored; absent, the channel keeps
   the one it has (a PUT that changes only the URL does not break the receiver), or, when it has
   none (new, or a Slack/Teams channel turned webhook), one is generated and returned by that
-  PUT alone. Nothing here logs a secret; reads never return it.
+  PUT alone. Which one is kept is decided by the upsert itself (``ChannelRepository.save``
+  answers the stored secret): of concurrent first PUTs, only the one whose secret was stored
+  shows it. Nothing here logs a secret; reads never return it.
 """
 
 from __future__ import annotations
@@ -25,28 +27,28 @@ async def check_destination(
         raise refused(("url", problem))
 
 
-def _secret_for(body: ChannelIn, existing: Channel | None) -> tuple[str | None, bool]:
-    """(the secret to keep, whether it was generated now)."""
+def _secret_for(body: ChannelIn) -> tuple[str | None, bool]:
+    """(the secret to store, whether a secret the channel has wins over it): a webhook
+    without a secret given gets a new one, unless it has one already."""
     if body.kind != "webhook":
         return None, False
     if body.secret is not None:
         return body.secret, False
-    if existing is not None and existing.secret is not None:
-        return existing.secret, False
     return new_secret(), True
 
 
 async def save(
     channels: ChannelRepository, channel_id: str, body: ChannelIn, allow_private: bool
 ) -> ChannelSaved:
-    """Create or replace the channel; the answer shows a secret only if it generated one."""
+    """Create or replace the channel; the answer shows a secret only if it generated the one
+    stored."""
     await check_destination(body.url, allow_private)
-    existing = await channels.get(channel_id)
-    secret, generated = _secret_for(body, existing)
-    channel = Channel(id=channel_id, kind=body.kind, url=body.url, secret=secret)
-    await channels.save(channel)
-    shown = ChannelOut.of(channel)
-    return ChannelSaved(**shown.model_dump(), secret=secret if generated else None)
+    candidate, keep = _secret_for(body)
+    channel = Channel(id=channel_id, kind=body.kind, url=body.url, secret=candidate)
+    stored = await channels.save(channel, keep_secret=keep)
+    shown = ChannelOut.of(Channel(id=channel_id, kind=body.kind, url=body.url, secret=stored))
+    generated = keep and stored is not None and stored == candidate
+    return ChannelSaved(**shown.model_dump(), secret=stored if generated else None)
 
 
 async def existing(channels: ChannelRepository, channel_id: str) -> Channel:

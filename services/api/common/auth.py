@@ -43,7 +43,7 @@ class Caller:
         return scope in self.scopes and (not self.from_query or scope is KeyScope.read)
 
 
-def _presented_key(request: Request) -> tuple[str | None, bool]:
+def presented_key(request: Request) -> tuple[str | None, bool]:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
@@ -54,7 +54,7 @@ def _presented_key(request: Request) -> tuple[str | None, bool]:
 
 async def caller(request: Request) -> Caller:
     """The caller's key and scopes; 401 when there is no key, or an unknown one."""
-    key, from_query = _presented_key(request)
+    key, from_query = presented_key(request)
     if key is None:
         raise Unauthorized(
             "an API key is required: Authorization: Bearer <key>",

@@ -23,7 +23,8 @@ from shared.settings import Settings
 from shared.windows import CUSTOM_RANGE, Window, WindowError, resolve_window
 
 SubjectKind = Literal["rep", "team"]  # what a KPI, a board or a target is about
-Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._~-]+$")]
+ID_PATTERN = r"^[A-Za-z0-9._~-]+$"  # an id of the roster, a contest, a channel, an alert
+Id = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 FROM_DOC = f"ISO 8601 start of a custom window, {CUSTOM_RANGE}"
 TO_DOC = f"ISO 8601 end of a custom window (default now), {CUSTOM_RANGE}"
 

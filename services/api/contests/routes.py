@@ -13,6 +13,7 @@ from services.api.common.auth import ADMIN_ACCESS, READ_ACCESS
 from services.api.common.csv_export import Csv
 from services.api.common.database import Db, api_router
 from services.api.common.freshness import Fresh, FreshApart, cache_headers
+from services.api.common.pages import DEFAULT_LIMIT, PageCursor, PageLimit
 from services.api.common.params import AppSettings, Id, Now
 from services.api.common.sse import sse_response
 from services.api.contests import service
@@ -78,7 +79,7 @@ async def put_contest(
     saved = await service.save(
         contests, RosterRepository(db), service.define(contest_id, body, at, settings)
     )
-    return service.summary(saved, None, at, settings.contest_settle_seconds)
+    return service.summary(saved, [], at, settings.contest_settle_seconds)
 
 
 @router.get("/contests", response_model=ContestList, dependencies=READ_ACCESS)
@@ -88,9 +89,12 @@ async def list_contests(
     settings: AppSettings,
     now: Now,
     status: Annotated[Status | None, Query(description="only contests in this status")] = None,
+    limit: PageLimit = DEFAULT_LIMIT,
+    cursor: PageCursor = None,
 ) -> ContestList:
-    found = await service.listed(contests, status, epoch(now), settings.contest_settle_seconds)
-    return ContestList(contests=found)
+    """The contests in start order, a page at a time (``next_cursor``)."""
+    settle_s = settings.contest_settle_seconds
+    return await service.listed(contests, status, epoch(now), settle_s, limit, cursor)
 
 
 @router.get("/contests/{contest_id}", response_model=ContestOut, dependencies=READ_ACCESS)
@@ -134,4 +138,4 @@ async def stream_contest(
     await service.existing(contests, contest_id)  # a 404 now, not a stream that never starts
     spec = StandingsSpec(contest_id, limit)
     hub.admit(spec)
-    return sse_response(hub.stream(spec, request.headers.get("last-event-id"), request))
+    return sse_response(hub.stream(spec, request.headers.get("last-event-id"), request), request)

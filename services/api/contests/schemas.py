@@ -21,11 +21,13 @@ from pydantic import (
 from services.api.contests.scoring import Participants, Status
 from services.api.kpis.schemas import MetricValue
 from services.api.roster.schemas import Name, RosterId
+from shared.api_model import MAX_NUMBER, MAX_WEIGHT, ApiModel
 from shared.windows import CUSTOM_RANGE, EARLIEST, LATEST
 
 MAX_SPAN = timedelta(days=366)
 MAX_TEAMS = 1000
 MAX_POINTS = 20
+Weight = Annotated[float, Field(gt=0, le=MAX_WEIGHT)]
 
 
 def _whole_minute(moment: datetime, field: str) -> datetime:
@@ -36,11 +38,13 @@ def _whole_minute(moment: datetime, field: str) -> datetime:
     return moment
 
 
-class ScoreIn(BaseModel):
-    """``{metric}`` or ``{points: {metric: weight}}``."""
+class ScoreIn(ApiModel):
+    """``{metric}`` or ``{points: {metric: weight}}``; a weight is positive and at most
+    ``MAX_WEIGHT``, so a score (at most ``MAX_POINTS`` weights times BIGINT counters) stays
+    finite."""
 
     metric: str | None = Field(default=None, max_length=48)
-    points: dict[Annotated[str, Field(max_length=48)], float] | None = Field(
+    points: dict[Annotated[str, Field(max_length=48)], Weight] | None = Field(
         default=None, max_length=MAX_POINTS
     )
 
@@ -54,7 +58,7 @@ class ScoreIn(BaseModel):
 ScoreOut = dict[str, str | dict[str, float]]  # {"metric": m} or {"points": {m: weight}}
 
 
-class ContestIn(BaseModel):
+class ContestIn(ApiModel):
     name: Name
     starts_at: AwareDatetime
     ends_at: AwareDatetime
@@ -63,7 +67,7 @@ class ContestIn(BaseModel):
         default=None, max_length=MAX_TEAMS, description="only these teams, or their reps"
     )
     score: ScoreIn
-    goal: float | None = Field(default=None, gt=0)
+    goal: float | None = Field(default=None, gt=0, le=MAX_NUMBER)
 
     @field_validator("starts_at")
     @classmethod
@@ -91,7 +95,9 @@ class ContestRow(BaseModel):
     score: MetricValue
     parts: dict[str, MetricValue]
     goal_reached_at: datetime | None = Field(
-        default=None, description="the start of the minute in which the score reached the goal"
+        default=None,
+        description="the start of the minute (the hour, past the minute retention) in which "
+        "the score reached the goal",
     )
 
 
@@ -138,3 +144,6 @@ class ContestSummary(BaseModel):
 
 class ContestList(BaseModel):
     contests: list[ContestSummary]
+    next_cursor: str | None = Field(
+        default=None, description="the next page's cursor (?cursor=); null on the last page"
+    )

@@ -5,9 +5,10 @@
 - **Standings.** Standard competition ranking of the participants by score (``ranking.rank``);
   ``parts`` gives each metric the score is made of.
 - **Goal.** ``goal_reached_at`` is the start of the first bucket after which the participant's
-  running score reached the goal, walking its finest buckets in time order (minutes; hours
-  where minutes were pruned before the contest existed). Only a participant whose score holds
-  the goal now has reached it: a deal reopened under it takes it back.
+  running score reached the goal, its buckets taken in time order (``goal_tiles``: minutes
+  where they are kept, hours before). The database finds it (``goal_test`` states the test
+  as linear forms of counters). Only a participant whose score holds the goal now has reached
+  it: a deal reopened under it takes it back.
 - **Status.** ``scheduled`` before ``starts_at``; ``active`` until it is settled, which happens
   ``settle_s`` after ``ends_at`` (late events with an event time inside the box still count);
   ``completed`` once its final standings are stored.
@@ -21,7 +22,7 @@ from typing import Literal, NamedTuple
 
 from services.api.leaderboards.contenders import Contender as Contender  # scoring takes these
 from services.api.leaderboards.ranking import Entry, rank
-from shared.catalogue import CATALOGUE, evaluate, needed_counters, volume
+from shared.catalogue import CATALOGUE, VOLUME, evaluate, needed_counters, volume
 
 Participants = Literal["reps", "teams"]
 Status = Literal["scheduled", "active", "completed"]
@@ -128,24 +129,75 @@ def at_goal(standing: list[Standing], goal: float | None) -> list[str]:
     return [s.contender.id for s in standing if s.rank is not None and (s.score or 0) >= goal]
 
 
-def goal_reached_at(
-    score: Score,
-    buckets: Iterable[tuple[int, Counters]],
-    targets: Mapping[str, float],
-    goal: float,
-    min_volume: int,
-) -> int | None:
-    """The start of the first bucket (in time order) after which the running score reached
-    ``goal``: a ratio counts only once it rests on ``min_volume`` facts."""
-    running: dict[str, int] = {}
-    for start, counters in sorted(buckets, key=lambda b: b[0]):
-        for name, value in counters.items():
-            running[name] = running.get(name, 0) + value
-        reached = score.value(score.parts(running, targets))
-        facts = score.volume(running)
-        if reached is not None and reached >= goal and (facts is None or facts >= min_volume):
-            return start
-    return None
+@dataclass(frozen=True, slots=True)
+class GoalTest:
+    """When a running score holds the goal, as linear forms of base counters (so the database
+    can test every bucket of every participant: ``repository.goal_reached``):
+
+    ``numerator >= threshold x denominator`` (no denominator: x 1; ``per_target``: the
+    threshold is also multiplied by each participant's target), with a denominator above 0 and
+    the ``volume`` counters' sum at least ``min_volume`` where there are some. ``threshold``
+    is lowered by half of what the score's rounding hides, so a score shown at the goal holds
+    it here too."""
+
+    numerator: dict[str, float]
+    denominator: dict[str, float] | None
+    threshold: float
+    volume: tuple[str, ...] = ()
+    min_volume: int = 0
+    per_target: bool = False
+
+
+def _form(metric: str, weight: float = 1.0) -> dict[str, float]:
+    """``metric``'s numerator in the units it is shown in (currency: cents / 100)."""
+    found = CATALOGUE[metric]
+    per = 0.01 if found.unit == "currency" and found.denominator is None else 1.0
+    return {c: weight * k * per for c, k in found.numerator}
+
+
+def goal_test(score: Score, goal: float, min_volume: int) -> GoalTest:
+    """The test of ``goal`` for ``score``: a points score or a count or sum metric is linear;
+    a ratio compares its numerator with the goal times its denominator; an attainment its
+    value with the goal times the participant's target."""
+    if not score.metric:
+        numerator: dict[str, float] = {}
+        for name, weight in score.points:
+            for counter, k in _form(name, weight).items():
+                numerator[counter] = numerator.get(counter, 0.0) + k
+        return GoalTest(numerator, None, goal - 5e-7)  # points are rounded to 6 places
+    metric = CATALOGUE[score.metric]
+    if metric.target_of is not None:
+        return GoalTest(_form(metric.target_of), None, goal - 5e-7, per_target=True)
+    if metric.denominator is None:
+        shown = 0.005 if metric.unit == "currency" else 0.0  # money is shown to the cent
+        return GoalTest(_form(score.metric), None, goal - shown)
+    numerator = {c: k * metric.scale for c, k in metric.numerator}
+    denominator = {c: float(k) for c, k in metric.denominator}
+    volume = VOLUME.get(score.metric, ())
+    return GoalTest(numerator, denominator, goal - 5e-7, volume, min_volume)
+
+
+HOUR = 3600
+
+
+def goal_tiles(contest: Contest, minutes_from: int) -> list[tuple[str, int, int]]:
+    """The buckets a goal is timed from, as ``(grain, start, end)`` ranges tiling the box in
+    time order: minute buckets where they are kept (the box's partial hours at each edge, which
+    the pruning spares while the contest is unsettled, and whatever lies after
+    ``minutes_from``: the minute retention's floor), hour buckets in between. So
+    ``goal_reached_at`` is exact to the minute within the minute retention, to the hour
+    before it."""
+    start, end = contest.starts_at, contest.ends_at
+    first_hour, last_hour = -(-start // HOUR) * HOUR, end - end % HOUR
+    if first_hour >= last_hour:
+        return [("minute", start, end)]
+    split = max(first_hour, min(last_hour, -(-minutes_from // HOUR) * HOUR))
+    tiles = [("minute", start, first_hour)] if start < first_hour else []
+    if first_hour < split:
+        tiles.append(("hour", first_hour, split))
+    if split < end:
+        tiles.append(("minute", split, end))
+    return tiles
 
 
 def winners(standing: list[Standing]) -> list[Standing]:

@@ -20,17 +20,20 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.api.common.database import in_transaction
 from services.api.common.freshness import DataVersion, data_version
+from services.api.common.pages import decode_cursor, encode_cursor
 from services.api.common.params import SubjectKind
 from services.api.common.stamped import StampedCache
 from services.api.contests import scoring
 from services.api.contests.repository import ContestRepository, Final
 from services.api.contests.schemas import (
     ContestIn,
+    ContestList,
     ContestOut,
     ContestRow,
     ContestSummary,
@@ -49,7 +52,6 @@ from services.api.targets.service import TargetCache, Targets
 from shared import outbox
 from shared.alerts import ContestWon
 from shared.catalogue import CATALOGUE, TARGETED
-from shared.db.chunks import chunks
 from shared.db.repeats import Repeats, log_failure
 from shared.problems import Conflict, NotFound, refused
 from shared.settings import Settings
@@ -165,8 +167,9 @@ def score_out(score: Score) -> ScoreOut:
     return {"points": dict(score.points)}
 
 
-def summary(contest: Contest, final: Final | None, now: int, settle_s: int) -> ContestSummary:
-    winners = [Winner.model_validate(w) for w in (final or {}).get("winners", [])]
+def summary(
+    contest: Contest, winners: list[dict[str, Any]], now: int, settle_s: int
+) -> ContestSummary:
     return ContestSummary(
         id=contest.id,
         name=contest.name,
@@ -178,18 +181,27 @@ def summary(contest: Contest, final: Final | None, now: int, settle_s: int) -> C
         team_ids=list(contest.team_ids) if contest.team_ids is not None else None,
         score=score_out(contest.score),
         goal=contest.goal,
-        winners=winners,
+        winners=[Winner.model_validate(w) for w in winners],
     )
 
 
 async def listed(
-    contests: ContestRepository, status: Status | None, now: int, settle_s: int
-) -> list[ContestSummary]:
-    return [
-        summary(contest, final, now, settle_s)
-        for contest, final in await contests.all()
-        if status in (None, contest.status(now))
-    ]
+    contests: ContestRepository,
+    status: Status | None,
+    now: int,
+    settle_s: int,
+    limit: int,
+    cursor: str | None,
+) -> ContestList:
+    """A page of contests in start order (``common.pages``)."""
+    after = decode_cursor(cursor, (int, str))
+    found = await contests.page(status, now, limit + 1, (after[0], after[1]) if after else None)
+    shown = found[:limit]
+    last = shown[-1][0] if len(found) > limit else None
+    return ContestList(
+        contests=[summary(contest, winners, now, settle_s) for contest, winners in shown],
+        next_cursor=encode_cursor([last.starts_at, last.id]) if last else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +268,7 @@ class Standings:
         if final is not None:
             return _stored(contest, final)
         async with self._db.connect() as conn:
-            return await self._live(conn, contest, version)
+            return await self._live(conn, contest, version, now)
 
     async def _read(self, contest_id: str) -> tuple[Contest, Final | None]:
         async with self._db.connect() as conn:
@@ -265,10 +277,10 @@ class Standings:
             raise _missing(contest_id)
         return found
 
-    async def _live(self, conn: AsyncConnection, contest: Contest, version: DataVersion) -> (
-        _Computed
-    ):  # fmt: skip
-        standing, teams = await self._standings(conn, contest, version)
+    async def _live(
+        self, conn: AsyncConnection, contest: Contest, version: DataVersion, now: int
+    ) -> _Computed:
+        standing, teams = await self._standings(conn, contest, version, now)
         rows = [_row(contest, s, teams) for s in standing]
         return _Computed(contest, rows, [], version.as_of)
 
@@ -291,7 +303,8 @@ class Standings:
             if found is None or not found[0].due(now, self.settle_s):
                 return None
             contest = found[0]
-            standing, teams = await self._standings(conn, contest, await data_version(conn))
+            version = await data_version(conn)
+            standing, teams = await self._standings(conn, contest, version, now)
             rows = [_row(contest, s, teams) for s in standing]
             won = [_row(contest, s, teams) for s in scoring.winners(standing)]
             final: Final = {
@@ -311,7 +324,7 @@ class Standings:
         return await in_transaction(self._db, work, what=f"settle contest {contest_id}")
 
     async def _standings(
-        self, conn: AsyncConnection, contest: Contest, version: DataVersion
+        self, conn: AsyncConnection, contest: Contest, version: DataVersion, now: int
     ) -> tuple[list[Standing], dict[str, str]]:
         """Every participant ranked, with when each holding the goal reached it; and the
         team names."""
@@ -329,20 +342,18 @@ class Standings:
         )
         targets = await target_reads.for_window(scope, wanted, window, version.targets)
         minimum = settings.min_volume(contest.score.metric or "")
-        standing = scoring.standings(contest, contenders, sums, targets, minimum, {})
+        # Ranking thousands of participants is pure CPU: off the event loop, which goes on
+        # serving the other requests (and health probes) meanwhile.
+        standing = await asyncio.to_thread(
+            scoring.standings, contest, contenders, sums, targets, minimum, {}
+        )
         if contest.goal is None:
             return standing, teams
-        holders = scoring.at_goal(standing, contest.goal)
-        repo, reached = ContestRepository(conn), {}
-        for chunk in chunks(holders):  # named in an IN list: under the drivers' limit
-            fine = await repo.fine_buckets(scope, list(chunk), contest, counters)
-            for subject in chunk:
-                when = scoring.goal_reached_at(
-                    contest.score, fine.get(subject, []), targets.get(subject, {}),
-                    contest.goal, minimum,
-                )  # fmt: skip
-                if when is not None:
-                    reached[subject] = when
+        test = scoring.goal_test(contest.score, contest.goal, minimum)
+        factors = _goal_factors(scoring.at_goal(standing, contest.goal), test, targets)
+        kept = max(contest.minutes_from, minutes_kept_from(now, settings))
+        tiles = scoring.goal_tiles(contest, kept)
+        reached = await ContestRepository(conn).goal_reached(scope, factors, test, tiles)
         return [s._replace(goal_reached_at=reached.get(s.contender.id)) for s in standing], teams
 
     async def _every(
@@ -365,7 +376,7 @@ class Standings:
     def _out(self, computed: _Computed, limit: int, now: int) -> ContestOut:
         contest = computed.contest
         return ContestOut(
-            **summary(contest, None, now, self.settle_s).model_dump(exclude={"winners"}),
+            **summary(contest, [], now, self.settle_s).model_dump(exclude={"winners"}),
             final=contest.settled_at is not None,
             settled_at=_at(contest.settled_at) if contest.settled_at is not None else None,
             as_of=computed.as_of,
@@ -418,6 +429,17 @@ async def _contest_won(
         for row in winners
     ]
     return await outbox.write(conn, crossings, now)
+
+
+def _goal_factors(
+    holders: list[str], test: scoring.GoalTest, targets: dict[str, dict[str, float]]
+) -> dict[str, float]:
+    """What each participant holding the goal has its threshold multiplied by: its target of
+    the attainment's metric (``per_target``), else 1."""
+    if not test.per_target:
+        return dict.fromkeys(holders, 1.0)
+    found = {s: next(iter(targets.get(s, {}).values()), 0.0) for s in holders}
+    return {s: target for s, target in found.items() if target > 0}
 
 
 def _winner(row: ContestRow) -> Winner:

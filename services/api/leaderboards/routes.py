@@ -144,4 +144,4 @@ async def stream_leaderboard(
 ) -> StreamingResponse:
     hub.admit(spec)
     last_seen = request.headers.get("last-event-id")
-    return sse_response(hub.stream(spec, last_seen, request))
+    return sse_response(hub.stream(spec, last_seen, request), request)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+import orjson
+from pydantic import BaseModel, ValidationError
 
 from services.api.roster.repository import Membership
 from services.api.roster.schemas import (
@@ -25,11 +27,12 @@ from services.api.roster.schemas import (
     MAX_IDENTITIES,
     MAX_IDENTITIES_PER_REP,
     MAX_REPS,
+    MAX_TEAMS,
     Counted,
     CsvRow,
     ImportCounts,
     RepImport,
-    RosterImportIn,
+    TeamImport,
 )
 from shared.problems import (
     MAX_FIELD_CHARS,
@@ -44,7 +47,6 @@ from shared.problems import (
 Pair = tuple[str, str]  # (provider, external_id)
 CSV_HEADER = "rep_id,name,team_id,provider,external_id[,effective_from]"
 MAX_CSV_ROWS = MAX_IDENTITIES  # a rep without identity takes a row too; so does each identity
-_csv_rows = TypeAdapter(list[CsvRow])
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,16 +126,40 @@ class Error:
     message: str
 
 
-def refusal(errors: list[Error], *, status: int = 422) -> Problem:
-    """The problem naming ``errors``: the first ``MAX_PROBLEMS``, each clipped, and how many."""
+@dataclass(slots=True)
+class Errors:
+    """The errors of an import as they are found: the first ``MAX_PROBLEMS`` kept, the others
+    only counted. A body of a million bad rows costs a counter, not a million objects."""
+
+    kept: list[Error] = field(default_factory=list)
+    total: int = 0
+
+    def add(self, error: Error) -> None:
+        self.total += 1
+        if len(self.kept) < MAX_PROBLEMS:
+            self.kept.append(error)
+
+    def extend(self, errors: Iterable[Error]) -> None:
+        for error in errors:
+            self.add(error)
+
+    def refuse_if_any(self) -> None:
+        if self.total:
+            raise refusal(self.kept, total=self.total)
+
+
+def refusal(errors: list[Error], *, status: int = 422, total: int | None = None) -> Problem:
+    """The problem naming ``errors``: the first ``MAX_PROBLEMS``, each clipped, and how many
+    there were in all (``total``, when only the first were kept)."""
     listed = [
         {"field": clip(e.field, MAX_FIELD_CHARS), "message": clip(e.message, MAX_MESSAGE_CHARS)}
         for e in errors[:MAX_PROBLEMS]
     ]
+    count = len(errors) if total is None else total
     detail = f"nothing imported: {describe(listed)}"
     if status == 409:
-        return Problem(detail, status=409, slug="conflict", errors=listed, errors_total=len(errors))
-    return Unprocessable(detail, errors=listed, errors_total=len(errors))
+        return Problem(detail, status=409, slug="conflict", errors=listed, errors_total=count)
+    return Unprocessable(detail, errors=listed, errors_total=count)
 
 
 def _refuse_if(errors: list[Error]) -> None:
@@ -141,28 +167,80 @@ def _refuse_if(errors: list[Error]) -> None:
         raise refusal(errors)
 
 
+def _validated(
+    model: type[BaseModel], items: Iterable[tuple[Any, str]], errors: Errors
+) -> Iterator[Any]:
+    """Each valid item of ``items`` (value, its place's prefix) as ``model``; the errors of the
+    others go to ``errors``. One item at a time: a short call each, so a thread parsing a big
+    import lets the event loop run between them (a whole list validated at once would hold
+    the interpreter for seconds)."""
+    for value, prefix in items:
+        try:
+            yield model.model_validate(value)
+        except ValidationError as exc:
+            for e in exc.errors(include_url=False, include_input=False, include_context=False):
+                nested = not prefix.endswith(" ")  # "reps[3]" + ".name"; "line 4: " + "name"
+                path = _path(e["loc"], nested)
+                errors.add(Error(prefix + path if path else prefix.rstrip(": "), e["msg"]))
+
+
 # --- JSON -----------------------------------------------------------------------------------
 
 
 def from_json(body: bytes) -> RosterImport:
-    """The import of a JSON body; a 422 naming every invalid field (``reps[3].name``)."""
+    """The import of a JSON body; a 422 naming the first invalid fields (``reps[3].name``)
+    and how many there are. Its shape and sizes are checked before any item is validated."""
     try:
-        parsed = RosterImportIn.model_validate_json(body)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False, include_context=False)
-        raise refusal([Error(json_field(e["loc"]), e["msg"]) for e in errors]) from None
-    teams = [TeamItem(t.id, t.name, Place(f"teams[{i}]")) for i, t in enumerate(parsed.teams)]
-    imported = RosterImport(teams, [_json_rep(r, i) for i, r in enumerate(parsed.reps)], False)
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise refusal([Error("body", f"not JSON: {exc}")]) from None
+    lists = _json_lists(document)
+    errors = Errors()
+    teams = [
+        TeamItem(t.id, t.name, Place(f"teams[{i}]"))
+        for i, t in enumerate(_validated(TeamImport, _each("teams", lists["teams"]), errors))
+    ]
+    reps = list(_validated(RepImport, _each("reps", lists["reps"]), errors))
+    errors.refuse_if_any()
+    imported = RosterImport(teams, [_json_rep(r, i) for i, r in enumerate(reps)], False)
     check(imported)
     return imported
 
 
-def json_field(loc: Iterable[int | str]) -> str:
-    """A pydantic location as a path into the body: ``reps[12].identities[0].external_id``."""
+def _json_lists(document: Any) -> dict[str, list[Any]]:
+    """The body's ``teams`` and ``reps`` lists, within their bounds (``RosterImportIn``)."""
+    if not isinstance(document, dict):
+        raise refusal([Error("body", "must be an object {teams: [...], reps: [...]}")])
+    errors = [Error(name, "unknown field") for name in document if name not in ("teams", "reps")]
+    lists: dict[str, list[Any]] = {}
+    for name, limit in (("teams", MAX_TEAMS), ("reps", MAX_REPS)):
+        value = document.get(name, [])
+        if not isinstance(value, list):
+            errors.append(Error(name, "must be a list"))
+        elif len(value) > limit:
+            errors.append(Error(name, f"more than {limit} {name}; split the import"))
+        lists[name] = value if isinstance(value, list) else []
+    _refuse_if(errors)
+    return lists
+
+
+def _each(name: str, values: list[Any]) -> Iterator[tuple[Any, str]]:
+    return ((value, f"{name}[{i}]") for i, value in enumerate(values))
+
+
+def _path(loc: Iterable[int | str], nested: bool = False) -> str:
     path = ""
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else part
-    return path or "body"
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path or nested else str(part)
+    return path
+
+
+def json_field(loc: Iterable[int | str]) -> str:
+    """A pydantic location as a path into the body: ``reps[12].identities[0].external_id``."""
+    return _path(loc) or "body"
 
 
 def _json_rep(rep: RepImport, index: int) -> RepItem:
@@ -185,22 +263,23 @@ def from_csv(body: bytes) -> RosterImport:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise refusal([Error("body", f"not UTF-8 text (byte {exc.start})")]) from None
-    lines, rows = _csv_table(text)
-    try:
-        validated = _csv_rows.validate_python(rows)
-    except ValidationError as exc:
-        raise refusal([_csv_error(e["loc"], e["msg"], lines) for e in exc.errors()]) from None
+    errors = Errors()
+    lines, rows = _csv_table(text, errors)
+    errors.refuse_if_any()  # rows of the wrong width first: their values mean nothing
+    placed = ((row, f"line {n}: ") for row, n in zip(rows, lines, strict=True))
+    validated = list(_validated(CsvRow, placed, errors))
+    errors.refuse_if_any()
     imported = RosterImport([], _group(validated, lines), creates_teams=True)
     check(imported)
     return imported
 
 
-def _csv_table(text: str) -> tuple[list[int], list[dict[str, str]]]:
-    """The line number and the cells (by column) of every row that is not blank."""
+def _csv_table(text: str, errors: Errors) -> tuple[list[int], list[dict[str, str]]]:
+    """The line number and the cells (by column) of every row that is not blank; the rows of
+    the wrong width go to ``errors``."""
     reader = csv.reader(io.StringIO(text, newline=""))
     lines: list[int] = []
     rows: list[dict[str, str]] = []
-    errors: list[Error] = []
     try:
         columns = _header(next(reader, None))
         for cells in reader:
@@ -208,15 +287,14 @@ def _csv_table(text: str) -> tuple[list[int], list[dict[str, str]]]:
             if not any(cells):
                 continue
             if len(cells) != len(columns):
-                errors.append(Error(f"line {line}", _width(columns, cells)))
+                errors.add(Error(f"line {line}", _width(columns, cells)))
             elif len(rows) == MAX_CSV_ROWS:
                 raise refusal([Error("body", f"more than {MAX_CSV_ROWS} rows; split the import")])
             else:
                 lines.append(line)
                 rows.append(dict(zip(columns, cells, strict=True)))
     except csv.Error as exc:
-        errors.append(Error(f"line {reader.line_num}", f"not CSV: {exc}"))
-    _refuse_if(errors)
+        errors.add(Error(f"line {reader.line_num}", f"not CSV: {exc}"))
     return lines, rows
 
 
@@ -240,12 +318,6 @@ def _header(cells: list[str] | None) -> list[str]:
     errors += [Error(f"line 1: {c}", "missing column") for c in sorted(CSV_REQUIRED - set(columns))]
     _refuse_if(errors)
     return columns
-
-
-def _csv_error(loc: tuple[int | str, ...], message: str, lines: list[int]) -> Error:
-    index, *field = loc
-    place = Place(f"line {lines[int(index)]}", csv=True)
-    return Error(place.field(".".join(map(str, field))) if field else place.at, message)
 
 
 def _group(rows: list[CsvRow], lines: list[int]) -> list[RepItem]:

@@ -10,33 +10,19 @@ SQLite) rather than one parameter per value, which the drivers cap at about 32,0
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Select,
-    Subquery,
-    Table,
-    Text,
-    cast,
-    delete,
-    func,
-    literal,
-    select,
-    true,
-)
+from sqlalchemy import ColumnElement, Select, Subquery, Table, delete, select, true
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.api.common.database import upsert
 from services.api.common.freshness import bump_version
 from shared.db.models import Identity, Rep, RepTeam, RosterVersion, Team, table
 from shared.db.retry import ConcurrentInsert
+from shared.db.rows import values_table
 
 _teams = table(Team)
 _reps = table(Rep)
@@ -137,12 +123,22 @@ class RosterRepository:
         return (await self._conn.execute(query)).scalar()
 
     async def replace_identities(self, rep_id: str, identities: list[tuple[str, str]]) -> None:
+        """The rep holds exactly ``identities`` (distinct, each held by no other rep when its
+        owner was read). One that another transaction gave a rep meanwhile raises
+        ``ConcurrentInsert``: the request runs again, sees the new owner and answers 409, as
+        if it had come second (the import does the same, in ``reassign_identities``)."""
         await self._conn.execute(delete(_identities).where(_identities.c.rep_id == rep_id))
-        if identities:
-            await self._conn.execute(
-                _identities.insert(),
-                [{"provider": p, "external_id": x, "rep_id": rep_id} for p, x in identities],
-            )
+        if not identities:
+            return
+        rows = [{"provider": p, "external_id": x, "rep_id": rep_id} for p, x in identities]
+        insert = (
+            self._insert(_identities)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["provider", "external_id"])
+            .returning(_identities.c.rep_id)
+        )
+        if len((await self._conn.execute(insert)).all()) < len(identities):
+            raise ConcurrentInsert("an identity of the rep was given to another rep meanwhile")
 
     async def delete_rep(self, rep_id: str) -> bool:
         await self._conn.execute(delete(_identities).where(_identities.c.rep_id == rep_id))
@@ -271,30 +267,11 @@ class RosterRepository:
         return self._conn.dialect.name == "postgresql"
 
     def _rows(self, **columns: Sequence[str] | Sequence[int]) -> Subquery:
-        """The rows zipped from ``columns`` as a table, its columns named after them; each
-        column one parameter (an array) on PostgreSQL, all of them one (JSON) on SQLite.
-        A column of ints is BIGINT, any other TEXT."""
-        if self._postgres:
-            arrays = [
-                cast(literal(list(v), ARRAY(_type(v))), ARRAY(_type(v))) for v in columns.values()
-            ]
-            unnested = func.unnest(*arrays).table_valued(*columns).render_derived()
-            return select(*(unnested.c[name] for name in columns)).subquery()
-        document = json.dumps([list(row) for row in zip(*columns.values(), strict=True)])
-        each = func.json_each(literal(document)).table_valued("value")
-        return select(
-            *(
-                func.json_extract(each.c.value, f"$[{i}]").label(name)
-                for i, name in enumerate(columns)
-            )
-        ).subquery()
+        """The rows zipped from ``columns`` as a table (``shared.db.rows``)."""
+        return values_table(self._postgres, **columns)
 
 
 def _all(rows: Subquery, *columns: ColumnElement[Any]) -> Select[Any]:
     """Every row of ``rows`` (or these columns of it), as the source of an INSERT. The WHERE is
     SQLite's: without one, the ON CONFLICT of an upsert would read as the join's ON."""
     return (select(*columns) if columns else select(rows)).where(true())
-
-
-def _type(values: Sequence[str] | Sequence[int]) -> type[BigInteger] | type[Text]:
-    return BigInteger if values and isinstance(values[0], int) else Text

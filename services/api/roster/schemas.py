@@ -1,7 +1,8 @@
 """The roster's shapes in and out of the API (``interfaces.md``).
 
 The bulk import (``POST /v1/roster/import``) takes the same fields, with the same bounds, as
-``PUT /v1/teams/{id}`` and ``PUT /v1/reps/{id}``: the field types below are shared.
+``PUT /v1/teams/{id}`` and ``PUT /v1/reps/{id}``: the field types below are shared. What comes
+in derives from ``ApiModel``: no control characters in any text (``shared.api_model``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pydantic import (
     field_validator,
 )
 
+from shared.api_model import ApiModel
+
 # The ids of the paths (``Id`` in services/api/common/params.py): a team or rep created by an
 # import must be reachable at /v1/teams/{id} and /v1/reps/{id}.
 ID_PATTERN = r"^[A-Za-z0-9._~-]+$"
@@ -30,7 +33,7 @@ MAX_REPS = 50_000
 MAX_IDENTITIES = 200_000  # in all; a CSV has one row per identity
 
 
-class TeamIn(BaseModel):
+class TeamIn(ApiModel):
     name: Name
 
 
@@ -40,12 +43,12 @@ class TeamOut(BaseModel):
     members: list[str]
 
 
-class IdentityModel(BaseModel):
+class IdentityModel(ApiModel):
     provider: str = Field(min_length=1, max_length=64)
     external_id: str = Field(min_length=1, max_length=256)
 
 
-class RepIn(BaseModel):
+class RepIn(ApiModel):
     name: Name
     team_id: str | None = Field(default=None, max_length=64)
     identities: list[IdentityModel] = Field(default_factory=list, max_length=MAX_IDENTITIES_PER_REP)
@@ -77,7 +80,7 @@ class RepImport(RepIn):
     id: RosterId
 
 
-class RosterImportIn(BaseModel):
+class RosterImportIn(ApiModel):
     """The JSON body of ``POST /v1/roster/import``."""
 
     teams: list[TeamImport] = Field(default_factory=list, max_length=MAX_TEAMS)
@@ -88,7 +91,7 @@ def _blank_is_none(value: Any) -> Any:
     return None if value == "" else value
 
 
-class CsvRow(BaseModel):
+class CsvRow(ApiModel):
     """One line of a CSV import: a rep and one of its identities (both empty: none).
 
     A blank ``team_id`` leaves the rep's team as it is, as an absent one does in a PUT; a team

@@ -1,4 +1,7 @@
-"""Targets in and out of the API."""
+"""Targets in and out of the API.
+
+A target is at least ``MIN_TARGET`` and at most ``MAX_NUMBER`` (``shared.api_model``): the
+attainment and the pace divide by it, and must stay finite."""
 
 from __future__ import annotations
 
@@ -6,14 +9,18 @@ from pydantic import BaseModel, Field
 
 from services.api.common.params import SubjectKind
 from services.api.targets.repository import TargetKey
+from shared.api_model import MAX_NUMBER, MIN_TARGET, ApiModel
 from shared.calendar import Period
 
 
-class TargetIn(BaseModel):
-    value: float = Field(gt=0, description="the target for one whole period")
+class TargetIn(ApiModel):
+    value: float = Field(
+        ge=MIN_TARGET, le=MAX_NUMBER, description="the target for one whole period"
+    )
 
 
-class TargetOut(TargetIn):
+class TargetOut(BaseModel):
+    value: float = Field(description="the target for one whole period")
     scope: SubjectKind
     id: str
     metric: str
