@@ -1,17 +1,23 @@
-"""What alert checks read, in the caller's transaction: a metric's value per subject over a
-window (from the exact buckets, the batch's own rows included) and the targets the window is
-measured against. Shared by the KPI flush and the API's scheduled checks."""
+"""What alert checks read, in the caller's transaction: base counters per subject over a window
+(from the exact buckets, the batch's own rows included), the metrics made of them, and the
+targets the window is measured against. Shared by the KPI flush and the API's scheduled checks.
+
+Each read is one statement for any number of metrics (the counters they need, summed side by
+side), so alerts watching the same scope and window share it; a list of subjects is named in
+chunks under the drivers' parameter limit (``shared.db.chunks``)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.buckets import tile
 from shared.catalogue import evaluate, needed_counters
+from shared.db.chunks import chunks
 from shared.db.models import Target, table
 from shared.db.models import kpi_rollups as _rollups
 from shared.db.rollups import per_subject
@@ -19,34 +25,55 @@ from shared.targets import window_target
 from shared.windows import Window
 
 _targets = table(Target)
+Sums = dict[str, dict[str, int]]  # subject -> base counter -> sum over the window
+Values = dict[str, float | int | None]  # subject -> a metric's value
+
+
+async def window_sums(
+    conn: AsyncConnection,
+    scope: str,
+    subjects: Sequence[str] | None,
+    counters: Iterable[str],
+    window: Window,
+    tz: ZoneInfo,
+) -> Sums:
+    """Per subject (of ``subjects``, or all of ``scope``) with buckets in ``window``, the sum
+    of each of ``counters``."""
+    names = sorted(set(counters))
+    ranges = tile(window.start_ts, window.end_ts, tz)
+    if not names or not ranges:
+        return {}
+    query = per_subject(scope, ranges, *(_rollups.c[c] for c in names))
+    sums: Sums = {}
+    for statement in _naming(query, _rollups.c.subject_id, subjects):
+        for subject, *totals in await conn.execute(statement):
+            sums[subject] = {c: int(t or 0) for c, t in zip(names, totals, strict=True)}
+    return sums
+
+
+def metric_values(sums: Sums, metric: str) -> Values:
+    """Per subject of ``sums``, ``metric`` made of its counters."""
+    return {subject: evaluate(counters, [metric])[metric] for subject, counters in sums.items()}
 
 
 async def window_values(
     conn: AsyncConnection,
     scope: str,
-    subjects: list[str] | None,
+    subjects: Sequence[str] | None,
     metric: str,
     window: Window,
     tz: ZoneInfo,
-) -> dict[str, float | int | None]:
+) -> Values:
     """Per subject (of ``subjects``, or all of ``scope``), the metric over ``window``, read in
     this transaction (so with the batch's own rows)."""
-    counters = sorted(needed_counters([metric]))
-    ranges = tile(window.start_ts, window.end_ts, tz)
-    query = per_subject(scope, ranges, *(_rollups.c[c] for c in counters))
-    if subjects is not None:
-        query = query.where(_rollups.c.subject_id.in_(subjects))
-    values = {}
-    for subject, *totals in await conn.execute(query):
-        sums = {c: int(t or 0) for c, t in zip(counters, totals, strict=True)}
-        values[subject] = evaluate(sums, [metric])[metric]
-    return values
+    counters = needed_counters([metric])
+    return metric_values(await window_sums(conn, scope, subjects, counters, window, tz), metric)
 
 
 async def window_targets(
     conn: AsyncConnection,
     scope: str,
-    subjects: list[str] | None,
+    subjects: Sequence[str] | None,
     metric: str,
     window: Window,
     tz: ZoneInfo,
@@ -54,17 +81,41 @@ async def window_targets(
 ) -> dict[str, float]:
     """Per subject with a standing target of ``metric`` (of ``subjects``, or all of
     ``scope``), the target ``window`` is measured against."""
-    query = select(_targets.c.subject_id, _targets.c.period, _targets.c.value).where(
-        _targets.c.scope == scope, _targets.c.metric == metric
+    found = await targets_by_metric(conn, scope, subjects, [metric], window, tz, week_start)
+    return found.get(metric, {})
+
+
+async def targets_by_metric(
+    conn: AsyncConnection,
+    scope: str,
+    subjects: Sequence[str] | None,
+    metrics: Collection[str],
+    window: Window,
+    tz: ZoneInfo,
+    week_start: int,
+) -> dict[str, dict[str, float]]:
+    """``window_targets`` of several metrics from one read: metric -> subject -> target."""
+    if not metrics:
+        return {}
+    t = _targets.c
+    query = select(t.metric, t.subject_id, t.period, t.value).where(
+        t.scope == scope, t.metric.in_(sorted(metrics))
     )
-    if subjects is not None:
-        query = query.where(_targets.c.subject_id.in_(subjects))
-    periods: dict[str, dict[Any, float]] = {}
-    for subject, period, value in await conn.execute(query):
-        periods.setdefault(subject, {})[period] = float(value)
-    found = {}
-    for subject, standing in periods.items():
+    periods: dict[tuple[str, str], dict[Any, float]] = {}
+    for statement in _naming(query, t.subject_id, subjects):
+        for metric, subject, period, value in await conn.execute(statement):
+            periods.setdefault((metric, subject), {})[period] = float(value)
+    found: dict[str, dict[str, float]] = {}
+    for (metric, subject), standing in periods.items():
         target = window_target(standing, window, tz, week_start)
         if target:
-            found[subject] = target
+            found.setdefault(metric, {})[subject] = target
     return found
+
+
+def _naming(query: Select[Any], column: Any, subjects: Sequence[str] | None) -> list[Select[Any]]:
+    """``query`` for every subject (``subjects`` None), or once per chunk of ``subjects`` (its
+    other parameters, a tiling or a list of metrics, fit in the chunks' reserve)."""
+    if subjects is None:
+        return [query]
+    return [query.where(column.in_(list(chunk))) for chunk in chunks(subjects)]

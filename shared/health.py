@@ -6,22 +6,18 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.db.repeats import database_answers
 from shared.observability import metrics_endpoint
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 
 
 async def database_ready(db: AsyncEngine) -> bool:
-    """Whether the database answers a trivial query now."""
-    try:
-        async with db.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception:  # any failure means "not ready"; the orchestrator retries
-        return False
-    return True
+    """Whether the database answers a trivial query now (any failure means "not ready"; the
+    orchestrator retries)."""
+    return await database_answers(db)
 
 
 def health_router(readiness: ReadinessCheck) -> APIRouter:

@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.alerts import DEFAULT_MESSAGES, Trigger, render
+from shared.db.chunks import chunks
 from shared.db.models import Alert, Delivery, Notification, Rep, Team, table
 
 log = logging.getLogger(__name__)
@@ -116,14 +117,7 @@ async def write(
         }
         for notification_id, crossing in by_id.items()
     ]
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    created = await conn.execute(
-        insert(_notifications)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=UNIQUE)  # fired before (another instance)
-        .returning(_notifications.c.id)
-    )
-    new = [notification_id for (notification_id,) in created]
+    new = await _insert_new(conn, rows)
     deliveries = [
         {
             "notification_id": notification_id,
@@ -135,28 +129,45 @@ async def write(
         for notification_id in new
         for channel in by_id[notification_id].alert.channels
     ]
-    if deliveries:
+    if deliveries:  # executemany: SQLAlchemy pages it under the parameter limit (chunks.py)
         await conn.execute(_deliveries.insert(), deliveries)
     for notification_id in new:
         RAISED.labels(by_id[notification_id].alert.trigger.kind).inc()
     return len(new)
 
 
-async def _not_written(conn: AsyncConnection, crossings: list[Crossing]) -> list[Crossing]:
-    """The crossings not written before, found in one read: most of what a flush sees at or
-    past a threshold fired earlier that day, and each insert is a round trip under the
-    flush's locks. (The insert's ``ON CONFLICT`` still settles a race with another instance.)"""
-    if not crossings:
-        return []
-    n = _notifications.c
-    existing = await conn.execute(
-        select(n.alert_id, n.scope, n.subject_id, n.occurrence).where(
-            n.alert_id.in_(sorted({c.alert.id for c in crossings})),
-            n.occurrence.in_(sorted({c.occurrence for c in crossings})),
-            n.subject_id.in_(sorted({c.subject for c in crossings})),
+async def _insert_new(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[str]:
+    """Insert the notification ``rows`` not there yet: the ids inserted. A multi-row
+    ``INSERT`` per chunk, each under the drivers' parameter limit."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    new: list[str] = []
+    for chunk in chunks(rows, len(_notifications.c)):
+        created = await conn.execute(
+            insert(_notifications)
+            .values(list(chunk))
+            .on_conflict_do_nothing(index_elements=UNIQUE)  # fired before (another instance)
+            .returning(_notifications.c.id)
         )
-    )
-    written = {tuple(row) for row in existing}
+        new += [notification_id for (notification_id,) in created]
+    return new
+
+
+async def _not_written(conn: AsyncConnection, crossings: list[Crossing]) -> list[Crossing]:
+    """The crossings not written before, found in one read per chunk: most of what a flush
+    sees at or past a threshold fired earlier that day, and each insert is a round trip under
+    the flush's locks. (The insert's ``ON CONFLICT`` still settles a race with another
+    instance.) A crossing names up to three values in the read's ``IN`` lists."""
+    written: set[tuple[str, ...]] = set()
+    n = _notifications.c
+    for chunk in chunks(crossings, 3):
+        existing = await conn.execute(
+            select(n.alert_id, n.scope, n.subject_id, n.occurrence).where(
+                n.alert_id.in_(sorted({c.alert.id for c in chunk})),
+                n.occurrence.in_(sorted({c.occurrence for c in chunk})),
+                n.subject_id.in_(sorted({c.subject for c in chunk})),
+            )
+        )
+        written.update(tuple(row) for row in existing)
     return [c for c in crossings if (c.alert.id, c.scope, c.subject, c.occurrence) not in written]
 
 
@@ -181,10 +192,8 @@ async def _names(conn: AsyncConnection, crossings: list[Crossing]) -> dict[tuple
     found: dict[tuple[str, str], str] = {}
     for scope, names in (("rep", _reps), ("team", _teams)):
         wanted = sorted({c.subject for c in crossings if c.scope == scope})
-        if wanted:
-            rows = await conn.execute(
-                select(names.c.id, names.c.name).where(names.c.id.in_(wanted))
-            )
+        for chunk in chunks(wanted):
+            rows = await conn.execute(select(names.c.id, names.c.name).where(names.c.id.in_(chunk)))
             found.update({(scope, i): n for i, n in rows})
     return found
 

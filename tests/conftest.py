@@ -7,7 +7,7 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -19,9 +19,23 @@ from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.db import chunks
 from shared.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Every engine the tests make (``create_engine``), here and in the processes they start,
+# refuses a statement over the drivers' parameter limit (``shared.db.chunks``).
+os.environ[chunks.GUARD_ENV] = "1"
+
+
+@pytest.fixture(autouse=True)
+def statements_within_the_parameter_limit() -> Iterator[None]:
+    """Fail the test if any statement it ran was over the limit, even one whose error the
+    code under test caught (the KPI consumer isolates failing flushes, say)."""
+    chunks.violations.clear()
+    yield
+    refused, chunks.violations[:] = list(chunks.violations), []
+    assert not refused, f"statements over the parameter limit: {refused}"
 
 
 def require_service(env: str, what: str) -> str:
@@ -102,6 +116,18 @@ async def postgres_url(postgres_admin_url: str) -> AsyncIterator[str]:
     """A fresh, empty database for one test, dropped afterwards."""
     async with fresh_postgres_database(postgres_admin_url) as url:
         yield url
+
+
+@pytest.fixture
+async def pg(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    """A fresh PostgreSQL database, with the schema."""
+    from shared.db.engine import create_engine
+    from shared.db.migrate import migrate
+
+    engine = create_engine(postgres_url)
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.dispatcher import metrics
 from services.dispatcher.backoff import Backoff, Recorded, after_attempt
 from services.dispatcher.repository import Claimed, claim_due, count_pending, record
+from shared.db.repeats import Repeats, log_failure
 from shared.db.retry import retrying
 from shared.notify.guard import guarded_client
 from shared.notify.outcome import CHANNEL_DELETED as DELETED
@@ -77,15 +78,16 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch until ``stop`` is set (a pass under way finishes first)."""
         metrics.initialise()
-        failures = 0
+        failures, repeats = 0, Repeats()
         async with self.client() as client:
             while not stop.is_set():
                 try:
                     claimed = await self.dispatch_once(client)
                     failures = 0
+                    repeats.clear()
                 except Exception as exc:  # the database is down, most likely: wait, try again
                     failures += 1
-                    log.warning("dispatching failed; retrying", extra={"error": repr(exc)[:300]})
+                    await log_failure(log, "dispatching", exc, repeats, self._db)  # or a bug
                     await self._idle(stop, doubled_pause(self._poll_s, MAX_IDLE_S, failures))
                     continue
                 if claimed < self._batch:  # a full batch: more may be due at once

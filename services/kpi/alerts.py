@@ -14,6 +14,11 @@ Evaluated here, for the subjects the batch touched:
 - ``new_leader``: the board's sole leader, once per leader and occurrence.
 - ``deal_won``: a deal newly won (at or above ``min_amount``), once per deal and win time.
 Scheduled triggers (``behind_pace``, ``contest_won``) are decided elsewhere.
+
+The reads are shared: the alerts watching one scope over one window (``today`` for a
+threshold, the period's window for a target) are evaluated from one statement that sums every
+counter their metrics need, so a flush costs a statement per (scope, window) in use, not one
+per alert (3,000 alerts once made a one-event flush take 1.6 s).
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from types import UnionType
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -30,12 +38,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.kpi.engine import Deltas
 from services.kpi.state import Win
 from shared import outbox
-from shared.alert_reads import window_targets, window_values
+from shared.alert_reads import Sums, Values, metric_values, targets_by_metric, window_sums
 from shared.alerts import PERIOD_WINDOW, DealWon, NewLeader, TargetReached, Threshold
+from shared.catalogue import needed_counters
 from shared.outbox import Crossing, Watched
 from shared.windows import Window, resolve_window
 
 log = logging.getLogger(__name__)
+Watch = tuple[str, str]  # (scope, window name): the alerts that share one read
 
 
 class AlertWatch:
@@ -64,15 +74,11 @@ class AlertWatch:
             return 0
         at = time.time() if now is None else now
         touched = _touched(deltas)
-        crossings: list[Crossing] = []
+        crossings = await self._crossed(conn, touched, at)
+        crossings += await self._leaders(conn, touched, at)
         for alert in self._watched:
-            trigger = alert.trigger
-            if isinstance(trigger, Threshold | TargetReached):
-                crossings += await self._crossed(conn, alert, touched, at)
-            elif isinstance(trigger, NewLeader) and touched.get(trigger.scope):
-                crossings += await self._leader(conn, alert, at)
-            elif isinstance(trigger, DealWon):
-                crossings += _won(alert, trigger, wins)
+            if isinstance(alert.trigger, DealWon):
+                crossings += _won(alert, alert.trigger, wins)
         return await outbox.write(conn, crossings, at)
 
     async def _reload(self, conn: AsyncConnection, version: int) -> None:
@@ -87,60 +93,106 @@ class AlertWatch:
         return resolve_window(name, now=now, tz=self._tz, week_start=self._week_start)
 
     async def _crossed(
-        self,
-        conn: AsyncConnection,
-        alert: Watched,
-        touched: dict[str, set[str]],
-        at: float,
+        self, conn: AsyncConnection, touched: dict[str, set[str]], at: float
     ) -> list[Crossing]:
-        trigger = alert.trigger
-        subjects = sorted(touched.get(trigger.scope, ()))
-        if not subjects:
-            return []
-        name = trigger.window if isinstance(trigger, Threshold) else PERIOD_WINDOW[trigger.period]
-        window = self._window(name, at)
-        values = await window_values(
-            conn, trigger.scope, subjects, trigger.metric, window, self._tz
-        )
-        targets = (
-            await window_targets(
-                conn, trigger.scope, subjects, trigger.metric, window, self._tz, self._week_start
-            )
-            if isinstance(trigger, TargetReached)
-            else {}
-        )
-        found = []
-        for subject in subjects:
-            value = values.get(subject)
-            if value is None:
+        """Thresholds and targets reached by the touched subjects: per (scope, window), one
+        read of their values and one of their targets."""
+        found: list[Crossing] = []
+        for (scope, name), alerts in _watches(self._watched, Threshold | TargetReached).items():
+            subjects = sorted(touched.get(scope, ()))
+            if not subjects:
                 continue
-            if isinstance(trigger, Threshold):
-                hit = value >= trigger.value if trigger.op == ">=" else value <= trigger.value
-                target = None
-            else:
-                target = targets.get(subject)
-                hit = target is not None and value >= target
-            if hit:
-                details = {"metric": trigger.metric, "value": value, "window": name}
-                found.append(
-                    Crossing(alert, trigger.scope, subject, str(window.start_ts),
-                              {**details, "target": target})
-                )  # fmt: skip
+            window = self._window(name, at)
+            sums = await window_sums(conn, scope, subjects, _counters(alerts), window, self._tz)
+            targeted = {a.trigger.metric for a in alerts if isinstance(a.trigger, TargetReached)}
+            targets = await targets_by_metric(
+                conn, scope, subjects, targeted, window, self._tz, self._week_start
+            )
+            values = _ByMetric(sums)
+            for alert in alerts:
+                metric = alert.trigger.metric
+                found += _reached(alert, name, window, values[metric], targets.get(metric, {}))
         return found
 
-    async def _leader(self, conn: AsyncConnection, alert: Watched, at: float) -> list[Crossing]:
-        trigger: NewLeader = alert.trigger
-        window = self._window(trigger.window, at)
-        values = await window_values(conn, trigger.scope, None, trigger.metric, window, self._tz)
-        ranked = sorted(
-            ((v, s) for s, v in values.items() if v is not None and v > 0), reverse=True
-        )
-        if not ranked or (len(ranked) > 1 and ranked[1][0] == ranked[0][0]):
-            return []  # nobody yet, or a tie: no sole leader
-        value, leader = ranked[0]
-        details = {"metric": trigger.metric, "value": value, "window": trigger.window}
-        occurrence = f"{window.start_ts}:{leader}"
-        return [Crossing(alert, trigger.scope, leader, occurrence, details)]
+    async def _leaders(
+        self, conn: AsyncConnection, touched: dict[str, set[str]], at: float
+    ) -> list[Crossing]:
+        """The sole leaders of the boards the batch moved: one read per (scope, window)."""
+        found: list[Crossing] = []
+        for (scope, name), alerts in _watches(self._watched, NewLeader).items():
+            if not touched.get(scope):
+                continue
+            window = self._window(name, at)
+            sums = await window_sums(conn, scope, None, _counters(alerts), window, self._tz)
+            values = _ByMetric(sums)
+            for alert in alerts:
+                found += _leader(alert, window, values[alert.trigger.metric])
+        return found
+
+
+def _watches(watched: list[Watched], kinds: type[Any] | UnionType) -> dict[Watch, list[Watched]]:
+    """The alerts of ``kinds``, by the (scope, window) whose values they read."""
+    grouped: dict[Watch, list[Watched]] = defaultdict(list)
+    for alert in watched:
+        if isinstance(alert.trigger, kinds):
+            grouped[(alert.trigger.scope, _window_name(alert.trigger))].append(alert)
+    return grouped
+
+
+def _window_name(trigger: Threshold | TargetReached | NewLeader) -> str:
+    """The window a trigger watches: its own, or the one holding now of its period."""
+    return PERIOD_WINDOW[trigger.period] if isinstance(trigger, TargetReached) else trigger.window
+
+
+def _counters(alerts: list[Watched]) -> set[str]:
+    """Every base counter the metrics of ``alerts`` are made of."""
+    return needed_counters(sorted({alert.trigger.metric for alert in alerts}))
+
+
+class _ByMetric(dict[str, Values]):
+    """metric -> subject -> value, each metric made once from the shared sums."""
+
+    def __init__(self, sums: Sums) -> None:
+        super().__init__()
+        self._sums = sums
+
+    def __missing__(self, metric: str) -> Values:
+        self[metric] = values = metric_values(self._sums, metric)
+        return values
+
+
+def _reached(
+    alert: Watched, name: str, window: Window, values: Values, targets: dict[str, float]
+) -> list[Crossing]:
+    """The subjects whose value crosses ``alert``'s threshold, or reaches their target."""
+    trigger = alert.trigger
+    found = []
+    for subject in sorted(values):
+        value = values[subject]
+        if value is None:
+            continue
+        if isinstance(trigger, Threshold):
+            hit = value >= trigger.value if trigger.op == ">=" else value <= trigger.value
+            target = None
+        else:
+            target = targets.get(subject)
+            hit = target is not None and value >= target
+        if hit:
+            details = {"metric": trigger.metric, "value": value, "window": name, "target": target}
+            found.append(Crossing(alert, trigger.scope, subject, str(window.start_ts), details))
+    return found
+
+
+def _leader(alert: Watched, window: Window, values: Values) -> list[Crossing]:
+    """The board's sole leader (no tie, above 0), once per leader and occurrence."""
+    trigger: NewLeader = alert.trigger
+    ranked = sorted(((v, s) for s, v in values.items() if v is not None and v > 0), reverse=True)
+    if not ranked or (len(ranked) > 1 and ranked[1][0] == ranked[0][0]):
+        return []  # nobody yet, or a tie: no sole leader
+    value, leader = ranked[0]
+    details = {"metric": trigger.metric, "value": value, "window": trigger.window}
+    occurrence = f"{window.start_ts}:{leader}"
+    return [Crossing(alert, trigger.scope, leader, occurrence, details)]
 
 
 def _touched(deltas: Deltas) -> dict[str, set[str]]:

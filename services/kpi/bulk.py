@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.catalogue import BASE_COUNTERS
+from shared.db.chunks import chunks
 from shared.db.models import AppliedEvent, KpiState, kpi_rollups, table
 from shared.db.retry import ConcurrentInsert
 
@@ -77,10 +78,10 @@ class CoreWriter:
         self, conn: AsyncConnection, keys: Sequence[tuple[str, str]]
     ) -> list[StateRow]:
         found: list[StateRow] = []
-        for start in range(0, len(keys), 400):  # within SQLite's limit on bound parameters
+        for chunk in chunks(keys, 2):  # (kind, key): two parameters a state
             query = (
                 select(_states.c.kind, _states.c.key, _states.c.state)
-                .where(tuple_(_states.c.kind, _states.c.key).in_(keys[start : start + 400]))
+                .where(tuple_(_states.c.kind, _states.c.key).in_(list(chunk)))
                 .order_by(_states.c.kind, _states.c.key)
                 .with_for_update()
             )

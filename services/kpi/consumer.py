@@ -9,7 +9,13 @@ One bad event never stops the line (architecture decision 11):
   batch is flushed without them, their records still moving the offsets, so the rest of the
   batch (and every later event) goes on;
 - when the database or the broker is unavailable, nothing is skipped: the same step is tried
-  again with a growing pause, the service reports not-ready meanwhile, and it resumes by itself.
+  again with a growing pause, the service reports not-ready meanwhile, and it resumes by itself;
+- but a flush that fails with the identical "unavailable" error ``REPEATS`` times while the
+  database answers a probe is not waiting for an outage: it is a bug (decision 15), and goes
+  through the isolation above like any other failure;
+- when no event is at fault (a bug, a broken schema), nothing is dead-lettered and the batch is
+  tried again with a growing pause, loudly: not ready, an ERROR log each round, and
+  ``salespulse_kpi_stalled`` at 1 until a flush succeeds.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from services.kpi.engine import Engine, Item, UnusableEvent
 from services.kpi.store import Booking, FlushResult, KpiStore, OffsetsWentBackwards
 from shared import events as ev
 from shared.bus import Bus, BusUnavailable, Consumer, OutgoingRecord, Record
+from shared.db.repeats import Repeats, fingerprint
 from shared.db.retry import is_conflict, is_unavailable
 from shared.deadletter import dead_letter
 
@@ -56,7 +63,13 @@ class Stopping(Exception):
 
 class SystemicFailure(Exception):
     """A flush fails, but not because of particular events (a bug, a broken schema): none is
-    dead-lettered; the batch is retried like an outage, and the service reports not-ready."""
+    dead-lettered; the batch is retried with a growing pause, and the service reports
+    not-ready, logs an ERROR and sets ``salespulse_kpi_stalled``."""
+
+
+class NotAnOutage(Exception):
+    """A step failed with an "unavailable" error that repeats identically while the database
+    answers: a bug, not an outage; its cause is the error itself."""
 
 
 def infrastructure_down(exc: BaseException) -> bool:
@@ -90,6 +103,7 @@ class KpiConsumer:
         self._consumer: Consumer = bus.consumer(topic, group, self._load_offsets)
         self.flushed = asyncio.Event()  # set after every flush; tests and dev mode wait on it
         self.healthy = True  # False while waiting for the database or the broker (readiness)
+        self._bugs: set[str] = set()  # fingerprints of errors found to be bugs, until a flush
 
     async def run(self, stop: asyncio.Event, until: dict[int, int] | None = None) -> None:
         """Consume until ``stop`` is set (or, given ``until``, once those offsets are stored).
@@ -179,7 +193,8 @@ class KpiConsumer:
         pause = 0.5
         while True:
             try:
-                return await self._patiently("flush", partial(self._flush, decoded))
+                flush = partial(self._flush, decoded)
+                result = await self._patiently("flush", flush, isolate=True)
             except (Stopping, OffsetsWentBackwards):
                 raise
             except Exception as exc:
@@ -191,15 +206,30 @@ class KpiConsumer:
                 if poison:
                     decoded = await self._reject(decoded, poison)
                     continue
-                await self._wait_out(SystemicFailure(_summary(exc)), "flush", pause)
+                await self._stalled(SystemicFailure(_summary(exc)), len(decoded), pause)
                 pause = min(pause * 2, MAX_PAUSE_S)
+                continue
+            self._bugs.clear()
+            metrics.STALLED.set(0)
+            return result
+
+    async def _stalled(self, exc: SystemicFailure, records: int, pause: float) -> None:
+        """No event is at fault, yet the flush fails: say so loudly, then wait and try again."""
+        metrics.SYSTEMIC_FAILURES.inc()
+        metrics.STALLED.set(1)
+        log.error(
+            "KPI service stalled: flushes fail and no event is at fault (a bug or a broken "
+            "schema, not an outage); nothing moves until it is fixed",
+            extra={"records": records, "error": _summary(exc), "retry_in_s": pause},
+        )
+        await self._pause(pause)
 
     async def _offsets_flush(self, decoded: Decoded) -> bool:
         """Whether the batch's records alone (no events) would flush: if not, the fault is not
         in any event (a read-only or broken database), and no event may be blamed for it."""
         try:
             await self._patiently(
-                "flush", lambda: self._flush([(r, None) for r, _ in decoded], True)
+                "flush", lambda: self._flush([(r, None) for r, _ in decoded], True), isolate=True
             )
         except (Stopping, OffsetsWentBackwards):
             raise
@@ -223,7 +253,8 @@ class KpiConsumer:
         if len(found) > limit:
             return  # already too many to be bad data: stop searching
         try:
-            await self._patiently("flush", lambda: self._flush(decoded, dry_run=True))
+            dry_run = partial(self._flush, decoded, dry_run=True)
+            await self._patiently("flush", dry_run, isolate=True)
             return
         except (Stopping, OffsetsWentBackwards):
             raise
@@ -259,16 +290,25 @@ class KpiConsumer:
 
     # -- waiting out the infrastructure ---------------------------------------------------
 
-    async def _patiently(self, what: str, step: Callable[[], Awaitable[T]]) -> T:
-        """Run ``step`` until it succeeds, waiting while the database or broker is down."""
-        pause = 0.5
+    async def _patiently(
+        self, what: str, step: Callable[[], Awaitable[T]], *, isolate: bool = False
+    ) -> T:
+        """Run ``step`` until it succeeds, waiting while the database or broker is down.
+
+        An "unavailable" error that repeats identically on a database that answers is a bug:
+        with ``isolate`` (a flush) it is raised as ``NotAnOutage``, for the caller to isolate;
+        otherwise it is logged at ERROR each time, and waited out all the same."""
+        pause, repeats = 0.5, Repeats()
         while True:
             try:
                 result = await step()
             except Exception as exc:
                 if not infrastructure_down(exc):
                     raise
-                await self._wait_out(exc, what, pause)
+                bug = await self._a_bug(exc, repeats)
+                if bug and isolate:
+                    raise NotAnOutage(_summary(exc)) from exc
+                await self._wait_out(exc, what, pause, bug)
                 pause = min(pause * 2, MAX_PAUSE_S)
                 continue
             if not self.healthy:
@@ -276,13 +316,40 @@ class KpiConsumer:
             self.healthy = True
             return result
 
-    async def _wait_out(self, exc: BaseException, what: str, pause: float = MAX_PAUSE_S) -> None:
+    async def _a_bug(self, exc: Exception, repeats: Repeats) -> bool:
+        """Whether ``exc``, a database "unavailable" error, is a bug: found so before (until
+        the next flush), or repeating identically while the database answers. The broker
+        being down is never one (the probe asks the database), nor contention between
+        instances (a conflict repeats its message, and it is no event's fault)."""
+        if isinstance(exc, BusUnavailable) or not is_unavailable(exc):
+            return False
+        if fingerprint(exc) in self._bugs:
+            return True
+        if not await self._store.is_a_bug(repeats, exc):
+            return False
+        self._bugs.add(fingerprint(exc))
+        return True
+
+    async def _wait_out(
+        self, exc: BaseException, what: str, pause: float = MAX_PAUSE_S, bug: bool = False
+    ) -> None:
+        if bug:  # waited out all the same (a step other than a flush has no isolation)
+            metrics.STALLED.set(1)
+            log.error(
+                "the same error again while the database answers: a bug, not an outage; waiting",
+                extra={"step": what, "error": _summary(exc), "retry_in_s": pause},
+            )
+        else:
+            metrics.INFRASTRUCTURE_WAITS.labels(what).inc()
+            log.warning(
+                "infrastructure unavailable; waiting",
+                extra={"step": what, "error": _summary(exc), "retry_in_s": pause},
+            )
+        await self._pause(pause)
+
+    async def _pause(self, pause: float) -> None:
+        """Not ready, for ``pause`` seconds or until asked to stop (then ``Stopping``)."""
         self.healthy = False
-        metrics.INFRASTRUCTURE_WAITS.labels(what).inc()
-        log.warning(
-            "infrastructure unavailable; waiting",
-            extra={"step": what, "error": _summary(exc), "retry_in_s": pause},
-        )
         try:
             await asyncio.wait_for(self._stop.wait(), pause)
         except TimeoutError:
@@ -334,6 +401,6 @@ def _origin(record: Record) -> str:
 def _summary(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
-    if isinstance(exc, UnusableEvent | SystemicFailure):
+    if isinstance(exc, UnusableEvent | SystemicFailure | NotAnOutage):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"[:500]

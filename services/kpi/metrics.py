@@ -23,6 +23,15 @@ INFRASTRUCTURE_WAITS = Counter(
     "Pauses because the database or the broker was unavailable, per step",
     ["step"],
 )
+STALLED = Gauge(
+    "salespulse_kpi_stalled",
+    "1 while flushes fail for a reason that is no event's nor an outage (a bug, a broken "
+    "schema): nothing is booked until it is fixed; 0 otherwise",
+)
+SYSTEMIC_FAILURES = Counter(
+    "salespulse_kpi_systemic_failures_total",
+    "Flush attempts that failed with no event at fault, each followed by a pause and a retry",
+)
 CONSUMER_LAG = Gauge(
     "salespulse_kpi_consumer_lag", "Records behind the end of the partition", ["partition"]
 )

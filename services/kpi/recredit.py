@@ -8,23 +8,27 @@ subject is rewritten, so that a later correction subtracts from where the number
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
-Resolve = Callable[[int], list[list[str]]]  # a time -> the subjects [[scope, id], ...] then
+# (identity key, a time) -> the subjects [[scope, id], ...] it is credited to then
+Resolve = Callable[[str, int], list[list[str]]]
+MARKER = '["unassigned",'  # how every unassigned subject starts in a state's JSON (orjson)
 
 
-def rewrite_state(state: dict[str, Any], key: str, resolve: Resolve) -> bool:
-    """Replace the unassigned subject ``key`` in a state's JSON; True if anything changed."""
+def rewrite_state(state: dict[str, Any], keys: Collection[str], resolve: Resolve) -> bool:
+    """Replace every unassigned subject of ``keys`` in a state's JSON by the subjects it
+    resolves to at the time of its booking; True if anything changed."""
     changed = False
 
     def fix(subjects: list[list[str]], at: float) -> list[list[str]]:
         nonlocal changed
-        if ["unassigned", key] not in subjects:
+        gone = [s for s in subjects if s[0] == "unassigned" and s[1] in keys]
+        if not gone:
             return subjects
         changed = True
-        rest = [s for s in subjects if s != ["unassigned", key]]
-        return rest + resolve(int(at))
+        rest = [s for s in subjects if s not in gone]
+        return rest + [each for _, key in gone for each in resolve(key, int(at))]
 
     for booked in state.get("booked", []):  # [at, subjects, counters]
         booked[1] = fix(booked[1], booked[0])

@@ -23,6 +23,7 @@ from services.kpi.consumer import KpiConsumer
 from services.kpi.store import KpiStore
 from shared.bus import Bus
 from shared.db.migrate import SchemaBehind, require_current
+from shared.db.repeats import Repeats, log_failure
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +107,14 @@ class KpiService:
 
     async def _prune_periodically(self, stop: asyncio.Event) -> None:
         """Keep minute and hour buckets within their retention (any instance may do it)."""
+        repeats = Repeats()
         while self.floors is not None and not stop.is_set():
             now = time.time()
             try:
                 pruned = await self.store.prune(*self.floors(now), int(now) - self.fact_retention_s)
-            except Exception as exc:  # housekeeping: the next round will do it
-                log.warning("pruning failed; next round later", extra={"error": repr(exc)[:300]})
+                repeats.clear()
+            except Exception as exc:  # housekeeping: the next round will do it (unless a bug)
+                await log_failure(log, "pruning", exc, repeats, self.db)
                 pruned = 0
             if pruned:
                 log.info("buckets pruned", extra={"rows": pruned})

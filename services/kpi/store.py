@@ -22,7 +22,7 @@ from services.kpi import metrics
 from services.kpi.alerts import AlertWatch
 from services.kpi.bulk import StateRow, writer_for
 from services.kpi.engine import STATE_TYPES, Deltas, Engine, Item, States, new_state
-from services.kpi.recredit import rewrite_state
+from services.kpi.recredit import MARKER, rewrite_state
 from services.kpi.roster import Roster
 from services.kpi.state import StateKey, Win
 from shared import events as ev
@@ -30,6 +30,7 @@ from shared.buckets import HOUR
 from shared.bus import Record
 from shared.calendar import local_month_start
 from shared.catalogue import BASE_COUNTERS
+from shared.db.chunks import chunks
 from shared.db.models import (
     AlertsVersion,
     AppliedEvent,
@@ -44,6 +45,7 @@ from shared.db.models import (
     kpi_rollups,
     table,
 )
+from shared.db.repeats import Repeats, is_a_bug
 from shared.db.retry import retrying
 
 log = logging.getLogger(__name__)
@@ -137,6 +139,11 @@ class KpiStore:
         stored = {int(p): int(o) for p, o in rows}
         self._stored.update(stored)
         return stored
+
+    async def is_a_bug(self, repeats: Repeats, exc: BaseException) -> bool:
+        """Count ``exc`` among a step's failures: True once it has repeated identically
+        enough times while the database answers (``shared.db.repeats``)."""
+        return await is_a_bug(repeats, exc, self._db)
 
     async def team_ids(self) -> list[str]:
         async with self._db.connect() as conn:
@@ -291,24 +298,28 @@ class KpiStore:
         again from the day rows, so that a month stays the sum of its days when the rep changed
         teams within it."""
         counters = [kpi_rollups.c[c] for c in BASE_COUNTERS]
-        moved = await conn.execute(
-            delete(kpi_rollups)
-            .where(kpi_rollups.c.scope == "unassigned", kpi_rollups.c.subject_id.in_(keys))
-            .returning(
-                kpi_rollups.c.grain, kpi_rollups.c.bucket_start, kpi_rollups.c.subject_id, *counters
-            )
-        )
         deltas: Deltas = defaultdict(int)
         found: set[str] = set()
-        for grain, start, subject, *values in moved:
-            found.add(subject)
-            if grain != "month":
-                self._recredit_row(deltas, grain, int(start), subject, values)
+        for chunk in chunks(sorted(keys)):  # named in an IN list: under the drivers' limit
+            moved = await conn.execute(
+                delete(kpi_rollups)
+                .where(kpi_rollups.c.scope == "unassigned", kpi_rollups.c.subject_id.in_(chunk))
+                .returning(
+                    kpi_rollups.c.grain, kpi_rollups.c.bucket_start, kpi_rollups.c.subject_id,
+                    *counters,
+                )
+            )  # fmt: skip
+            for grain, start, subject, *values in moved:
+                found.add(subject)
+                if grain != "month":
+                    self._recredit_row(deltas, grain, int(start), subject, values)
         await self._upsert(conn, deltas)
-        for key in sorted(found):
-            await self._rewrite_states(conn, key)
         if found:
-            log.info("unassigned activity re-credited", extra={"identities": sorted(found)})
+            await self._rewrite_states(conn, found)
+            log.info(
+                "unassigned activity re-credited",
+                extra={"identities": len(found), "first": sorted(found)[:10]},
+            )
 
     def _recredit_row(
         self, deltas: Deltas, grain: str, start: int, actor_key: str, values: list[int]
@@ -328,18 +339,21 @@ class KpiStore:
             return [["unassigned", actor_key]]
         return [["rep", owner.rep_id]] + ([["team", owner.team_id]] if owner.team_id else [])
 
-    async def _rewrite_states(self, conn: AsyncConnection, key: str) -> None:
-        marker = orjson.dumps(["unassigned", key]).decode()
+    async def _rewrite_states(self, conn: AsyncConnection, keys: set[str]) -> None:
+        """Rewrite the states that booked to the unassigned subjects of ``keys``: one scan of
+        the states that booked to any unassigned subject, however many identities became
+        known (not one scan per identity: 10,000 scans for an import of 10,000). The rows it
+        finds are locked, in key order, until the flush commits."""
         rows = await conn.execute(
             select(_states.c.kind, _states.c.key, _states.c.state)
-            .where(_states.c.state.contains(marker, autoescape=True))
+            .where(_states.c.state.contains(MARKER, autoescape=True))
             .order_by(_states.c.kind, _states.c.key)
             .with_for_update()
         )
         rewritten = []
         for kind, state_key, text in rows:
             state = orjson.loads(text)
-            if rewrite_state(state, key, lambda ts: self._resolve(key, ts)):
+            if rewrite_state(state, keys, self._resolve):
                 rewritten.append((kind, state_key, orjson.dumps(state).decode()))
         if rewritten:
             await self._writer.save_states(conn, [], rewritten)

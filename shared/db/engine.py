@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sqlalchemy import event
@@ -9,6 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.db import models as _models  # noqa: F401  (registers the tables)
+from shared.db.chunks import GUARD_ENV, guard
 
 _ASYNC_DRIVERS = {
     "postgresql": "postgresql+asyncpg",
@@ -41,4 +43,6 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(async_url(url), **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    if os.environ.get(GUARD_ENV) == "1":  # the test suite's net under every bulk statement
+        guard(engine.sync_engine)
     return engine

@@ -80,8 +80,7 @@ def is_unavailable(exc: BaseException) -> bool:
             return True
         if isinstance(link, sa_exc.DBAPIError) and link.connection_invalidated:
             return True
-        kind = type(link)
-        if kind.__module__.startswith("asyncpg") and kind.__name__ in _UNAVAILABLE_DRIVER_ERRORS:
+        if _asyncpg_outage(link):
             return True
     return False
 
@@ -94,7 +93,6 @@ _UNAVAILABLE_DRIVER_ERRORS = frozenset(
         "ConnectionDoesNotExistError",
         "ConnectionFailureError",
         "PostgresConnectionError",
-        "InterfaceError",  # asyncpg's: "connection is closed"
         "CannotConnectNowError",
         "ConnectionRejectionError",
         "TooManyConnectionsError",
@@ -102,6 +100,21 @@ _UNAVAILABLE_DRIVER_ERRORS = frozenset(
         "CrashShutdownError",
     }
 )
+# asyncpg's InterfaceError is mostly a misuse of the driver, i.e. a bug ("the number of query
+# arguments cannot exceed 32767", "another operation is in progress"): an outage only when it
+# says the connection (or the pool) is gone. Taken for an outage, a bug was retried for ever.
+_CONNECTION_GONE = ("connection is closed", "connection was closed", "connection lost",
+                    "pool is closed", "pool is closing")  # fmt: skip
+
+
+def _asyncpg_outage(link: BaseException) -> bool:
+    kind = type(link)
+    if not kind.__module__.startswith("asyncpg"):
+        return False
+    if kind.__name__ == "InterfaceError":
+        message = str(link).lower()
+        return any(gone in message for gone in _CONNECTION_GONE)
+    return kind.__name__ in _UNAVAILABLE_DRIVER_ERRORS
 
 
 async def retrying(

@@ -25,12 +25,3 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[As
         await migrate(engine)
         yield engine
         await engine.dispose()
-
-
-@pytest.fixture
-async def pg(postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    """A fresh PostgreSQL database, with the schema."""
-    engine = create_engine(postgres_url)
-    await migrate(engine)
-    yield engine
-    await engine.dispose()

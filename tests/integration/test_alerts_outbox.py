@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.app import create_app
@@ -140,3 +140,34 @@ async def test_a_long_deal_id_and_a_stale_alert_stop_nothing(db: AsyncEngine) ->
     await book(db, won, *calls("u-1", 2))
     found = await raised(db)
     assert [(n["alert"], n["data"]["deal_id"]) for n in found] == [("wins", long_id)]
+
+
+async def test_alerts_watching_one_scope_and_window_share_one_read(db: AsyncEngine) -> None:
+    """Sixty thresholds and targets on the reps' day, of several metrics: one statement reads
+    the values for all of them (one per alert once made 3,000 alerts cost 1.6 s a flush),
+    and each alert still fires on its own metric and value."""
+    metrics = ["calls_total", "calls_placed", "talk_seconds"]
+    for i in range(60):
+        await alert(db, f"t{i:02}", {"kind": "threshold", "metric": metrics[i % 3],
+                                     "window": "today", "value": i})  # fmt: skip
+    await alert(db, "quota", {"kind": "target_reached", "metric": "calls_total", "period": "day"})
+    async with db.begin() as conn:  # Alice's day target: 3 calls
+        await conn.execute(text("INSERT INTO targets (scope, subject_id, metric, period, value) "
+                                "VALUES ('rep', 'alice', 'calls_total', 'day', 3)"))  # fmt: skip
+    statements: list[str] = []
+
+    def seen(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.sync_engine, "before_cursor_execute", seen)
+    try:
+        await book(db, *calls("u-1", 3, NOW), canonical("call.placed", actor="u-1", time=NOW,
+                                                         talk_seconds=40))  # fmt: skip
+    finally:
+        event.remove(db.sync_engine, "before_cursor_execute", seen)
+    reads = [s for s in statements if "FROM kpi_rollups" in s and "GROUP BY" in s]
+    assert len(reads) == 1, reads  # the reps' today: every alert's counters side by side
+    fired = {n["alert"] for n in await raised(db)}
+    # Alice now has 4 calls, all placed, and 3 x 60 + 40 = 220 seconds of talk.
+    expected = {f"t{i:02}" for i in range(60) if i <= (4, 4, 220)[i % 3]}
+    assert fired == expected | {"quota"}

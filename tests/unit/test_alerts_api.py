@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.alerts.hub import NotificationHub, Seen
 from services.api.alerts.repository import NotificationRepository, NotificationRow
+from services.api.alerts.service import MAX_ALERTS
 from services.api.app import create_app
 from shared.settings import Settings
 from tests.api_support import ADMIN, READ, events, fields, next_event, served
@@ -149,6 +150,38 @@ async def test_an_alert_is_saved_read_listed_and_deleted_each_change_counted(
     assert (await client.get("/v1/alerts/calls", headers=READ)).status_code == 404
     assert (await client.delete("/v1/alerts/calls", headers=ADMIN)).status_code == 404
     assert await alerts_version(db) == before + 4
+
+
+async def test_alerts_are_capped_and_a_new_one_beyond_the_cap_is_a_problem(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    """3,000 alerts once made every flush slow: beyond MAX_ALERTS a new one is refused,
+    while those that exist can still be replaced, and a deletion makes room."""
+    async with db.begin() as conn:  # all but one of the cap, as earlier PUTs left them
+        await conn.execute(
+            text("INSERT INTO alerts (id, name, channels, enabled, message, trigger) "
+                 "VALUES (:id, :id, '[]', true, NULL, :trigger)"),
+            [{"id": f"a{i:04}", "trigger": json.dumps(THRESHOLD)} for i in range(MAX_ALERTS - 1)],
+        )  # fmt: skip
+    body = alert(channels=[])
+    assert (await client.put("/v1/alerts/last", json=body, headers=ADMIN)).status_code == 200
+    before = await alerts_version(db)
+    for attempt in range(MAX_ALERTS, 3000, 500):  # on the way to 3,000: each one refused
+        refused = await client.put(f"/v1/alerts/b{attempt}", json=body, headers=ADMIN)
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        problem = refused.json()
+        assert problem["type"].endswith("/too-many-alerts")
+        assert f"at most {MAX_ALERTS} alerts" in problem["detail"]
+        assert problem["limit"] == MAX_ALERTS
+    assert await alerts_version(db) == before  # nothing was counted as a change
+    assert len((await client.get("/v1/alerts", headers=READ)).json()["alerts"]) == MAX_ALERTS
+
+    replaced = await client.put("/v1/alerts/a0001", json=alert(channels=[], name="New name"),
+                                headers=ADMIN)  # fmt: skip
+    assert replaced.status_code == 200, replaced.text
+    assert (await client.delete("/v1/alerts/a0002", headers=ADMIN)).status_code == 204
+    assert (await client.put("/v1/alerts/b1", json=body, headers=ADMIN)).status_code == 200
 
 
 async def test_unknown_channels_are_named_and_listed(client: httpx.AsyncClient) -> None:

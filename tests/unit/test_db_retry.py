@@ -77,3 +77,24 @@ def test_usage_errors_named_like_an_asyncpg_outage_are_not_outages() -> None:
 
     assert not is_unavailable(sqlite3.InterfaceError("Error binding parameter"))
     assert not is_unavailable(sa_exc.InterfaceError("stmt", {}, Exception("usage")))
+
+
+def test_an_asyncpg_interface_error_is_an_outage_only_when_the_connection_is_gone() -> None:
+    """asyncpg raises InterfaceError for a closed connection and for misuses alike; a misuse
+    (a statement over the parameter limit) taken for an outage was retried for ever."""
+    from asyncpg.exceptions import InterfaceError
+    from sqlalchemy import exc as sa_exc
+
+    from shared.db.retry import is_unavailable
+
+    too_many = InterfaceError("the number of query arguments cannot exceed 32767")
+    assert not is_unavailable(too_many)
+    assert not is_unavailable(sa_exc.InterfaceError("INSERT ...", None, too_many))
+    assert not is_unavailable(
+        InterfaceError("cannot perform operation: another operation is in progress")
+    )
+    assert is_unavailable(InterfaceError("cannot perform operation: connection is closed"))
+    assert is_unavailable(
+        sa_exc.InterfaceError("SELECT 1", None, InterfaceError("connection is closed"))
+    )
+    assert is_unavailable(InterfaceError("pool is closing"))

@@ -123,7 +123,7 @@ def test_prometheus_config_and_alert_rules_pass_promtool() -> None:
     assert config.returncode == 0, config.stdout.decode() + config.stderr.decode()
     rules = promtool("check", "rules", *map(str, (ROOT / "deploy/prometheus/rules").glob("*.yml")))
     assert rules.returncode == 0, rules.stdout.decode() + rules.stderr.decode()
-    assert b"4 rules found" in rules.stdout
+    assert b"5 rules found" in rules.stdout
 
 
 @pytest.mark.parametrize(

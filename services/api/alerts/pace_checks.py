@@ -20,6 +20,7 @@ from services.api.common.database import in_transaction
 from shared import outbox
 from shared.alert_reads import window_targets, window_values
 from shared.alerts import PERIOD_WINDOW, BehindPace
+from shared.db.repeats import Repeats, log_failure
 from shared.pacing import elapsed_share, pace
 from shared.settings import Settings
 from shared.windows import resolve_window
@@ -80,10 +81,13 @@ async def _behind(
 
 
 async def check_periodically(db: AsyncEngine, settings: Settings) -> None:
-    """``check_pace`` every ``CHECK_EVERY_S``; a failure is logged and tried again next time."""
+    """``check_pace`` every ``CHECK_EVERY_S``; a failure is logged (at ERROR when it repeats
+    on a healthy database) and tried again next time."""
+    repeats = Repeats()
     while True:
         try:
             await check_pace(db, settings, datetime.now(UTC))
+            repeats.clear()
         except Exception as exc:
-            log.warning("pace checks failed; retrying", extra={"error": repr(exc)[:300]})
+            await log_failure(log, "pace checks", exc, repeats, db)
         await asyncio.sleep(CHECK_EVERY_S)

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, or_, select
+from sqlalchemy import and_, delete, exists, func, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -111,6 +111,11 @@ class AlertRepository:
             "trigger": json.dumps(alert.trigger),
         }
         await upsert(self._conn, _alerts, "id", {"id": alert.id, **values})
+
+    async def count(self, other_than: str) -> int:
+        """How many alerts exist, ``other_than`` left out (the one being replaced)."""
+        query = select(func.count()).select_from(_alerts).where(_alerts.c.id != other_than)
+        return int((await self._conn.execute(query)).scalar_one())
 
     async def delete(self, alert_id: str) -> bool:
         query = delete(_alerts).where(_alerts.c.id == alert_id)

@@ -3,8 +3,9 @@ notifications shown with their deliveries.
 
 - **Saving** (PUT) refuses, in one 422, unknown channel ids (``body.channels``, listing them)
   and a ``contest_won`` trigger naming a contest that does not exist
-  (``body.trigger.contest_id``). Every change (save, delete) bumps ``alerts_version``, in the
-  same transaction: the KPI service reloads the alerts it watches when it moves.
+  (``body.trigger.contest_id``); and, in a 422 of its own, a new alert beyond
+  ``MAX_ALERTS``. Every change (save, delete) bumps ``alerts_version``, in the same
+  transaction: the KPI service reloads the alerts it watches when it moves.
 - **Notifications** are newest first, each with its deliveries. Deleting an alert keeps them:
   they are the history of what was sent.
 """
@@ -34,8 +35,12 @@ from services.api.alerts.schemas import (
     Subject,
 )
 from shared.alerts import AlertIn, ContestWon
-from shared.problems import NotFound, refused
+from shared.problems import NotFound, Unprocessable, refused
 
+# The KPI flush evaluates every enabled alert it touches (one read per scope and window they
+# share, so the cost is bounded by what they read, not their number); the cap keeps their
+# list, their reload and the evaluation of each crossing bounded too (README, "Alerts").
+MAX_ALERTS = 500
 DATA_COLUMNS = ("window", "metric", "value", "text")  # of a notification's data, in the CSV
 STATUSES: tuple[DeliveryStatus, ...] = ("pending", "delivered", "failed")
 CSV_COLUMNS = (
@@ -85,9 +90,18 @@ async def _problems(alerts: AlertRepository, body: AlertIn) -> list[tuple[str, s
 
 
 async def save(alerts: AlertRepository, alert_id: str, body: AlertIn) -> AlertOut:
-    """Create or replace the alert, and count the change."""
+    """Create or replace the alert, and count the change; a new alert beyond ``MAX_ALERTS``
+    is refused."""
     if problems := await _problems(alerts, body):
         raise refused(*problems)
+    await alerts.changed()  # first: its row lock makes concurrent creations count in turn
+    if await alerts.count(other_than=alert_id) >= MAX_ALERTS:
+        raise Unprocessable(
+            f"at most {MAX_ALERTS} alerts may exist; delete one (DELETE /v1/alerts/{{id}}) "
+            "before creating another",
+            slug="too-many-alerts",
+            limit=MAX_ALERTS,
+        )
     alert = AlertRow(
         id=alert_id,
         name=body.name,
@@ -97,7 +111,6 @@ async def save(alerts: AlertRepository, alert_id: str, body: AlertIn) -> AlertOu
         trigger=body.trigger.model_dump(mode="json"),
     )
     await alerts.save(alert)
-    await alerts.changed()
     return shown_alert(alert)
 
 

@@ -52,6 +52,7 @@ from services.api.targets.service import TargetCache, Targets
 from shared import outbox
 from shared.alerts import ContestWon
 from shared.catalogue import CATALOGUE, TARGETED
+from shared.db.repeats import Repeats, log_failure
 from shared.problems import Conflict, NotFound, refused
 from shared.settings import Settings
 from shared.windows import Window
@@ -228,6 +229,10 @@ class Standings:
         self._cache: StampedCache[str, _Computed] = StampedCache(capacity)
         self._roster = Contenders()  # per roster version, as the boards' own
         self.computed = 0  # how many standings were computed (tests)
+
+    @property
+    def db(self) -> AsyncEngine:
+        return self._db
 
     @property
     def settle_s(self) -> int:
@@ -450,10 +455,13 @@ def _stored(contest: Contest, final: Final) -> _Computed:
 
 async def settle_periodically(standings: Standings, every_s: float = 15.0) -> None:
     """Settle the contests that are due, every ``every_s``, whether or not anyone reads them
-    (their winners are known on time). A failure is logged and tried again next time."""
+    (their winners are known on time). A failure is logged (at ERROR when it repeats on a
+    healthy database) and tried again next time."""
+    repeats = Repeats()
     while True:
         try:
             await standings.settle_due(datetime.now(UTC))
+            repeats.clear()
         except Exception as exc:
-            log.warning("contests cannot be settled now; retrying", extra={"error": repr(exc)})
+            await log_failure(log, "settling contests", exc, repeats, standings.db)
         await asyncio.sleep(every_s)
