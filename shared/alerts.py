@@ -18,10 +18,12 @@ crossings inside its flush transaction and renders their text).
 from __future__ import annotations
 
 import string
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from shared import i18n
 from shared.api_model import MAX_NUMBER, MULTILINE, ApiModel
 from shared.calendar import Period
 from shared.catalogue import CATALOGUE
@@ -42,14 +44,20 @@ PLACEHOLDERS: dict[str, str] = {
     "amount": "the deal's amount (deal_won)",
     "contest": "the contest's name (contest_won)",
 }
-DEFAULT_MESSAGES: dict[str, str] = {
-    "threshold": "{subject} reached {value} {metric} ({window})",
-    "target_reached": "{subject} reached the {window} target of {target} {metric}",
-    "deal_won": "{subject} closed {amount}",
-    "new_leader": "{subject} now leads {metric} ({window})",
-    "behind_pace": "{subject} is behind pace on {metric}: {value} of {target} ({window})",
-    "contest_won": "{subject} won {contest}",
-}
+# Each kind's text when the alert has no message of its own: (French, English).
+DEFAULT_MESSAGES: dict[str, tuple[str, str]] = {
+    "threshold": ("{subject} a atteint {value} ({metric}, {window})",
+                  "{subject} reached {value} {metric} ({window})"),
+    "target_reached": ("{subject} a atteint son objectif de {target} ({metric}, {window})",
+                       "{subject} reached the {window} target of {target} {metric}"),
+    "deal_won": ("{subject} a conclu une affaire de {amount}", "{subject} closed {amount}"),
+    "new_leader": ("{subject} prend la tête : {metric} ({window})",
+                   "{subject} now leads {metric} ({window})"),
+    "behind_pace": ("{subject} est en retard sur son rythme : {value} sur {target} "
+                    "({metric}, {window})",
+                    "{subject} is behind pace on {metric}: {value} of {target} ({window})"),
+    "contest_won": ("{subject} remporte {contest}", "{subject} won {contest}"),
+}  # fmt: skip
 
 
 def _known_metric(metric: str) -> str:
@@ -156,8 +164,54 @@ class AlertIn(ApiModel):
         return self
 
 
-def render(template: str | None, kind: str, values: dict[str, object]) -> str:
-    """The notification's text: ``template`` (or the trigger's default) with ``values``; a
-    placeholder without a value here reads as empty."""
-    chosen = template or DEFAULT_MESSAGES[kind]
-    return chosen.format_map({p: values.get(p, "") for p in PLACEHOLDERS})
+@dataclass(frozen=True, slots=True)
+class Voice:
+    """How notification texts speak: in the organisation's language, its numbers, money and
+    names as that locale writes them (``LOCALE``, ``CURRENCY``)."""
+
+    locale: str = "fr-FR"
+    currency: str = "EUR"
+
+    @property
+    def language(self) -> i18n.Language:
+        return i18n.language_of(self.locale)
+
+    def render(self, template: str | None, kind: str, values: dict[str, object]) -> str:
+        """The notification's text: ``template`` as its author wrote it (or the kind's default
+        in this language), its placeholders filled with values written for a reader: ``{metric}``
+        and ``{window}`` by their names, ``{value}`` and ``{target}`` in the metric's unit,
+        ``{amount}`` as money. A placeholder without a value here reads as empty."""
+        french, english = DEFAULT_MESSAGES[kind]
+        chosen = template or (french if self.language == "fr" else english)
+        shown = {p: self._shown(p, values) for p in PLACEHOLDERS}
+        return chosen.format_map(shown)
+
+    def _shown(self, placeholder: str, values: dict[str, object]) -> str:
+        value = values.get(placeholder)
+        if value is None or value == "":
+            return ""
+        metric = values.get("metric")
+        language = self.language
+        if placeholder == "metric" and isinstance(value, str):
+            return _inline(i18n.label(i18n.METRICS, value, language))
+        if placeholder == "window" and isinstance(value, str):
+            return i18n.label(i18n.WINDOWS, value, language)
+        if placeholder == "amount" and isinstance(value, int | float):
+            return i18n.money(value, self.currency, self.locale)
+        if placeholder in ("value", "target") and isinstance(value, int | float):
+            return self._quantity(value, metric if isinstance(metric, str) else None)
+        return str(value)
+
+    def _quantity(self, value: float, metric: str | None) -> str:
+        unit = CATALOGUE[metric].unit if metric in CATALOGUE else None
+        if unit == "currency":
+            return i18n.money(value, self.currency, self.locale)
+        if unit == "ratio":
+            return i18n.percent(value, self.locale, 1)
+        whole = float(value).is_integer()
+        return i18n.number(value, self.locale, 0 if whole else 1)
+
+
+def _inline(name: str) -> str:
+    """A metric's name inside a sentence: "appels", "chiffre d'affaires", but "NPS"."""
+    return name[0].lower() + name[1:] if name[1:2].islower() else name

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.alerts import DEFAULT_MESSAGES, Trigger, render
+from shared.alerts import DEFAULT_MESSAGES, Trigger, Voice
 from shared.db.chunks import chunks
 from shared.db.models import Alert, Delivery, Notification, Rep, Team, table
 
@@ -94,8 +94,10 @@ async def write(
     conn: AsyncConnection,
     crossings: Iterable[Crossing],
     at: float,
+    voice: Voice,
 ) -> int:
-    """Write each crossing not written before, with its deliveries: how many were new.
+    """Write each crossing not written before, with its deliveries, its text in ``voice``:
+    how many were new.
     ``salespulse_notifications_raised_total`` counts them, by trigger kind, in whichever
     process raised them (the KPI service, the API's pace checks and settlements)."""
     crossings = await _not_written(conn, list(crossings))
@@ -112,7 +114,7 @@ async def write(
             "scope": crossing.scope,
             "subject_id": crossing.subject,
             "occurrence": crossing.occurrence,
-            "data": orjson.dumps(_data(crossing, names)).decode(),
+            "data": orjson.dumps(_data(crossing, names, voice)).decode(),
             "raised_at": raised_at,
         }
         for notification_id, crossing in by_id.items()
@@ -171,13 +173,13 @@ async def _not_written(conn: AsyncConnection, crossings: list[Crossing]) -> list
     return [c for c in crossings if (c.alert.id, c.scope, c.subject, c.occurrence) not in written]
 
 
-def _data(crossing: Crossing, names: dict[tuple[str, str], str]) -> dict[str, Any]:
-    """The payload's ``data``: who, what, and the rendered text."""
+def _data(crossing: Crossing, names: dict[tuple[str, str], str], voice: Voice) -> dict[str, Any]:
+    """The payload's ``data``: who, what (as numbers), and the text (as a reader reads it)."""
     alert, kind = crossing.alert, crossing.alert.trigger.kind
     name = names.get((crossing.scope, crossing.subject), crossing.subject)
-    text = render(alert.message, kind, {
+    text = voice.render(alert.message, kind, {
         "alert": alert.name, "subject": name, "subject_id": crossing.subject,
-        **{k: _shown(v) for k, v in crossing.values.items()},
+        **crossing.values,
     })  # fmt: skip
     return {
         "alert_id": alert.id,
@@ -196,10 +198,3 @@ async def _names(conn: AsyncConnection, crossings: list[Crossing]) -> dict[tuple
             rows = await conn.execute(select(names.c.id, names.c.name).where(names.c.id.in_(chunk)))
             found.update({(scope, i): n for i, n in rows})
     return found
-
-
-def _shown(value: Any) -> Any:
-    """A value as a message shows it: whole numbers without a trailing .0."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return "" if value is None else value

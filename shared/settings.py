@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from shared.alerts import Voice
 from shared.i18n import Language, language_of, parse_locale
 from shared.pacing import Workdays, parse_workdays
 
@@ -255,3 +256,8 @@ class Settings(BaseSettings):
 
     def parsed_api_keys(self) -> list[ApiKey]:
         return parse_api_keys(self.api_keys.get_secret_value()) if self.api_keys else []
+
+
+def voice_of(settings: Settings) -> Voice:
+    """How the organisation's notification texts speak: its ``LOCALE`` and ``CURRENCY``."""
+    return Voice(settings.locale, settings.currency)

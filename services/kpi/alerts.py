@@ -39,7 +39,7 @@ from services.kpi.engine import Deltas
 from services.kpi.state import Win
 from shared import outbox
 from shared.alert_reads import Sums, Values, metric_values, targets_by_metric, window_sums
-from shared.alerts import PERIOD_WINDOW, DealWon, NewLeader, TargetReached, Threshold
+from shared.alerts import PERIOD_WINDOW, DealWon, NewLeader, TargetReached, Threshold, Voice
 from shared.catalogue import needed_counters
 from shared.outbox import Crossing, Watched
 from shared.windows import Window, resolve_window
@@ -51,8 +51,9 @@ Watch = tuple[str, str]  # (scope, window name): the alerts that share one read
 class AlertWatch:
     """The enabled alerts (reloaded when their version moves), evaluated in each flush."""
 
-    def __init__(self, tz: ZoneInfo, week_start: int = 0) -> None:
+    def __init__(self, tz: ZoneInfo, week_start: int = 0, voice: Voice | None = None) -> None:
         self._tz, self._week_start = tz, week_start
+        self._voice = voice or Voice()
         self._version = -1
         self._watched: list[Watched] = []
         self.enabled = True  # off while a replay rebuilds history
@@ -79,7 +80,7 @@ class AlertWatch:
         for alert in self._watched:
             if isinstance(alert.trigger, DealWon):
                 crossings += _won(alert, alert.trigger, wins)
-        return await outbox.write(conn, crossings, at)
+        return await outbox.write(conn, crossings, at, self._voice)
 
     async def _reload(self, conn: AsyncConnection, version: int) -> None:
         if version == self._version:

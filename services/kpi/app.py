@@ -20,7 +20,7 @@ from shared.bus import Bus, build_bus
 from shared.db.engine import create_engine
 from shared.health import database_ready, health_router
 from shared.observability import NO_TELEMETRY
-from shared.settings import Settings
+from shared.settings import Settings, voice_of
 
 
 def build_kpi_service(
@@ -39,7 +39,7 @@ def build_kpi_service(
     # pre-ping: a connection the pool kept across a database restart is replaced, not failed
     db = db if db is not None else create_engine(settings.database_url, pool_pre_ping=True)
     kpi = Engine(settings.tz, settings.currency, settings.rates)
-    alerts = AlertWatch(settings.tz, settings.week_start.weekday)
+    alerts = AlertWatch(settings.tz, settings.week_start.weekday, voice_of(settings))
     store = KpiStore(db, kpi, settings.kpi_group, settings.activity_topic, alerts)
     consumer = KpiConsumer(
         bus,

@@ -1,4 +1,5 @@
-"""A traffic simulator: a small sales floor posting signed deliveries to an ingest URL.
+"""A traffic simulator: a sales floor of 36 reps in three teams posting signed deliveries to an
+ingest URL.
 
 It sets up its roster through the API (when given an admin key), then posts activity at a steady
 rate in the formats of the providers it has secrets for (Standard Webhooks, Twilio, Aircall,
@@ -20,17 +21,24 @@ from services.simulator.formats import Formats, Rep, Secrets, signed_headers
 
 log = logging.getLogger(__name__)
 
-TEAMS = {"north": "North Stars", "south": "Southern Cross"}
+TEAMS = {"paris": "Paris Grands Comptes", "lyon": "Lyon PME", "nantes": "Nantes Inbound"}
+_FIRST = ("Alice", "Bruno", "Chloé", "David", "Emma", "Farid", "Gina", "Hugo", "Inès", "Jules",
+          "Karim", "Léa", "Mathis", "Nora", "Oscar", "Pauline", "Quentin", "Rose", "Samir",
+          "Théa", "Ugo", "Valentine", "William", "Yasmine", "Zoé", "Adrien", "Bérénice",
+          "Clément", "Diane", "Étienne", "Fanny", "Gaspard", "Hélène", "Ilyes", "Jeanne",
+          "Kévin")  # fmt: skip
+_LAST = ("Martin", "Petit", "Durand", "Leroy", "Moreau", "Haddad", "Rossi", "Bernard", "Fontaine",
+         "Lambert", "Benali", "Girard", "Roux", "Chevalier", "Mercier", "Blanc", "Guérin",
+         "Faure", "Mansouri", "Robin", "Colin", "Vidal", "Caron", "Aubert", "Lemaire",
+         "Perrin", "Morel", "Giraud", "Mathieu", "Clément", "Gauthier", "Dumont", "Lopez",
+         "Fournier", "Nicolas", "Henry")  # fmt: skip
+# A floor of 36 reps in three teams: what the demo and its wallboard show.
 REPS = [
-    Rep("alice", "Alice Martin", "north", 1),
-    Rep("bruno", "Bruno Petit", "north", 2),
-    Rep("chloe", "Chloé Durand", "north", 3),
-    Rep("david", "David Leroy", "north", 4),
-    Rep("emma", "Emma Moreau", "south", 5),
-    Rep("farid", "Farid Haddad", "south", 6),
-    Rep("gina", "Gina Rossi", "south", 7),
-    Rep("hugo", "Hugo Bernard", "south", 8),
-]
+    Rep(_FIRST[i].lower().replace("é", "e").replace("è", "e").replace("É", "e"),
+        f"{_FIRST[i]} {_LAST[i]}", list(TEAMS)[i % len(TEAMS)], i + 1)
+    for i in range(len(_FIRST))
+]  # fmt: skip
+CALLS_A_DAY = 40  # each rep's daily calls target: the wallboard's ?show=pace has bars
 
 DEMO_CONTEST = "demo-blitz"  # the id the banner's contest wallboard shows
 CONTEST_ROUND = timedelta(minutes=10)
@@ -59,31 +67,30 @@ class Simulator:
             raise ValueError("the simulator has no secret for any of the requested providers")
 
     async def setup_roster(self, client: httpx.AsyncClient) -> None:
+        """The floor in one roster import, a monthly revenue target per team and a daily calls
+        target per rep."""
         if not (self.api_url and self.admin_key):
             return
         auth = {"authorization": f"Bearer {self.admin_key}"}
-        for team_id, name in TEAMS.items():
-            response = await client.put(
-                f"{self.api_url}/v1/teams/{team_id}", json={"name": name}, headers=auth
-            )
-            response.raise_for_status()
-            target = await client.put(
-                f"{self.api_url}/v1/targets/team/{team_id}/revenue/month",
-                json={"value": 2_000_000},
+        roster = {
+            "teams": [{"id": t, "name": n} for t, n in TEAMS.items()],
+            "reps": [
+                {"id": r.rep_id, "name": r.name, "team_id": r.team_id,
+                 "identities": r.identities(), "effective_from": "2020-01-01T00:00:00Z"}
+                for r in REPS
+            ],
+        }  # fmt: skip
+        response = await client.post(f"{self.api_url}/v1/roster/import", json=roster, headers=auth)
+        response.raise_for_status()
+        targets = [("team", t, "revenue", "month", 2_000_000) for t in TEAMS]
+        targets += [("rep", r.rep_id, "calls_total", "day", CALLS_A_DAY) for r in REPS]
+        for scope, subject, metric, period, value in targets:
+            put = await client.put(
+                f"{self.api_url}/v1/targets/{scope}/{subject}/{metric}/{period}",
+                json={"value": value},
                 headers=auth,
             )
-            target.raise_for_status()
-        for rep in REPS:
-            body = {
-                "name": rep.name,
-                "team_id": rep.team_id,
-                "identities": rep.identities(),
-                "effective_from": "2020-01-01T00:00:00Z",
-            }
-            response = await client.put(
-                f"{self.api_url}/v1/reps/{rep.rep_id}", json=body, headers=auth
-            )
-            response.raise_for_status()
+            put.raise_for_status()
 
     async def post_one(self, client: httpx.AsyncClient) -> httpx.Response:
         provider = self._rng.choice(self._providers)

@@ -95,7 +95,9 @@ async def test_deal_won_fires_once_per_win_at_or_above_the_amount(db: AsyncEngin
     await book(db, won, small)
     first = await raised(db)
     assert [(n["subject"], n["data"]["amount"]) for n in first] == [("bob", 15000.0)]
-    assert first[0]["data"]["text"] == "Bob closed 15000"
+    assert (
+        first[0]["data"]["text"] == "Bob a conclu une affaire de 15\u202f000\xa0€"
+    )  # LOCALE fr-FR
 
     edit = canonical("deal.updated", actor="u-2", time=NOW - timedelta(minutes=4), deal_id="D-9",
                      amount="16000.00", status=None)  # fmt: skip

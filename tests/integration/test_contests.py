@@ -228,7 +228,7 @@ async def test_a_correction_counts_until_the_contest_settles_and_not_after(
             "SELECT subject_id, data FROM notifications WHERE alert_id = 'won'"
         ))).all()  # fmt: skip
     assert [(subject, json.loads(data)["text"]) for subject, data in notified] == [
-        ("bob", "Bob won Revenue push")
+        ("bob", "Bob remporte Revenue push")
     ]
 
     # Bob's deal is reopened after settlement: the stored standings do not move.

@@ -59,4 +59,4 @@ async def test_behind_pace_fires_from_midday_once_per_subject_and_day(
     assert (subject, more) == ("alice", [])  # Bob is ahead, Carol has no target
     share = 18 / 24  # of a 24-hour day (no DST switch today for this check to matter)
     assert data["expected"] == pytest.approx(40 * share, rel=0.05)
-    assert data["text"] == "Alice is behind pace on calls_total: 1 of 40 (today)"
+    assert data["text"] == "Alice est en retard sur son rythme : 1 sur 40 (appels, aujourd'hui)"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from shared.alerts import DEFAULT_MESSAGES, PLACEHOLDERS, AlertIn, placeholders, render
+from shared.alerts import DEFAULT_MESSAGES, PLACEHOLDERS, AlertIn, Voice, placeholders
 
 TRIGGERS: list[dict[str, Any]] = [
     {"kind": "threshold", "metric": "calls_total", "window": "today", "value": 50},
@@ -24,7 +24,8 @@ TRIGGERS: list[dict[str, Any]] = [
 def test_each_trigger_is_accepted_and_has_a_default_message(trigger: dict[str, Any]) -> None:
     alert = AlertIn.model_validate({"name": "a", "channels": ["c"], "trigger": trigger})
     assert alert.trigger.kind == trigger["kind"]
-    assert set(placeholders(DEFAULT_MESSAGES[trigger["kind"]])) <= set(PLACEHOLDERS)
+    for default in DEFAULT_MESSAGES[trigger["kind"]]:  # French and English
+        assert set(placeholders(default)) <= set(PLACEHOLDERS)
 
 
 def error_fields(body: dict[str, Any]) -> list[str]:
@@ -58,7 +59,23 @@ def test_a_trigger_on_an_unknown_metric_or_window_is_refused() -> None:
     assert error_fields({"name": "a", "trigger": {"kind": "fireworks"}}) == ["trigger"]
 
 
-def test_render_fills_the_placeholders_and_defaults_per_kind() -> None:
-    values = {"subject": "Ana", "value": 50, "metric": "calls_total", "window": "today"}
-    assert render(None, "threshold", values) == "Ana reached 50 calls_total (today)"
-    assert render("{subject}: {amount}!", "deal_won", {"subject": "Bob"}) == "Bob: !"
+def test_texts_speak_the_organisation_s_language_and_formats() -> None:
+    """The default text is in the locale's language, with names for metrics and windows and
+    values in the metric's unit; a message written by a user stays as written, its
+    placeholders filled the same way."""
+    calls = {"subject": "Ana", "value": 50, "metric": "calls_total", "window": "today"}
+    french, british = Voice("fr-FR", "EUR"), Voice("en-GB", "EUR")
+    assert french.render(None, "threshold", calls) == "Ana a atteint 50 (appels, aujourd'hui)"
+    assert british.render(None, "threshold", calls) == "Ana reached 50 calls (today)"
+    won = {"subject": "Bob", "amount": 540200.0, "value": 540200.0, "metric": "revenue"}
+    assert french.render(None, "deal_won", won) == "Bob a conclu une affaire de 540\u202f200\xa0€"
+    assert british.render(None, "deal_won", won) == "Bob closed €540,200"
+    rate = {"subject": "Cy", "value": 0.425, "target": 0.5, "metric": "win_rate",
+            "window": "this_month"}  # fmt: skip
+    assert british.render(None, "behind_pace", rate) == (
+        "Cy is behind pace on win rate: 42.5% of 50.0% (this month)"
+    )
+    assert french.render("{subject} : {amount} !", "deal_won", {"subject": "Bob"}) == "Bob :  !"
+    assert Voice("en-US", "USD").render("Go {subject}, {amount}", "deal_won", won) == (
+        "Go Bob, $540,200"
+    )

@@ -22,7 +22,7 @@ from shared.alert_reads import window_targets, window_values
 from shared.alerts import PERIOD_WINDOW, BehindPace
 from shared.db.repeats import Repeats, log_failure
 from shared.pacing import elapsed_share, pace
-from shared.settings import Settings
+from shared.settings import Settings, voice_of
 from shared.windows import resolve_window
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ async def check_pace(db: AsyncEngine, settings: Settings, now: datetime) -> int:
         crossings = []
         for alert in watching:
             crossings += await _behind(conn, alert, settings, now)
-        return await outbox.write(conn, crossings, now.timestamp())
+        return await outbox.write(conn, crossings, now.timestamp(), voice_of(settings))
 
     return await in_transaction(db, work, what="pace checks")
 

@@ -50,11 +50,11 @@ from services.api.roster.service import epoch
 from services.api.targets.repository import TargetRepository
 from services.api.targets.service import TargetCache, Targets
 from shared import outbox
-from shared.alerts import ContestWon
+from shared.alerts import ContestWon, Voice
 from shared.catalogue import CATALOGUE, TARGETED
 from shared.db.repeats import Repeats, log_failure
 from shared.problems import Conflict, NotFound, refused
-from shared.settings import Settings
+from shared.settings import Settings, voice_of
 from shared.windows import Window
 
 log = logging.getLogger(__name__)
@@ -314,7 +314,7 @@ class Standings:
             if not await repo.settle(contest, final, now):
                 return None
             await repo.changed()
-            await _contest_won(conn, contest, won, now)
+            await _contest_won(conn, contest, won, now, voice_of(self._settings))
             log.info(
                 "contest settled",
                 extra={"contest": contest_id, "winners": len(final["winners"])},
@@ -402,7 +402,7 @@ def _row(contest: Contest, standing: Standing, teams: dict[str, str]) -> Contest
 
 
 async def _contest_won(
-    conn: AsyncConnection, contest: Contest, winners: list[ContestRow], now: int
+    conn: AsyncConnection, contest: Contest, winners: list[ContestRow], now: int, voice: Voice
 ) -> int:
     """The ``contest_won`` notifications of a contest just settled, in its settlement's
     transaction (the outbox): one per alert watching it and winner."""
@@ -428,7 +428,7 @@ async def _contest_won(
         for alert in watching
         for row in winners
     ]
-    return await outbox.write(conn, crossings, now)
+    return await outbox.write(conn, crossings, now, voice)
 
 
 def _goal_factors(
