@@ -356,8 +356,14 @@
       return team ? { ...extra, team } : extra;
     }
 
+    // An earlier board with nobody ranked on it (the first calls of the day) is no earlier
+    // ranking: nothing to move from, so no movement rather than "new" on every row.
+    function compared(board) {
+      return Boolean(board.compared_to) && board.rows.some((r) => r.previous_rank !== null);
+    }
+
     function movement(row, board) {
-      if (!board.compared_to || row.rank === null) return ["", "same", ""];
+      if (!board.compared || row.rank === null) return ["", "same", ""];
       if (row.previous_rank === null) return [t("newcomer"), "new", t("newcomer")];
       if (row.movement > 0) return [`▲${row.movement}`, "up", t("up", { n: row.movement })];
       if (row.movement < 0) return [`▼${-row.movement}`, "down", t("down", { n: -row.movement })];
@@ -454,7 +460,10 @@
       const board = boards[state.index];
       subscribe(`/v1/stream/leaderboards/${encodeURIComponent(board.metric)}`,
                 query({ window: board.window, limit: limit || 1000 }), "leaderboard",
-                (received) => { state.board = received; render(); });
+                (received) => {
+                  state.board = { ...received, compared: compared(received) };
+                  render();
+                });
     }
 
     function advance() {  // the next page, or the first page of the next board
