@@ -12,19 +12,17 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.buckets import tile
 from shared.catalogue import evaluate, needed_counters
 from shared.db.chunks import chunks
-from shared.db.models import Target, table
 from shared.db.models import kpi_rollups as _rollups
 from shared.db.rollups import per_subject
-from shared.targets import window_target
+from shared.db.targets import read_targets
 from shared.windows import Window
 
-_targets = table(Target)
 Sums = dict[str, dict[str, int]]  # subject -> base counter -> sum over the window
 Values = dict[str, float | int | None]  # subject -> a metric's value
 
@@ -78,10 +76,13 @@ async def window_targets(
     window: Window,
     tz: ZoneInfo,
     week_start: int,
+    members: Iterable[tuple[str, str | None]] | None = None,
 ) -> dict[str, float]:
-    """Per subject with a standing target of ``metric`` (of ``subjects``, or all of
-    ``scope``), the target ``window`` is measured against."""
-    found = await targets_by_metric(conn, scope, subjects, [metric], window, tz, week_start)
+    """Per subject with a target of ``metric`` (of ``subjects``, or all of ``scope``), the
+    target ``window`` is measured against (a team without its own: its reps' summed)."""
+    found = await targets_by_metric(
+        conn, scope, subjects, [metric], window, tz, week_start, members
+    )
     return found.get(metric, {})
 
 
@@ -93,23 +94,23 @@ async def targets_by_metric(
     window: Window,
     tz: ZoneInfo,
     week_start: int,
+    members: Iterable[tuple[str, str | None]] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """``window_targets`` of several metrics from one read: metric -> subject -> target."""
+    """``window_targets`` of several metrics from one read: metric -> subject -> target. A
+    team's own target, else the sum of its reps' (``members``: each rep and its team now), as
+    everywhere else (``shared.targets.TargetBook``)."""
     if not metrics:
         return {}
-    t = _targets.c
-    query = select(t.metric, t.subject_id, t.period, t.value).where(
-        t.scope == scope, t.metric.in_(sorted(metrics))
-    )
-    periods: dict[tuple[str, str], dict[Any, float]] = {}
-    for statement in _naming(query, t.subject_id, subjects):
-        for metric, subject, period, value in await conn.execute(statement):
-            periods.setdefault((metric, subject), {})[period] = float(value)
+    kinds = {scope, "rep"} if scope == "team" and members is not None else {scope}
+    book = await read_targets(conn, kinds, metrics)
+    wanted = None if subjects is None else set(subjects)
     found: dict[str, dict[str, float]] = {}
-    for (metric, subject), standing in periods.items():
-        target = window_target(standing, window, tz, week_start)
-        if target:
-            found.setdefault(metric, {})[subject] = target
+    for subject, by_metric in book.for_window(
+        scope, metrics, window, tz, week_start, members=members
+    ).items():
+        if wanted is None or subject in wanted:
+            for metric, target in by_metric.items():
+                found.setdefault(metric, {})[subject] = target
     return found
 
 

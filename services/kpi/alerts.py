@@ -42,6 +42,7 @@ from shared.alert_reads import Sums, Values, metric_values, targets_by_metric, w
 from shared.alerts import PERIOD_WINDOW, DealWon, NewLeader, TargetReached, Threshold, Voice
 from shared.catalogue import needed_counters
 from shared.outbox import Crossing, Watched
+from shared.roster import Memberships
 from shared.windows import Window, resolve_window
 
 log = logging.getLogger(__name__)
@@ -65,9 +66,11 @@ class AlertWatch:
         deltas: Deltas,
         wins: Iterable[Win],
         now: float | None = None,
+        members: Memberships | None = None,
     ) -> int:
         """Write the notifications this batch's aggregates cause: how many were new.
-        ``version``: the alerts version, read with the roster's (no round trip of its own)."""
+        ``version``: the alerts version, read with the roster's (no round trip of its own);
+        ``members``: the roster's memberships, for a team's target from its reps'."""
         if not self.enabled:
             return 0
         await self._reload(conn, version)
@@ -75,7 +78,7 @@ class AlertWatch:
             return 0
         at = time.time() if now is None else now
         touched = _touched(deltas)
-        crossings = await self._crossed(conn, touched, at)
+        crossings = await self._crossed(conn, touched, at, members or Memberships())
         crossings += await self._leaders(conn, touched, at)
         for alert in self._watched:
             if isinstance(alert.trigger, DealWon):
@@ -94,7 +97,7 @@ class AlertWatch:
         return resolve_window(name, now=now, tz=self._tz, week_start=self._week_start)
 
     async def _crossed(
-        self, conn: AsyncConnection, touched: dict[str, set[str]], at: float
+        self, conn: AsyncConnection, touched: dict[str, set[str]], at: float, members: Memberships
     ) -> list[Crossing]:
         """Thresholds and targets reached by the touched subjects: per (scope, window), one
         read of their values and one of their targets."""
@@ -107,8 +110,9 @@ class AlertWatch:
             sums = await window_sums(conn, scope, subjects, _counters(alerts), window, self._tz)
             targeted = {a.trigger.metric for a in alerts if isinstance(a.trigger, TargetReached)}
             targets = await targets_by_metric(
-                conn, scope, subjects, targeted, window, self._tz, self._week_start
-            )
+                conn, scope, subjects, targeted, window, self._tz, self._week_start,
+                list(members.members_at(int(at))) if scope == "team" else None,
+            )  # fmt: skip
             values = _ByMetric(sums)
             for alert in alerts:
                 metric = alert.trigger.metric

@@ -47,6 +47,7 @@ from shared.db.models import (
 )
 from shared.db.repeats import Repeats, is_a_bug
 from shared.db.retry import retrying
+from shared.roster import read_memberships
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +235,9 @@ class KpiStore:
                 result.unassigned = sum(1 for e in result.applied if self._unassigned(e))
                 deltas, wins = await self._apply(conn, fresh)  # 3
                 await self._upsert(conn, deltas)  # 4
-                await self.alerts.raise_for(conn, alerts_version, deltas, wins)  # 4b: outbox
+                await self.alerts.raise_for(
+                    conn, alerts_version, deltas, wins, members=self._roster.memberships
+                )  # 4b: outbox
                 result.booked = _business(deltas)
                 await self._record_offsets(conn, result.next_offsets)  # 5
                 if dry_run:
@@ -278,11 +281,12 @@ class KpiStore:
         identities = await conn.execute(
             select(_identities.c.provider, _identities.c.external_id, _identities.c.rep_id)
         )
-        teams = await conn.execute(
-            select(_rep_teams.c.rep_id, _rep_teams.c.effective_from, _rep_teams.c.team_id)
+        self._roster = Roster(
+            int(version),
+            {(p, x): rep for p, x, rep in identities},
+            await read_memberships(conn),
         )
-        self._roster = Roster.build(int(version), identities.all(), teams.all())
-        metrics.initialise_teams({t for _, ts in self._roster.memberships.values() for t in ts})
+        metrics.initialise_teams(self._roster.memberships.teams())
         log.info(
             "roster loaded", extra={"version": version, "identities": len(self._roster.identities)}
         )

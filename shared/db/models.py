@@ -33,9 +33,15 @@ class Team(SQLModel, table=True):
 
 
 class Rep(SQLModel, table=True):
+    """A rep. ``email`` is optional and unique, kept lower-case (matched case-insensitively);
+    ``left_at``: when the rep left (epoch seconds), history kept, activity after it unassigned."""
+
     __tablename__ = "reps"
+    __table_args__ = (UniqueConstraint("email", name="uq_reps_email"),)
     id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=200)
+    email: str | None = Field(default=None, sa_column=Column(String(320), nullable=True))
+    left_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class RepTeam(SQLModel, table=True):
@@ -113,13 +119,18 @@ def event_key(source: str, event_id: str) -> bytes:
 
 
 class Target(SQLModel, table=True):
-    """A standing target: ``value`` of ``metric`` per ``period`` for a rep or a team."""
+    """A target: ``value`` of ``metric`` per ``period`` for a rep or a team, from the period
+    that starts at ``starting`` on (epoch seconds of its local start; 0: from the beginning),
+    until the next row of the same target. Earlier periods keep the value they had."""
 
     __tablename__ = "targets"
     scope: str = Field(sa_column=Column(String(8), primary_key=True))
     subject_id: str = Field(sa_column=Column(String(64), primary_key=True))
     metric: str = Field(sa_column=Column(String(48), primary_key=True))
     period: str = Field(sa_column=Column(String(8), primary_key=True))
+    starting: int = Field(
+        default=0, sa_column=Column(BigInteger, primary_key=True, server_default="0")
+    )
     value: float = Field(sa_column=Column(Float, nullable=False))
 
 

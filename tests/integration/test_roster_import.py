@@ -132,10 +132,14 @@ async def test_an_import_leaves_the_roster_as_the_same_puts_would(
 
     assert response.status_code == 200, response.text
     assert response.json() == {
+        "dry_run": False,
         "teams": {"created": 1, "updated": 1},
-        "reps": {"created": 2, "updated": 3},
+        # bob stays as he was; alice moves (dan and erin are new)
+        "reps": {"created": 2, "updated": 3, "unchanged": 1, "moved": 1},
         "identities": 6,
         "team_changes": 2,  # alice's move and dan's first team; bob is in north already
+        "errors": [],
+        "errors_total": 0,
     }
     assert await roster_version(db) == before + 1
     names = (["alice", "bob", "carol", "dan"], ["north", "south", "west"])
@@ -147,6 +151,8 @@ async def test_an_import_leaves_the_roster_as_the_same_puts_would(
         "id": "imp-erin",
         "name": "Erin",
         "team_id": None,
+        "email": None,
+        "left_at": None,
         "identities": [],
         "teams": [],
     }
@@ -169,10 +175,13 @@ async def test_a_csv_import_creates_the_teams_it_names(
 
     assert response.status_code == 200, response.text
     assert response.json() == {
+        "dry_run": False,
         "teams": {"created": 1, "updated": 0},
-        "reps": {"created": 2, "updated": 1},
+        "reps": {"created": 2, "updated": 1, "unchanged": 0, "moved": 1},
         "identities": 3,
         "team_changes": 2,
+        "errors": [],
+        "errors_total": 0,
     }
     assert (await client.get("/v1/teams/west", headers=READ)).json() == {
         "id": "west",
@@ -187,7 +196,7 @@ async def test_a_csv_import_creates_the_teams_it_names(
     # the columns in any order, effective_from left out
     again = "name,rep_id,provider,external_id,team_id\nDan,dan,crm,u-9,north\n"
     response = await client.post(IMPORT, content=again.encode(), headers=CSV)
-    assert response.json()["reps"] == {"created": 0, "updated": 1}
+    assert response.json()["reps"] == {"created": 0, "updated": 1, "unchanged": 0, "moved": 1}
 
 
 # --- all or nothing -------------------------------------------------------------------------
@@ -257,7 +266,7 @@ async def test_an_import_is_run_again_whole_after_a_deadlock(
     assert response.status_code == 200, response.text
     assert len(attempts) == 2
     # the first run was rolled back: the second creates everything again, counted once
-    assert response.json()["reps"] == {"created": 1, "updated": 0}
+    assert response.json()["reps"] == {"created": 1, "updated": 0, "unchanged": 0, "moved": 0}
     assert response.json()["teams"] == {"created": 1, "updated": 0}
     assert await roster_version(db) == before + 1
 
@@ -347,10 +356,13 @@ async def test_ten_thousand_reps_in_one_import(client: httpx.AsyncClient, db: As
 
     assert response.status_code == 200, response.text
     assert response.json() == {
+        "dry_run": False,
         "teams": {"created": 50, "updated": 0},
-        "reps": {"created": 10_000, "updated": 0},
+        "reps": {"created": 10_000, "updated": 0, "unchanged": 0, "moved": 0},
         "identities": 20_000,
         "team_changes": 10_000,
+        "errors": [],
+        "errors_total": 0,
     }
     counts = [await count(db, t) for t in ("teams", "reps", "identities", "rep_teams")]
     assert counts == [50, 10_000, 20_000, 10_000]
@@ -364,7 +376,12 @@ async def test_ten_thousand_reps_in_one_import(client: httpx.AsyncClient, db: As
     csv_body = f"rep_id,name,team_id,provider,external_id,effective_from\n{rows}"
     response = await client.post(IMPORT, content=csv_body.encode(), headers=CSV)
     assert response.status_code == 200, response.text
-    assert response.json()["reps"] == {"created": 0, "updated": 10_000}
+    assert response.json()["reps"] == {
+        "created": 0,
+        "updated": 10_000,
+        "unchanged": 0,
+        "moved": 10_000,
+    }
     assert response.json()["team_changes"] == 10_000
     counts = [await count(db, t) for t in ("teams", "reps", "identities", "rep_teams")]
     assert counts == [50, 10_000, 10_000, 20_000]

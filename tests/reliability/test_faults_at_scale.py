@@ -213,9 +213,9 @@ async def test_a_roster_import_of_10000_reps_then_again_moving_them_all(
             rep["team_id"] = f"t{(i + 1) % 50}"
             rep["effective_from"] = f"{NOW.year}-01-01T00:00:00Z"
         again = await _import(client, {"reps": reps})
-    assert first["reps"] == {"created": REPS, "updated": 0}
+    assert first["reps"] == {"created": REPS, "updated": 0, "unchanged": 0, "moved": 0}
     assert (first["identities"], first["team_changes"]) == (2 * REPS, REPS)
-    assert again["reps"] == {"created": 0, "updated": REPS}
+    assert again["reps"] == {"created": 0, "updated": REPS, "unchanged": 0, "moved": REPS}
     assert again["team_changes"] == REPS
     assert await scalar(pg, "SELECT count(*) FROM rep_teams") == 2 * REPS
 

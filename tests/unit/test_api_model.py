@@ -20,6 +20,7 @@ from services.api.app import create_app
 from services.api.contests.schemas import MAX_POINTS, ContestIn
 from services.api.contests.scoring import Score
 from services.api.roster.schemas import CsvRow, RosterImportIn
+from services.api.targets.schemas import TargetItem, TargetsImportIn
 from shared.api_model import (
     BIGINT,
     MAX_NUMBER,
@@ -35,6 +36,7 @@ from shared.settings import Settings
 # Routes that read their body themselves (JSON or CSV), with the models they validate it with.
 READS_ITS_OWN_BODY: dict[str, tuple[type[BaseModel], ...]] = {
     "/v1/roster/import": (RosterImportIn, CsvRow),
+    "/v1/targets/import": (TargetsImportIn, TargetItem),
 }
 WRITES = frozenset({"POST", "PUT", "PATCH"})
 
@@ -79,7 +81,7 @@ def body_models() -> dict[str, set[type[BaseModel]]]:
             continue
         key = f"{'/'.join(sorted(methods))} {route.path}"
         roots = [m for p in route.dependant.body_params for m in models_in(p.field_info.annotation)]
-        if (route.openapi_extra or {}).get("requestBody") is not None:
+        if (route.openapi_extra or {}).get("requestBody") is not None and not roots:
             assert route.path in READS_ITS_OWN_BODY, f"{key} reads its body: list its models here"
             roots += READS_ITS_OWN_BODY[route.path]
         seen: set[type[BaseModel]] = set()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.api.roster import imports
-from services.api.roster.imports import RosterImport, RosterState
+from services.api.roster.imports import RepNow, RosterImport, RosterState
 from shared.problems import Problem
 
 
@@ -170,7 +170,10 @@ def test_plan_counts_and_sorts_the_writes() -> None:
     imported = json_import(
         [a_rep("bob", "north", "u-2"), a_rep("alice", "west", "u-1", "u-1")], teams=("west",)
     )
-    state = RosterState(teams={"north"}, histories={"bob": [(0, "north")]}, owners={})
+    bob = RepNow("Bob", None, frozenset({("crm", "u-2")}))
+    state = RosterState(
+        teams={"north"}, histories={"bob": [(0, "north")]}, owners={}, reps={"bob": bob}
+    )
     plan = imports.plan(imported, state, [("alice", 5, "west")])
     assert plan.teams == [("west", "West")]
     assert plan.new_teams == []
@@ -178,10 +181,13 @@ def test_plan_counts_and_sorts_the_writes() -> None:
     assert plan.identities == [("crm", "u-1", "alice"), ("crm", "u-2", "bob")]
     assert plan.memberships == [("alice", 5, "west")]
     assert plan.counts.model_dump() == {
+        "dry_run": False,
         "teams": {"created": 1, "updated": 0},
-        "reps": {"created": 1, "updated": 1},
+        "reps": {"created": 1, "updated": 1, "unchanged": 1, "moved": 0},  # Bob stays as he is
         "identities": 2,
         "team_changes": 1,
+        "errors": [],
+        "errors_total": 0,
     }
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db.engine import create_engine
 from shared.db.migrate import alembic_config, migrate
-from shared.targets import window_target
+from shared.targets import Standing, window_target
 from shared.windows import Window, resolve_window
 from tests.api_support import ADMIN, READ, book, floor
 from tests.conftest import canonical
@@ -26,12 +26,13 @@ def window(name: str, **custom: datetime) -> Window:
 
 
 def test_calendar_window_is_measured_against_the_whole_periods_target() -> None:
-    assert window_target({"month": 3000.0}, window("this_month"), PARIS) == 3000.0
-    assert window_target({"week": 500.0}, window("this_week"), PARIS) == 500.0
+    assert window_target({"month": ((0, 3000.0),)}, window("this_month"), PARIS) == 3000.0
+    assert window_target({"week": ((0, 500.0),)}, window("this_week"), PARIS) == 500.0
 
 
 def test_rolling_window_pro_rates_each_period_it_overlaps() -> None:
-    assert window_target({"month": 3000.0}, window("last_7d"), PARIS) == pytest.approx(700.0)
+    month: Standing = {"month": ((0, 3000.0),)}
+    assert window_target(month, window("last_7d"), PARIS) == pytest.approx(700.0)
     across = window(
         "custom",
         start=datetime(2026, 10, 31, tzinfo=PARIS),
@@ -39,11 +40,11 @@ def test_rolling_window_pro_rates_each_period_it_overlaps() -> None:
     )
     # 24 of October's 745 hours (it holds the DST switch) and one of November's 30 days
     expected = 3100.0 * 24 / (31 * 24 + 1) + 3100.0 / 30
-    assert window_target({"month": 3100.0}, across, PARIS) == pytest.approx(expected)
+    assert window_target({"month": ((0, 3100.0),)}, across, PARIS) == pytest.approx(expected)
 
 
 def test_a_window_without_its_own_period_uses_another_pro_rated() -> None:
-    month_from_days = window_target({"day": 100.0}, window("this_month"), PARIS)
+    month_from_days = window_target({"day": ((0, 100.0),)}, window("this_month"), PARIS)
     assert month_from_days == pytest.approx(3000.0)
     assert window_target({}, window("today"), PARIS) is None
 
@@ -58,6 +59,7 @@ async def test_quota_attainment_through_the_api(client: httpx.AsyncClient, db: A
         "id": "alice",
         "metric": "revenue",
         "period": "day",
+        "history": [{"starting": None, "starts_at": None, "value": 2000.0}],
     }
     assert (
         await client.put("/v1/targets/rep/alice/revenue/day", json={"value": 1}, headers=READ)
@@ -106,6 +108,7 @@ async def test_the_targets_path_takes_the_plural_like_the_rest_of_the_api(
             "id": subject,
             "metric": "revenue",
             "period": "month",
+            "history": [{"starting": None, "starts_at": None, "value": 3000.0}],
         }
         assert put.json() == expected
         assert (await client.get(plural, headers=READ)).json() == expected

@@ -22,6 +22,7 @@ from shared.alert_reads import window_targets, window_values
 from shared.alerts import PERIOD_WINDOW, BehindPace
 from shared.db.repeats import Repeats, log_failure
 from shared.pacing import elapsed_share, pace
+from shared.roster import read_memberships
 from shared.settings import Settings, voice_of
 from shared.windows import resolve_window
 
@@ -55,9 +56,12 @@ async def _behind(
     trigger: BehindPace = alert.trigger
     name = PERIOD_WINDOW[trigger.period]
     window = resolve_window(name, now=now, tz=settings.tz, week_start=settings.week_start.weekday)
+    members = None
+    if trigger.scope == "team":  # a team without its own target: its reps' summed
+        members = list((await read_memberships(conn)).members_at(int(now.timestamp())))
     targets = await window_targets(
         conn, trigger.scope, None, trigger.metric, window, settings.tz,
-        settings.week_start.weekday,
+        settings.week_start.weekday, members,
     )  # fmt: skip
     if not targets:
         return []

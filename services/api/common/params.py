@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Path, Query, Request
+from pydantic import BaseModel
 
 from shared.catalogue import CATALOGUE
 from shared.problems import NotFound, Unprocessable
@@ -113,3 +114,24 @@ def request_window(query: AskedWindow, now: Now, settings: AppSettings) -> Windo
 
 
 RequestWindow = Annotated[Window, Depends(request_window)]
+
+
+DryRun = Annotated[
+    bool,
+    Query(description="1: answer what would change (or what is wrong), and write nothing"),
+]
+
+
+def merge_patch(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a JSON Merge Patch body (RFC 7396): ``application/merge-patch+json``, and
+    ``application/json`` as most clients send it."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/merge-patch+json": {"schema": schema},
+                "application/json": {"schema": schema},
+            },
+        }
+    }

@@ -340,7 +340,12 @@ class Standings:
         target_reads = Targets(
             TargetRepository(conn), self._targets, settings.tz, settings.week_start.weekday
         )
-        targets = await target_reads.for_window(scope, wanted, window, version.targets)
+        members = None  # a team without its own target: its reps' summed, at the box's end
+        if scope == "team" and wanted:
+            members = await self._roster.members(roster, version.roster, contest.ends_at - 1)
+        targets = await target_reads.for_window(
+            scope, wanted, window, version.targets, None, members
+        )
         minimum = settings.min_volume(contest.score.metric or "")
         # Ranking thousands of participants is pure CPU: off the event loop, which goes on
         # serving the other requests (and health probes) meanwhile.
@@ -357,18 +362,23 @@ class Standings:
         return [s._replace(goal_reached_at=reached.get(s.contender.id)) for s in standing], teams
 
     async def _every(
-        self, roster: RosterRepository, kind: SubjectKind, version: DataVersion, at: int = 0
+        self,
+        roster: RosterRepository,
+        kind: SubjectKind,
+        version: DataVersion,
+        at: int = 0,
+        since: int | None = None,
     ) -> list[Contender]:
-        return await self._roster.of(roster, kind, version.roster, at)
+        return await self._roster.of(roster, kind, version.roster, at, since)
 
     async def _contenders(
         self, roster: RosterRepository, contest: Contest, version: DataVersion
     ) -> list[Contender]:
         """The teams (of ``team_ids``, if given), or the reps, each in its team at the
-        contest's end (in those teams only, if given)."""
+        contest's end (in those teams only, if given), but those who left before it began."""
         wanted = set(contest.team_ids) if contest.team_ids is not None else None
         kind: SubjectKind = "team" if contest.participants == "teams" else "rep"
-        every = await self._every(roster, kind, version, contest.ends_at - 1)
+        every = await self._every(roster, kind, version, contest.ends_at - 1, contest.starts_at)
         if wanted is None:
             return every
         return [c for c in every if c.team_id is not None and c.team_id in wanted]

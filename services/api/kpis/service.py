@@ -26,7 +26,7 @@ from services.api.kpis.schemas import (
     UnassignedRow,
 )
 from services.api.roster.repository import RosterRepository
-from services.api.roster.service import Subject, epoch, team_at
+from services.api.roster.service import Subject, as_of, epoch, members_at
 from services.api.targets.service import Targets
 from shared import i18n
 from shared.calendar import Period, periods
@@ -66,13 +66,14 @@ class Kpis:
         sums = await self._queries.sums(subject.kind, window, needed_counters(names), [subject.id])
         paced_names = [n for n in names if paced(n)]
         wanted = {TARGETED[n] for n in names if n in TARGETED} | set(paced_names)
+        members = None
+        if subject.kind == "team" and self._roster is not None:  # its reps' targets, summed
+            members = await members_at(self._roster, as_of(window, now))
         targets = await self._targets.for_window(
-            subject.kind, wanted, window, version.targets, subject.id
+            subject.kind, wanted, window, version.targets, subject.id, members
         )
         own = targets.get(subject.id, {})
         metrics = evaluate(sums.get(subject.id, {}), names, own)
-        if subject.kind == "team":
-            own = await self._with_members_targets(subject, paced_names, own, window, version, now)
         kpis = KpisOut(
             window=window.name,
             from_=window.start,
@@ -101,25 +102,6 @@ class Kpis:
         return {
             n: PaceOut(**asdict(pace(metrics[n], targets[n], share))) for n in names if n in targets
         }
-
-    async def _with_members_targets(
-        self,
-        team: Subject,
-        names: list[str],
-        targets: dict[str, float],
-        window: Window,
-        version: DataVersion,
-        now: datetime | None,
-    ) -> dict[str, float]:
-        """A team's targets for pacing: its own, else the sum of its reps' (those in it now),
-        so its pace comes from summed parts."""
-        missing = {n for n in names if n not in targets}
-        if not missing or self._roster is None:
-            return targets
-        at = epoch(now or datetime.now(UTC))
-        team_of = ((r.id, team_at(r.memberships, at)) for r in await self._roster.all_reps())
-        summed = await self._targets.summed_by_team(team_of, missing, window, version.targets)
-        return {**summed.get(team.id, {}), **targets}
 
     async def timeseries(
         self,

@@ -13,7 +13,7 @@ own, one for all its queries.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -132,7 +132,7 @@ class Boards:
         cut = self._then(spec, window, now)
         async with self._db.connect() as conn:
             reads = self._reads(conn)
-            contenders = await self._contenders_of(reads, spec, version, now)
+            contenders = await self._contenders_of(reads, spec, window, version, now)
             teams = await self._team_names(reads, version, now)
             ids = [c.id for c in contenders]
             sums_now, sums_then = await _read(reads.sums, spec, window, cut)
@@ -175,25 +175,37 @@ class Boards:
         if not paced(spec.metric):
             return Paces({}, None)
         metric, settings = spec.metric, self._settings
-        own = await reads.targets.for_window(spec.kind, {metric}, window, version.targets)
+        own = await self._targets_of(reads, spec.kind, {metric}, window, version, epoch(at))
         targets = {s: t[metric] for s, t in own.items() if metric in t}
-        if spec.kind == "team":
-            reps = await self._contenders.of(reads.roster, "rep", version.roster, epoch(at))
-            team_of = ((rep.id, rep.team_id) for rep in reps)
-            summed = await reads.targets.summed_by_team(team_of, {metric}, window, version.targets)
-            for team, by_metric in summed.items():
-                targets.setdefault(team, by_metric[metric])
         share = elapsed_share(
             window.start_ts, window.end_ts, epoch(at), settings.tz, settings.working_days
         )
         return Paces(targets, share)
 
+    async def _targets_of(
+        self,
+        reads: _Reads,
+        kind: SubjectKind,
+        metrics: set[str],
+        window: Window,
+        version: DataVersion,
+        at: int,
+    ) -> dict[str, dict[str, float]]:
+        """Each contender's targets for ``window`` (a team without its own: its reps' summed,
+        the reps in it at ``at``)."""
+        members = None
+        if kind == "team" and metrics:
+            members = await self._contenders.members(reads.roster, version.roster, at)
+        return await reads.targets.for_window(kind, metrics, window, version.targets, None, members)
+
     async def _contenders_of(
-        self, reads: _Reads, spec: BoardSpec, version: DataVersion, now: datetime
+        self, reads: _Reads, spec: BoardSpec, window: Window, version: DataVersion, now: datetime
     ) -> list[Contender]:
-        """Who is on the board: every team, or every rep (in its team now); of ``spec.team``
-        only, if it names one."""
-        every = await self._contenders.of(reads.roster, spec.kind, version.roster, epoch(now))
+        """Who is on the board: every team, or every rep (in its team now, unless they left
+        before the window); of ``spec.team`` only, if it names one."""
+        every = await self._contenders.of(
+            reads.roster, spec.kind, version.roster, epoch(now), window.start_ts
+        )
         return every if spec.team is None else [c for c in every if c.team_id == spec.team]
 
     def _then(self, spec: BoardSpec, window: Window, now: datetime) -> Window | None:
@@ -221,7 +233,8 @@ class Boards:
         wanted = {TARGETED[metric]} if metric in TARGETED else set()
         if spec.rank_by == "attainment":
             wanted.add(metric)
-        targets = await reads.targets.for_window(spec.kind, wanted, window, version.targets)
+        at = min(epoch(datetime.now(UTC)), window.end_ts - 1)
+        targets = await self._targets_of(reads, spec.kind, wanted, window, version, at)
         if isinstance(sums, _Totals):
             values, volumes = values_of_totals(metric, ids, sums.totals), None
         else:

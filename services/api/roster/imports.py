@@ -10,16 +10,23 @@ item twice, is a 422 naming both places. An import never deletes a team, a rep o
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import orjson
-from pydantic import BaseModel, ValidationError
 
+from services.api.common.imports import (
+    Error,
+    Errors,
+    csv_table,
+    json_lists,
+    path,
+    placed,
+    refusal,
+    refuse_if,
+    validated,
+)
 from services.api.roster.repository import Membership
 from services.api.roster.schemas import (
     CSV_COLUMNS,
@@ -32,16 +39,8 @@ from services.api.roster.schemas import (
     CsvRow,
     ImportCounts,
     RepImport,
+    RepsCounted,
     TeamImport,
-)
-from shared.problems import (
-    MAX_FIELD_CHARS,
-    MAX_MESSAGE_CHARS,
-    MAX_PROBLEMS,
-    Problem,
-    Unprocessable,
-    clip,
-    describe,
 )
 
 Pair = tuple[str, str]  # (provider, external_id)
@@ -76,6 +75,8 @@ class RepItem:
     identities: list[Pair]  # exactly the rep's identities after the import
     place: Place
     lines: tuple[int, ...] = ()  # CSV: the line of each identity
+    email: str | None = None
+    email_given: bool = False  # False: the rep's email stays as it is
 
     def identity_place(self, n: int) -> Place:
         """Where the rep's ``n``-th identity is (worked out only for an error: an import
@@ -99,12 +100,23 @@ class RosterImport:
 
 
 @dataclass(frozen=True, slots=True)
+class RepNow:
+    """An imported rep as the database holds it before the import."""
+
+    name: str
+    email: str | None
+    identities: frozenset[Pair]
+
+
+@dataclass(frozen=True, slots=True)
 class RosterState:
     """What the database holds that an import depends on."""
 
     teams: set[str]  # every team id
     histories: dict[str, list[Membership]]  # the import's reps that exist: their team history
     owners: dict[Pair, str]  # the import's identities that are held: their rep
+    reps: dict[str, RepNow] = field(default_factory=dict)  # the import's reps that exist
+    email_owners: dict[str, str] = field(default_factory=dict)  # the import's emails held
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,71 +129,8 @@ class ImportPlan:
     reps: list[tuple[str, str]]  # (id, name): created or renamed
     identities: list[tuple[str, str, str]]  # (provider, external_id, rep_id): the reps' only
     memberships: list[tuple[str, int, str]]  # (rep_id, since, team_id): team changes
+    emails: list[tuple[str, str | None]]  # (rep_id, email): the reps whose email is given
     counts: ImportCounts
-
-
-@dataclass(frozen=True, slots=True)
-class Error:
-    field: str
-    message: str
-
-
-@dataclass(slots=True)
-class Errors:
-    """The errors of an import as they are found: the first ``MAX_PROBLEMS`` kept, the others
-    only counted. A body of a million bad rows costs a counter, not a million objects."""
-
-    kept: list[Error] = field(default_factory=list)
-    total: int = 0
-
-    def add(self, error: Error) -> None:
-        self.total += 1
-        if len(self.kept) < MAX_PROBLEMS:
-            self.kept.append(error)
-
-    def extend(self, errors: Iterable[Error]) -> None:
-        for error in errors:
-            self.add(error)
-
-    def refuse_if_any(self) -> None:
-        if self.total:
-            raise refusal(self.kept, total=self.total)
-
-
-def refusal(errors: list[Error], *, status: int = 422, total: int | None = None) -> Problem:
-    """The problem naming ``errors``: the first ``MAX_PROBLEMS``, each clipped, and how many
-    there were in all (``total``, when only the first were kept)."""
-    listed = [
-        {"field": clip(e.field, MAX_FIELD_CHARS), "message": clip(e.message, MAX_MESSAGE_CHARS)}
-        for e in errors[:MAX_PROBLEMS]
-    ]
-    count = len(errors) if total is None else total
-    detail = f"nothing imported: {describe(listed)}"
-    if status == 409:
-        return Problem(detail, status=409, slug="conflict", errors=listed, errors_total=count)
-    return Unprocessable(detail, errors=listed, errors_total=count)
-
-
-def _refuse_if(errors: list[Error]) -> None:
-    if errors:
-        raise refusal(errors)
-
-
-def _validated(
-    model: type[BaseModel], items: Iterable[tuple[Any, str]], errors: Errors
-) -> Iterator[Any]:
-    """Each valid item of ``items`` (value, its place's prefix) as ``model``; the errors of the
-    others go to ``errors``. One item at a time: a short call each, so a thread parsing a big
-    import lets the event loop run between them (a whole list validated at once would hold
-    the interpreter for seconds)."""
-    for value, prefix in items:
-        try:
-            yield model.model_validate(value)
-        except ValidationError as exc:
-            for e in exc.errors(include_url=False, include_input=False, include_context=False):
-                nested = not prefix.endswith(" ")  # "reps[3]" + ".name"; "line 4: " + "name"
-                path = _path(e["loc"], nested)
-                errors.add(Error(prefix + path if path else prefix.rstrip(": "), e["msg"]))
 
 
 # --- JSON -----------------------------------------------------------------------------------
@@ -194,59 +143,30 @@ def from_json(body: bytes) -> RosterImport:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise refusal([Error("body", f"not JSON: {exc}")]) from None
-    lists = _json_lists(document)
+    lists = json_lists(document, {"teams": MAX_TEAMS, "reps": MAX_REPS})
     errors = Errors()
     teams = [
         TeamItem(t.id, t.name, Place(f"teams[{i}]"))
-        for i, t in enumerate(_validated(TeamImport, _each("teams", lists["teams"]), errors))
+        for i, t in enumerate(validated(TeamImport, placed("teams", lists["teams"]), errors))
     ]
-    reps = list(_validated(RepImport, _each("reps", lists["reps"]), errors))
+    reps = list(validated(RepImport, placed("reps", lists["reps"]), errors))
     errors.refuse_if_any()
     imported = RosterImport(teams, [_json_rep(r, i) for i, r in enumerate(reps)], False)
     check(imported)
     return imported
 
 
-def _json_lists(document: Any) -> dict[str, list[Any]]:
-    """The body's ``teams`` and ``reps`` lists, within their bounds (``RosterImportIn``)."""
-    if not isinstance(document, dict):
-        raise refusal([Error("body", "must be an object {teams: [...], reps: [...]}")])
-    errors = [Error(name, "unknown field") for name in document if name not in ("teams", "reps")]
-    lists: dict[str, list[Any]] = {}
-    for name, limit in (("teams", MAX_TEAMS), ("reps", MAX_REPS)):
-        value = document.get(name, [])
-        if not isinstance(value, list):
-            errors.append(Error(name, "must be a list"))
-        elif len(value) > limit:
-            errors.append(Error(name, f"more than {limit} {name}; split the import"))
-        lists[name] = value if isinstance(value, list) else []
-    _refuse_if(errors)
-    return lists
-
-
-def _each(name: str, values: list[Any]) -> Iterator[tuple[Any, str]]:
-    return ((value, f"{name}[{i}]") for i, value in enumerate(values))
-
-
-def _path(loc: Iterable[int | str], nested: bool = False) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path or nested else str(part)
-    return path
-
-
 def json_field(loc: Iterable[int | str]) -> str:
     """A pydantic location as a path into the body: ``reps[12].identities[0].external_id``."""
-    return _path(loc) or "body"
+    return path(loc) or "body"
 
 
 def _json_rep(rep: RepImport, index: int) -> RepItem:
     identities = [(i.provider, i.external_id) for i in rep.identities]
     since = _epoch(rep.effective_from)
-    return RepItem(rep.id, rep.name, rep.team_id, since, identities, Place(f"reps[{index}]"))
+    place = Place(f"reps[{index}]")
+    given = "email" in rep.model_fields_set
+    return RepItem(rep.id, rep.name, rep.team_id, since, identities, place, (), rep.email, given)
 
 
 def _epoch(moment: datetime | None) -> int | None:
@@ -257,70 +177,21 @@ def _epoch(moment: datetime | None) -> int | None:
 
 
 def from_csv(body: bytes) -> RosterImport:
-    """The import of a CSV body (header row first); a 422 naming the line and the column of
-    every invalid value (``line 14: external_id``)."""
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise refusal([Error("body", f"not UTF-8 text (byte {exc.start})")]) from None
+    """The import of a CSV body (header row first), as Excel writes it (``common.imports``); a
+    422 naming the line and the column of every invalid value (``line 14: external_id``)."""
     errors = Errors()
-    lines, rows = _csv_table(text, errors)
+    table = csv_table(body, CSV_COLUMNS, CSV_REQUIRED, (), MAX_CSV_ROWS, errors)
     errors.refuse_if_any()  # rows of the wrong width first: their values mean nothing
-    placed = ((row, f"line {n}: ") for row, n in zip(rows, lines, strict=True))
-    validated = list(_validated(CsvRow, placed, errors))
+    rows = ((row, f"line {n}: ") for row, n in zip(table.rows, table.lines, strict=True))
+    checked = list(validated(CsvRow, rows, errors))
     errors.refuse_if_any()
-    imported = RosterImport([], _group(validated, lines), creates_teams=True)
+    emails = bool(table.rows) and "email" in table.rows[0]  # the column is there
+    imported = RosterImport([], _group(checked, table.lines, emails), creates_teams=True)
     check(imported)
     return imported
 
 
-def _csv_table(text: str, errors: Errors) -> tuple[list[int], list[dict[str, str]]]:
-    """The line number and the cells (by column) of every row that is not blank; the rows of
-    the wrong width go to ``errors``."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    lines: list[int] = []
-    rows: list[dict[str, str]] = []
-    try:
-        columns = _header(next(reader, None))
-        for cells in reader:
-            line = reader.line_num  # where the row ends (a quoted value may span lines)
-            if not any(cells):
-                continue
-            if len(cells) != len(columns):
-                errors.add(Error(f"line {line}", _width(columns, cells)))
-            elif len(rows) == MAX_CSV_ROWS:
-                raise refusal([Error("body", f"more than {MAX_CSV_ROWS} rows; split the import")])
-            else:
-                lines.append(line)
-                rows.append(dict(zip(columns, cells, strict=True)))
-    except csv.Error as exc:
-        errors.add(Error(f"line {reader.line_num}", f"not CSV: {exc}"))
-    return lines, rows
-
-
-def _width(columns: list[str], cells: list[str]) -> str:
-    return f"{len(cells)} values for {len(columns)} columns ({','.join(columns)})"
-
-
-def _header(cells: list[str] | None) -> list[str]:
-    """The columns, by the header row; any order, ``effective_from`` optional."""
-    if not cells:
-        raise refusal([Error("line 1", f"a header row is required: {CSV_HEADER}")])
-    columns = [cell.strip().lower() for cell in cells]
-    errors = [
-        Error(f"line 1: {c}", f"unknown column; the header is {CSV_HEADER}")
-        for c in columns
-        if c not in CSV_COLUMNS
-    ]
-    errors += [
-        Error(f"line 1: {c}", "repeated column") for c in set(columns) if columns.count(c) > 1
-    ]
-    errors += [Error(f"line 1: {c}", "missing column") for c in sorted(CSV_REQUIRED - set(columns))]
-    _refuse_if(errors)
-    return columns
-
-
-def _group(rows: list[CsvRow], lines: list[int]) -> list[RepItem]:
+def _group(rows: list[CsvRow], lines: list[int], emails: bool = False) -> list[RepItem]:
     """One rep per ``rep_id`` (in order of first appearance), with the identities of its rows;
     its rows must agree on its name, team and ``effective_from``."""
     firsts: dict[str, tuple[CsvRow, int]] = {}
@@ -334,7 +205,7 @@ def _group(rows: list[CsvRow], lines: list[int]) -> list[RepItem]:
             identities[row.rep_id] = []
         if row.provider:
             identities[row.rep_id].append(((row.provider, row.external_id), line))
-    _refuse_if(errors)
+    refuse_if(errors)
     return [
         RepItem(
             rep_id,
@@ -344,6 +215,8 @@ def _group(rows: list[CsvRow], lines: list[int]) -> list[RepItem]:
             [pair for pair, _ in identities[rep_id]],
             Place(f"line {line}", csv=True),
             tuple(at for _, at in identities[rep_id]),
+            first.email,
+            emails,
         )
         for rep_id, (first, line) in firsts.items()
     ]
@@ -352,7 +225,7 @@ def _group(rows: list[CsvRow], lines: list[int]) -> list[RepItem]:
 def _disagreements(row: CsvRow, line: int, first: CsvRow, first_line: int) -> list[Error]:
     return [
         Error(f"line {line}: {name}", f"differs from line {first_line} of rep {row.rep_id!r}")
-        for name in ("name", "team_id", "effective_from")
+        for name in ("name", "team_id", "effective_from", "email")
         if getattr(row, name) != getattr(first, name)
     ]
 
@@ -372,7 +245,21 @@ def check(imported: RosterImport) -> None:
         errors.append(Error("body", f"more than {MAX_IDENTITIES} identities; split the import"))
     errors += _too_many_identities(imported.reps)
     errors += _claimed_twice(imported.reps)
-    _refuse_if(errors)
+    errors += _email_twice(imported.reps)
+    refuse_if(errors)
+
+
+def _email_twice(reps: list[RepItem]) -> list[Error]:
+    """An email given to two reps of the import."""
+    claims: dict[str, RepItem] = {}
+    errors = []
+    for rep in reps:
+        if rep.email_given and rep.email is not None:
+            owner = claims.setdefault(rep.email, rep)
+            if owner is not rep:
+                message = f"{rep.email} is also the email of rep {owner.id!r} ({owner.place.at})"
+                errors.append(Error(rep.place.field("email"), message))
+    return errors
 
 
 def _repeated(items: Iterable[tuple[str, Place]]) -> list[Error]:
@@ -429,8 +316,8 @@ def plan(
     a 409 naming an identity held by a rep outside the import."""
     new_teams = _missing_teams(imported, state)  # a CSV creates them; JSON names them first
     if not imported.creates_teams:
-        _refuse_if(_unknown_teams(imported, new_teams))
-    conflicts = _held_elsewhere(imported, state)
+        refuse_if(_unknown_teams(imported, new_teams))
+    conflicts = _held_elsewhere(imported, state) + _emails_elsewhere(imported, state)
     if conflicts:
         raise refusal(conflicts, status=409)
     identities = sorted({(*pair, rep.id) for rep in imported.reps for pair in rep.identities})
@@ -441,8 +328,22 @@ def plan(
         reps=sorted((r.id, r.name) for r in imported.reps),
         identities=identities,
         memberships=memberships,
-        counts=_counts(imported, state, new_teams, len(identities), len(memberships)),
+        emails=sorted((r.id, r.email) for r in imported.reps if r.email_given),
+        counts=_counts(imported, state, new_teams, len(identities), memberships),
     )
+
+
+def _emails_elsewhere(imported: RosterImport, state: RosterState) -> list[Error]:
+    """Emails held by a rep the import leaves alone."""
+    importing = set(imported.rep_ids())
+    errors = []
+    for rep in imported.reps:
+        owner = state.email_owners.get(rep.email or "") if rep.email_given else None
+        if owner is not None and owner != rep.id and owner not in importing:
+            errors.append(
+                Error(rep.place.field("email"), f"{rep.email} is the email of rep {owner}")
+            )
+    return errors
 
 
 def _missing_teams(imported: RosterImport, state: RosterState) -> set[str]:
@@ -476,14 +377,33 @@ def _held_elsewhere(imported: RosterImport, state: RosterState) -> list[Error]:
 
 
 def _counts(
-    imported: RosterImport, state: RosterState, new_teams: set[str], identities: int, moves: int
+    imported: RosterImport,
+    state: RosterState,
+    new_teams: set[str],
+    identities: int,
+    moves: list[tuple[str, int, str]],
 ) -> ImportCounts:
     teams_updated = sum(1 for t in imported.teams if t.id in state.teams)
-    reps_updated = sum(1 for r in imported.reps if r.id in state.histories)
     teams_created = len(imported.teams) - teams_updated + len(new_teams)
+    moved = {rep for rep, _, _ in moves}
+    existing = [r for r in imported.reps if r.id in state.histories]
+    unchanged = sum(1 for r in existing if r.id not in moved and _same(r, state.reps.get(r.id)))
     return ImportCounts(
         teams=Counted(created=teams_created, updated=teams_updated),
-        reps=Counted(created=len(imported.reps) - reps_updated, updated=reps_updated),
+        reps=RepsCounted(
+            created=len(imported.reps) - len(existing),
+            updated=len(existing),
+            unchanged=unchanged,
+            moved=len(moved & {r.id for r in existing}),
+        ),
         identities=identities,
-        team_changes=moves,
+        team_changes=len(moves),
     )
+
+
+def _same(rep: RepItem, now: RepNow | None) -> bool:
+    """Whether the import leaves an existing rep as it is (its team aside)."""
+    if now is None:
+        return False
+    email = now.email if not rep.email_given else rep.email
+    return (rep.name, email, frozenset(rep.identities)) == (now.name, now.email, now.identities)

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Subquery, Table, delete, select, true
+from sqlalchemy import ColumnElement, Select, Subquery, Table, delete, func, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.api.common.database import upsert
@@ -40,6 +41,19 @@ class RepRecord:
     name: str
     identities: list[tuple[str, str]]  # (provider, external_id)
     memberships: list[Membership]  # ascending
+    email: str | None = None
+    left_at: int | None = None  # epoch seconds
+
+
+@dataclass(frozen=True, slots=True)
+class RepFilter:
+    """Which reps a list shows: of a team (now), matching ``q`` (id, name or email), by
+    status at ``now`` (``active``: not left; ``left``; ``all``)."""
+
+    now: int
+    team: str | None = None
+    q: str | None = None
+    status: str = "active"
 
 
 class RosterRepository:
@@ -61,8 +75,21 @@ class RosterRepository:
         query = delete(_teams).where(_teams.c.id == team_id)
         return bool((await self._conn.execute(query)).rowcount)
 
-    async def save_rep(self, rep_id: str, name: str) -> None:
-        await upsert(self._conn, _reps, "id", {"id": rep_id, "name": name})
+    async def save_rep(
+        self, rep_id: str, name: str, email: str | None = None, left_at: int | None = None
+    ) -> None:
+        """Create or replace the rep's own fields. The service checks first that no other rep
+        holds the email; one that another transaction gave a rep meanwhile breaks the unique
+        constraint: ``ConcurrentInsert``, and the request runs again and sees it (409)."""
+        row = {"id": rep_id, "name": name, "email": email, "left_at": left_at}
+        try:
+            await upsert(self._conn, _reps, "id", row)
+        except IntegrityError:
+            raise ConcurrentInsert("an email was given to another rep meanwhile") from None
+
+    async def email_owner(self, email: str) -> str | None:
+        query = select(_reps.c.id).where(_reps.c.email == email)
+        return (await self._conn.execute(query)).scalar()
 
     async def rep(self, rep_id: str) -> RepRecord | None:
         found = await self._named_history(rep_id)
@@ -71,30 +98,39 @@ class RosterRepository:
         identities = await self._conn.execute(
             select(_identities.c.provider, _identities.c.external_id)
             .where(_identities.c.rep_id == rep_id)
-            .order_by(_identities.c.provider)
+            .order_by(_identities.c.provider, _identities.c.external_id)
         )
-        return RepRecord(rep_id, found[0], [(p, x) for p, x in identities], found[1])
+        name, email, left_at, history = found
+        return RepRecord(rep_id, name, [(p, x) for p, x in identities], history, email, left_at)
 
     async def memberships(self, rep_id: str) -> list[Membership] | None:
         """The rep's team history, ascending; None if there is no such rep. One query."""
         found = await self._named_history(rep_id)
-        return None if found is None else found[1]
+        return None if found is None else found[3]
 
-    async def _named_history(self, rep_id: str) -> tuple[str, list[Membership]] | None:
+    async def _named_history(
+        self, rep_id: str
+    ) -> tuple[str, str | None, int | None, list[Membership]] | None:
         query = (
-            select(_reps.c.name, _rep_teams.c.effective_from, _rep_teams.c.team_id)
+            select(_reps.c.name, _reps.c.email, _reps.c.left_at, _rep_teams.c.effective_from,
+                   _rep_teams.c.team_id)
             .outerjoin(_rep_teams, _rep_teams.c.rep_id == _reps.c.id)
             .where(_reps.c.id == rep_id)
             .order_by(_rep_teams.c.effective_from)
-        )
+        )  # fmt: skip
         rows = (await self._conn.execute(query)).all()
         if not rows:
             return None
-        return rows[0].name, [(since, team) for _, since, team in rows if team is not None]
+        name, email, left_at = rows[0].name, rows[0].email, rows[0].left_at
+        return name, email, left_at, [(s, t) for *_, s, t in rows if t is not None]
 
     async def all_reps(self) -> list[RepRecord]:
         """Every rep with membership history (identities left out: not needed for boards)."""
-        reps = (await self._conn.execute(select(_reps.c.id, _reps.c.name))).all()
+        reps = (
+            await self._conn.execute(
+                select(_reps.c.id, _reps.c.name, _reps.c.email, _reps.c.left_at)
+            )
+        ).all()
         history = await self._conn.execute(
             select(_rep_teams.c.rep_id, _rep_teams.c.effective_from, _rep_teams.c.team_id).order_by(
                 _rep_teams.c.effective_from
@@ -103,7 +139,66 @@ class RosterRepository:
         by_rep: dict[str, list[Membership]] = {}
         for rep_id, since, team_id in history:
             by_rep.setdefault(rep_id, []).append((since, team_id))
-        return [RepRecord(r, n, [], by_rep.get(r, [])) for r, n in reps]
+        return [RepRecord(r, n, [], by_rep.get(r, []), e, left) for r, n, e, left in reps]
+
+    # --- lists: a page at a time, in id order ---------------------------------------------
+
+    async def teams_page(
+        self, limit: int, after: str | None, now: int
+    ) -> list[tuple[str, str, int]]:
+        """Up to ``limit`` teams after the id ``after``: (id, name, reps in it now)."""
+        current = self._current_team(now)
+        members = (
+            select(current.label("team_id"))
+            .where(or_(_reps.c.left_at.is_(None), _reps.c.left_at > now))
+            .subquery()
+        )
+        counts = (
+            select(members.c.team_id, func.count().label("n"))
+            .group_by(members.c.team_id)
+            .subquery()
+        )
+        query = (
+            select(_teams.c.id, _teams.c.name, func.coalesce(counts.c.n, 0))
+            .outerjoin(counts, counts.c.team_id == _teams.c.id)
+            .order_by(_teams.c.id)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(_teams.c.id > after)
+        return [(i, n, int(c)) for i, n, c in await self._conn.execute(query)]
+
+    async def reps_page(self, which: RepFilter, limit: int, after: str | None) -> list[RepRecord]:
+        """Up to ``limit`` reps after the id ``after`` that ``which`` shows, in full."""
+        query = select(_reps.c.id).order_by(_reps.c.id).limit(limit)
+        if after is not None:
+            query = query.where(_reps.c.id > after)
+        if which.team is not None:
+            query = query.where(self._current_team(which.now) == which.team)
+        if which.q:
+            text = which.q.lower()
+            query = query.where(
+                or_(*(func.lower(column).contains(text, autoescape=True)
+                      for column in (_reps.c.id, _reps.c.name, _reps.c.email)))
+            )  # fmt: skip
+        gone = _reps.c.left_at.is_not(None) & (_reps.c.left_at <= which.now)
+        if which.status == "active":
+            query = query.where(~gone)
+        elif which.status == "left":
+            query = query.where(gone)
+        ids = [rep_id for (rep_id,) in await self._conn.execute(query)]
+        found = [await self.rep(rep_id) for rep_id in ids]  # a page: at most 1000, by key
+        return [rep for rep in found if rep is not None]
+
+    def _current_team(self, now: int) -> Any:
+        """The team a rep of the outer query is in at ``now`` (a correlated subquery)."""
+        return (
+            select(_rep_teams.c.team_id)
+            .where(_rep_teams.c.rep_id == _reps.c.id, _rep_teams.c.effective_from <= now)
+            .order_by(_rep_teams.c.effective_from.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
 
     async def join_team(self, rep_id: str, team_id: str, since: int) -> None:
         """The rep is in ``team_id`` from ``since`` on (replacing a change at that instant)."""
@@ -183,6 +278,54 @@ class RosterRepository:
             (_identities.c.provider == wanted.c.p) & (_identities.c.external_id == wanted.c.x),
         )
         return {(p, x): rep for p, x, rep in await self._conn.execute(query)}
+
+    async def reps_now(
+        self, rep_ids: Sequence[str]
+    ) -> dict[str, tuple[str, str | None, set[Pair]]]:
+        """Each of ``rep_ids`` that exists: its name, email and identities."""
+        if not rep_ids:
+            return {}
+        wanted = self._rows(id=rep_ids)
+        reps = await self._conn.execute(
+            select(_reps.c.id, _reps.c.name, _reps.c.email).where(
+                _reps.c.id.in_(select(wanted.c.id))
+            )
+        )
+        found: dict[str, tuple[str, str | None, set[Pair]]] = {
+            rep: (name, email, set()) for rep, name, email in reps
+        }
+        held = await self._conn.execute(
+            select(_identities.c.rep_id, _identities.c.provider, _identities.c.external_id).where(
+                _identities.c.rep_id.in_(select(wanted.c.id))
+            )
+        )
+        for rep, provider, external_id in held:
+            found[rep][2].add((provider, external_id))
+        return found
+
+    async def email_owners(self, emails: Sequence[str]) -> dict[str, str]:
+        """The rep holding each of ``emails`` that someone holds."""
+        if not emails:
+            return {}
+        wanted = self._rows(e=emails)
+        query = select(_reps.c.email, _reps.c.id).where(_reps.c.email.in_(select(wanted.c.e)))
+        return dict((await self._conn.execute(query)).all())
+
+    async def set_emails(self, emails: Sequence[tuple[str, str | None]]) -> None:
+        """Each rep ``(id, email)`` has that email: theirs are cleared first, so two reps of
+        one import may swap theirs."""
+        if not emails:
+            return
+        rows = self._rows(id=[r for r, _ in emails])
+        await self._conn.execute(
+            _reps.update().where(_reps.c.id.in_(select(rows.c.id))).values(email=None)
+        )
+        given = [(r, e) for r, e in emails if e is not None]
+        if given:
+            new = self._rows(id=[r for r, _ in given], e=[e for _, e in given])
+            await self._conn.execute(
+                _reps.update().where(_reps.c.id == new.c.id).values(email=new.c.e)
+            )
 
     async def save_teams(self, teams: Sequence[tuple[str, str]]) -> None:
         """Create or rename the teams ``(id, name)``."""

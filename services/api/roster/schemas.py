@@ -11,9 +11,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
@@ -33,14 +35,47 @@ MAX_REPS = 50_000
 MAX_IDENTITIES = 200_000  # in all; a CSV has one row per identity
 
 
+def _email(value: str) -> str:
+    """An email address as kept: trimmed and lower-case (emails match case-insensitively)."""
+    value = value.strip().lower()
+    local, at, domain = value.rpartition("@")
+    if not at or not local or "." not in domain.strip(".") or any(c.isspace() for c in value):
+        raise ValueError("not an email address (name@example.com)")
+    return value
+
+
+Email = Annotated[str, Field(max_length=320), AfterValidator(_email)]
+
+
 class TeamIn(ApiModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Paris Grands Comptes"}]})
     name: Name
+
+
+class TeamPatch(ApiModel):
+    """``PATCH /v1/teams/{id}`` (JSON Merge Patch): the fields given change."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Paris Nord"}]})
+    name: Name | None = None
 
 
 class TeamOut(BaseModel):
     id: str
     name: str
-    members: list[str]
+    members: list[str] = Field(description="the reps in it now (not those who left)")
+
+
+class TeamSummary(BaseModel):
+    id: str
+    name: str
+    reps: int = Field(description="how many reps are in it now")
+
+
+class TeamList(BaseModel):
+    items: list[TeamSummary]
+    next_cursor: str | None = Field(
+        default=None, description="the next page's cursor (?cursor=); null on the last page"
+    )
 
 
 class IdentityModel(ApiModel):
@@ -48,11 +83,56 @@ class IdentityModel(ApiModel):
     external_id: str = Field(min_length=1, max_length=256)
 
 
-class RepIn(ApiModel):
+REP_EXAMPLE: dict[str, Any] = {
+    "name": "Chloé Martin",
+    "team_id": "paris",
+    "email": "chloe.martin@example.com",
+    "identities": [{"provider": "hubspot", "external_id": "812"},
+                   {"provider": "aircall", "external_id": "100042"}],
+    "effective_from": "2027-01-01T00:00:00+01:00",
+}  # fmt: skip
+EFFECTIVE = "when a team change takes effect (default: now)"
+LEFT = "when the rep left: history kept, activity after it unassigned; null: still here"
+
+
+class RepFields(ApiModel):
+    """What a rep is made of, in a PUT and in an import."""
+
     name: Name
     team_id: str | None = Field(default=None, max_length=64)
     identities: list[IdentityModel] = Field(default_factory=list, max_length=MAX_IDENTITIES_PER_REP)
-    effective_from: AwareDatetime | None = None
+    effective_from: AwareDatetime | None = Field(default=None, description=EFFECTIVE)
+    email: Email | None = None
+
+
+class RepIn(RepFields):
+    """``PUT /v1/reps/{id}``: the whole rep (what is not given is empty: no email, no
+    identities, still here; a ``team_id`` left out keeps the current team)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [REP_EXAMPLE]})
+    left_at: AwareDatetime | None = Field(default=None, description=LEFT)
+
+
+class RepPatch(ApiModel):
+    """``PATCH /v1/reps/{id}`` (JSON Merge Patch, RFC 7396): only the fields given change;
+    ``null`` removes an email or a leaving date. A team move with ``effective_from`` keeps the
+    rep's identities; ``identities``, when given, become exactly those."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"team_id": "lyon", "effective_from": "2027-02-01T00:00:00+01:00"},
+                {"left_at": "2027-03-31T18:00:00+02:00"},
+                {"email": "chloe@example.com"},
+            ]
+        }
+    )
+    name: Name | None = None
+    team_id: str | None = Field(default=None, max_length=64)
+    identities: list[IdentityModel] | None = Field(default=None, max_length=MAX_IDENTITIES_PER_REP)
+    effective_from: AwareDatetime | None = Field(default=None, description=EFFECTIVE)
+    email: Email | None = None
+    left_at: AwareDatetime | None = Field(default=None, description=LEFT)
 
 
 class Membership(BaseModel):
@@ -63,9 +143,18 @@ class Membership(BaseModel):
 class RepOut(BaseModel):
     id: str
     name: str
-    team_id: str | None
+    team_id: str | None = Field(description="the team now (the last one, after leaving)")
+    email: str | None = None
+    left_at: datetime | None = None
     identities: list[IdentityModel]
     teams: list[Membership]
+
+
+class RepList(BaseModel):
+    items: list[RepOut]
+    next_cursor: str | None = Field(
+        default=None, description="the next page's cursor (?cursor=); null on the last page"
+    )
 
 
 class TeamImport(TeamIn):
@@ -74,8 +163,9 @@ class TeamImport(TeamIn):
     id: RosterId
 
 
-class RepImport(RepIn):
-    """A rep of an import: what ``PUT /v1/reps/{id}`` takes, with its ``id``."""
+class RepImport(RepFields):
+    """A rep of an import: what ``PUT /v1/reps/{id}`` takes (its leaving aside: ``PATCH``),
+    with its ``id``. An ``email`` left out leaves the rep's as it is."""
 
     id: RosterId
 
@@ -103,6 +193,7 @@ class CsvRow(ApiModel):
     provider: str = Field(default="", max_length=64)
     external_id: str = Field(default="", max_length=256)
     effective_from: Annotated[AwareDatetime | None, BeforeValidator(_blank_is_none)] = None
+    email: Annotated[Email | None, BeforeValidator(_blank_is_none)] = None
 
     @field_validator("external_id")
     @classmethod
@@ -114,22 +205,32 @@ class CsvRow(ApiModel):
 
 
 CSV_COLUMNS = tuple(CsvRow.model_fields)
-CSV_REQUIRED = frozenset(CSV_COLUMNS) - {"effective_from"}
+CSV_REQUIRED = frozenset(CSV_COLUMNS) - {"effective_from", "email"}
 
 
 class Counted(BaseModel):
     created: int
-    updated: int
+    updated: int = Field(description="existed before (some may be left unchanged)")
+
+
+class RepsCounted(Counted):
+    unchanged: int = Field(default=0, description="existed, and nothing about them changes")
+    moved: int = Field(default=0, description="existed, and change teams")
 
 
 class ImportCounts(BaseModel):
-    """What an import did: teams and reps created or updated (an update may change nothing),
-    the identities the imported reps now hold, and the team changes recorded."""
+    """What an import did, or would do (``dry_run``): teams and reps created or updated, the
+    reps left unchanged and those moved to another team, the identities the imported reps
+    hold, and the team changes recorded. A dry run of an invalid import lists its
+    ``errors`` (what a real one would refuse) instead."""
 
+    dry_run: bool = False
     teams: Counted
-    reps: Counted
+    reps: RepsCounted
     identities: int
     team_changes: int
+    errors: list[dict[str, str]] = Field(default_factory=list)
+    errors_total: int = 0
 
 
 def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
