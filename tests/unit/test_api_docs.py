@@ -216,6 +216,9 @@ async def assert_offline_pages(app: FastAPI) -> None:
         for page in DOCS_PAGES:
             answer = await c.get(page)
             assert answer.status_code == 200
+            policy = answer.headers["content-security-policy"]  # the browser enforces it too
+            assert "default-src 'self'" in policy
+            assert "connect-src 'self'" in policy
             named = re.findall(r"""(?:src|href|spec-url)=["']([^"']+)["']""", answer.text)
             named += re.findall(r"""url: ["']([^"']+)["']""", answer.text)
             assert len(named) >= 3, (page, answer.text)  # script, favicon, description

@@ -7,9 +7,9 @@ a router's ``dependencies``), and nothing more: the key is looked up once per re
 (``?key=``), with the scope as the requirement's role (OpenAPI 3.1 allows role names on any
 scheme): a read route requires ``[{bearerAuth: [read]}, {queryKey: [read]}]`` (either one), an
 admin route ``[{bearerAuth: [admin]}]``. ``scopes_in_openapi`` then shows that scope in each
-operation (``x-scopes`` and a line of its description), so "Authorize" and "Try it out" work
-and the docs say which key a route needs. A route with neither dependency is open (health,
-metrics, the wallboard's page, the docs).
+operation (``x-scopes``, a line of its description, its 401 and 403 answers), so "Authorize"
+and "Try it out" work and the docs say which key a route needs. A route with neither
+dependency is open (health, metrics, the wallboard's page, the docs).
 
 The schemes never refuse by themselves (``auto_error=False``): a missing or unknown key is
 this module's 401 problem, a key without the scope its 403.
@@ -144,13 +144,14 @@ READ_ACCESS: list[Any] = access(KeyScope.read)
 ADMIN_ACCESS: list[Any] = access(KeyScope.admin)
 
 
+PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 WAYS = {"bearerAuth": "`Authorization: Bearer <key>`", "queryKey": "`?key=<key>`"}
 
 
 def scopes_in_openapi(schema: dict[str, Any]) -> dict[str, Any]:
     """``schema`` (FastAPI's, changed in place) with the scope each operation needs, read from
     its security requirement, as ``x-scopes`` and as the last line of its description (Swagger
-    UI and ReDoc do not show a bearer requirement's roles)."""
+    UI and ReDoc do not show a bearer requirement's roles), and the 401 and 403 it answers."""
     for item in schema.get("paths", {}).values():
         for operation in item.values():
             requirements: list[dict[str, list[str]]] = operation.get("security", [])
@@ -162,6 +163,10 @@ def scopes_in_openapi(schema: dict[str, Any]) -> dict[str, Any]:
             ways = " or ".join(WAYS.get(name, name) for req in requirements for name in req)
             needs = f"**Needs a key with the {', '.join(f'`{s}`' for s in scopes)} scope**: {ways}."
             operation["x-scopes"] = scopes
+            answers = operation.setdefault("responses", {})
+            answers.setdefault("401", {"description": "no key, or an unknown one", **PROBLEM})
+            lacks = f"the key lacks the {' and '.join(scopes)} scope"
+            answers.setdefault("403", {"description": lacks, **PROBLEM})
             operation["description"] = "\n\n".join(
                 filter(None, [operation.get("description"), needs])
             )
