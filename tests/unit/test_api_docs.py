@@ -56,6 +56,7 @@ KNOWN_GAPS: set[Gap] = {
     ("example", "put", "/v1/targets/{scope}/{id}/{metric}/{period}"),  # TargetIn
 }
 KNOWN_GAPS_MAY_BE_IN = {"roster", "targets"}  # the operations' tags
+BEARER_READ = {"authorization": f"Bearer {READ_KEY}"}
 
 
 def operations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -132,9 +133,6 @@ async def security_gaps(app: FastAPI, spec: dict[str, Any]) -> set[Gap]:
     return gaps
 
 
-BEARER_READ = {"authorization": f"Bearer {READ_KEY}"}
-
-
 @pytest.fixture
 def app(make_settings: Callable[..., Settings], db: AsyncEngine) -> FastAPI:
     return create_app(make_settings(), db)
@@ -147,7 +145,7 @@ async def test_every_operation_is_summarised_exemplified_and_secured(app: FastAP
     assert gaps - KNOWN_GAPS == set(), "add a summary=, a body example, or READ/ADMIN_ACCESS"
     assert KNOWN_GAPS - gaps == set(), "no longer gaps: remove them from KNOWN_GAPS"
     tags = {(m, p): set(op.get("tags", [])) for m, p, op in operations(spec)}
-    assert all(tags[m, p] <= KNOWN_GAPS_MAY_BE_IN for _, m, p in KNOWN_GAPS)
+    assert all(tags[m, p] & KNOWN_GAPS_MAY_BE_IN for _, m, p in KNOWN_GAPS)
 
 
 class Loose(BaseModel):
