@@ -21,7 +21,7 @@ import string
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from shared import i18n
 from shared.api_model import MAX_NUMBER, MULTILINE, ApiModel
@@ -135,6 +135,43 @@ def placeholders(template: str) -> list[str]:
 
 
 class AlertIn(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Big deal",
+                    "channels": ["sales-floor"],
+                    "enabled": True,
+                    "message": "{subject} won a deal of {amount}!",
+                    "trigger": {"kind": "deal_won", "min_amount": 10000},
+                },
+                {
+                    "name": "40 calls today",
+                    "channels": ["sales-floor"],
+                    "trigger": {
+                        "kind": "threshold",
+                        "metric": "calls_total",
+                        "window": "today",
+                        "scope": "rep",
+                        "op": ">=",
+                        "value": 40,
+                    },
+                },
+                {
+                    "name": "Team behind on revenue",
+                    "channels": ["managers"],
+                    "trigger": {
+                        "kind": "behind_pace",
+                        "metric": "revenue",
+                        "period": "month",
+                        "scope": "team",
+                        "below": 0.8,
+                    },
+                },
+            ]
+        }
+    )
+
     name: str = Field(min_length=1, max_length=200)
     channels: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=20

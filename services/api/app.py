@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -20,7 +21,7 @@ from services.api.alerts import routes as alerts
 from services.api.alerts.hub import NotificationHub
 from services.api.alerts.pace_checks import check_periodically
 from services.api.channels import routes as channels
-from services.api.common.auth import KeyRing
+from services.api.common.auth import KeyRing, scopes_in_openapi
 from services.api.common.headers import SecurityHeaders
 from services.api.common.sse import StreamSlots
 from services.api.contests import routes as contests
@@ -36,6 +37,7 @@ from services.api.targets.service import TargetCache
 from services.api.wallboard import routes as wallboard
 from services.api.wins import routes as wins
 from services.dispatcher.dispatcher import Dispatcher
+from shared.api_docs import serve_docs
 from shared.db.engine import create_engine
 from shared.db.migrate import require_current
 from shared.health import database_ready, health_router
@@ -51,11 +53,17 @@ def create_app(settings: Settings, db: AsyncEngine | None = None) -> FastAPI:
     owns_db = db is None
     db = db if db is not None else create_engine(settings.database_url, pool_pre_ping=True)
     app = FastAPI(
-        title="SalesPulse API", version="1", lifespan=_lifespan(db, owns_db), telemetry=NO_TELEMETRY
+        title="SalesPulse API",
+        version="1",
+        lifespan=_lifespan(db, owns_db),
+        telemetry=NO_TELEMETRY,
+        docs_url=None,  # served offline by _document
+        redoc_url=None,
     )
     _hold_resources(app, settings, db)
     _handle_requests(app, settings)
     _answer_routes(app, db)
+    _document(app)
     return app
 
 
@@ -127,3 +135,17 @@ def _answer_routes(app: FastAPI, db: AsyncEngine) -> None:
 
     app.include_router(health_router(readiness))
     wallboard.install(app)
+
+
+def _document(app: FastAPI) -> None:
+    """``/docs`` and ``/redoc`` with no CDN (``shared.api_docs``); the OpenAPI names the scope
+    each operation needs (``common.auth``)."""
+    serve_docs(app)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:  # generated once, as FastAPI does
+            app.openapi_schema = scopes_in_openapi(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend it

@@ -12,6 +12,7 @@ from services.ingest import metrics
 from services.ingest.providers import ROUTES, build_adapters
 from services.ingest.publisher import EventPublisher
 from services.ingest.routes import Ingest, add_webhook_routes
+from shared.api_docs import serve_docs
 from shared.bus import Bus, build_bus
 from shared.health import health_router
 from shared.observability import NO_TELEMETRY, HttpMetricsMiddleware
@@ -38,7 +39,14 @@ def create_app(settings: Settings, bus: Bus | None = None) -> FastAPI:
         if owns_bus:
             await the_bus.stop()
 
-    app = FastAPI(title="SalesPulse ingest", version="1", lifespan=lifespan, telemetry=NO_TELEMETRY)
+    app = FastAPI(
+        title="SalesPulse ingest",
+        version="1",
+        lifespan=lifespan,
+        telemetry=NO_TELEMETRY,
+        docs_url=None,  # served offline by serve_docs
+        redoc_url=None,
+    )
     ingest = Ingest(
         adapters=build_adapters(settings),
         publisher=EventPublisher(the_bus, settings.activity_topic, settings.deadletter_topic),
@@ -55,4 +63,5 @@ def create_app(settings: Settings, bus: Bus | None = None) -> FastAPI:
         return {"bus": await the_bus.ready()}
 
     app.include_router(health_router(readiness))
+    serve_docs(app)
     return app

@@ -42,30 +42,47 @@ Notifications = Annotated[NotificationRepository, Depends(notification_repositor
 AppNotificationHub = Annotated[NotificationHub, Depends(app_notification_hub)]
 
 
-@router.put("/alerts/{alert_id}", response_model=AlertOut, dependencies=ADMIN_ACCESS)
+@router.put(
+    "/alerts/{alert_id}",
+    response_model=AlertOut,
+    dependencies=ADMIN_ACCESS,
+    summary="Create or replace an alert",
+)
 async def put_alert(alert_id: Id, body: AlertIn, alerts: Alerts) -> AlertOut:
     """Create or replace an alert; its channels (and its contest) must exist."""
     return await service.save(alerts, alert_id, body)
 
 
-@router.get("/alerts", response_model=AlertList, dependencies=READ_ACCESS)
+@router.get("/alerts", response_model=AlertList, dependencies=READ_ACCESS, summary="Every alert")
 async def list_alerts(alerts: Alerts) -> AlertList:
     return AlertList(alerts=await service.listed(alerts))
 
 
-@router.get("/alerts/{alert_id}", response_model=AlertOut, dependencies=READ_ACCESS)
+@router.get(
+    "/alerts/{alert_id}", response_model=AlertOut, dependencies=READ_ACCESS, summary="An alert"
+)
 async def get_alert(alert_id: Id, alerts: Alerts) -> AlertOut:
     return await service.shown(alerts, alert_id)
 
 
-@router.delete("/alerts/{alert_id}", status_code=204, dependencies=ADMIN_ACCESS)
+@router.delete(
+    "/alerts/{alert_id}",
+    status_code=204,
+    dependencies=ADMIN_ACCESS,
+    summary="Delete an alert (the notifications it raised stay)",
+)
 async def delete_alert(alert_id: Id, alerts: Alerts) -> Response:
     """Delete an alert; the notifications it raised stay (the history of what was sent)."""
     await service.delete(alerts, alert_id)
     return Response(status_code=204)
 
 
-@router.get("/notifications", response_model=NotificationList, dependencies=READ_ACCESS)
+@router.get(
+    "/notifications",
+    response_model=NotificationList,
+    dependencies=READ_ACCESS,
+    summary="Notifications raised, newest first, with their deliveries",
+)
 async def list_notifications(
     found: Notifications,
     csv: Csv,

@@ -23,7 +23,12 @@ def channel_repository(db: Db) -> ChannelRepository:
 Channels = Annotated[ChannelRepository, Depends(channel_repository)]
 
 
-@router.put("/channels/{channel_id}", response_model=ChannelSaved, dependencies=ADMIN_ACCESS)
+@router.put(
+    "/channels/{channel_id}",
+    response_model=ChannelSaved,
+    dependencies=ADMIN_ACCESS,
+    summary="Create or replace a channel (webhook, Slack or Teams)",
+)
 async def put_channel(
     channel_id: Id, body: ChannelIn, channels: Channels, settings: AppSettings
 ) -> ChannelSaved:
@@ -32,12 +37,22 @@ async def put_channel(
     return await service.save(channels, channel_id, body, settings.allow_private_channels)
 
 
-@router.get("/channels/{channel_id}", response_model=ChannelOut, dependencies=READ_ACCESS)
+@router.get(
+    "/channels/{channel_id}",
+    response_model=ChannelOut,
+    dependencies=READ_ACCESS,
+    summary="A channel: its kind and URL's origin, never its secret",
+)
 async def get_channel(channel_id: Id, channels: Channels) -> ChannelOut:
     return await service.shown(channels, channel_id)
 
 
-@router.delete("/channels/{channel_id}", status_code=204, dependencies=ADMIN_ACCESS)
+@router.delete(
+    "/channels/{channel_id}",
+    status_code=204,
+    dependencies=ADMIN_ACCESS,
+    summary="Delete a channel",
+)
 async def delete_channel(channel_id: Id, channels: Channels) -> Response:
     await service.delete(channels, channel_id)
     return Response(status_code=204)

@@ -25,7 +25,16 @@ MAX_URL = 2048
 
 
 class ChannelIn(ApiModel):
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        hide_input_in_errors=True,
+        json_schema_extra={
+            "examples": [
+                {"kind": "webhook", "url": "https://crm.example.com/hooks/salespulse"},
+                {"kind": "slack", "url": "https://hooks.slack.com/services/T000/B000/XXXXXXXX"},
+            ]
+        },
+    )
 
     kind: ChannelKind
     url: Annotated[str, Field(min_length=1, max_length=MAX_URL)]

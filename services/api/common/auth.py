@@ -1,7 +1,18 @@
 """API keys with scopes: ``Authorization: Bearer <key>``; a read key may come as ``?key=``.
 
-The key is looked up once per request (``Caller``); each route states the scope it needs with
-``READ_ACCESS`` or ``ADMIN_ACCESS``.
+Each route states the scope it needs with ``READ_ACCESS`` or ``ADMIN_ACCESS`` (as a route's or
+a router's ``dependencies``), and nothing more: the key is looked up once per request
+(``Caller``), and the same dependency declares it in the OpenAPI. They are FastAPI
+``Security`` dependencies on two schemes, ``bearerAuth`` (HTTP bearer) and ``queryKey``
+(``?key=``), with the scope as the requirement's role (OpenAPI 3.1 allows role names on any
+scheme): a read route requires ``[{bearerAuth: [read]}, {queryKey: [read]}]`` (either one), an
+admin route ``[{bearerAuth: [admin]}]``. ``scopes_in_openapi`` then shows that scope in each
+operation (``x-scopes``, a line of its description, its 401 and 403 answers), so "Authorize"
+and "Try it out" work and the docs say which key a route needs. A route with neither
+dependency is open (health, metrics, the wallboard's page, the docs).
+
+The schemes never refuse by themselves (``auto_error=False``): a missing or unknown key is
+this module's 401 problem, a key without the scope its 403.
 """
 
 from __future__ import annotations
@@ -11,10 +22,29 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.problems import Forbidden, Unauthorized
 from shared.settings import ApiKey, KeyScope
+
+BEARER = HTTPBearer(
+    scheme_name="bearerAuth",
+    description="An API key: `Authorization: Bearer <key>`. Keys (`SALESPULSE_API_KEYS`) "
+    "carry the scopes `read` and `admin`; each operation names the one it needs "
+    "(`x-scopes`).",
+    auto_error=False,
+)
+QUERY_KEY = APIKeyQuery(
+    name="key",
+    scheme_name="queryKey",
+    description="A key in the URL, `?key=<key>`, for TV browsers that cannot send a header. "
+    "Read-only: it is accepted by the operations that need the `read` scope only, whatever "
+    "the key's scopes (URLs end up in logs and browser history).",
+    auto_error=False,
+)
+BearerKey = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+QueryKey = Annotated[str | None, Depends(QUERY_KEY)]
 
 
 class KeyRing:
@@ -44,6 +74,9 @@ class Caller:
 
 
 def presented_key(request: Request) -> tuple[str | None, bool]:
+    """The key of a request (the header's first, then the query's), and whether it came in
+    the query: as the security schemes read them, for those who need it outside a route's
+    dependencies (the streams count their slots per key)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
@@ -52,10 +85,13 @@ def presented_key(request: Request) -> tuple[str | None, bool]:
     return (query_key, True) if query_key else (None, False)
 
 
-async def caller(request: Request) -> Caller:
-    """The caller's key and scopes; 401 when there is no key, or an unknown one."""
-    key, from_query = presented_key(request)
-    if key is None:
+def identified(
+    request: Request, bearer: HTTPAuthorizationCredentials | None, query: str | None
+) -> Caller:
+    """The caller of the key presented (the bearer's, else the query's); 401 when there is
+    none, or an unknown one."""
+    key, from_query = (bearer.credentials, False) if bearer is not None else (query, True)
+    if not key:
         raise Unauthorized(
             "an API key is required: Authorization: Bearer <key>",
             headers={"WWW-Authenticate": "Bearer"},
@@ -67,13 +103,29 @@ async def caller(request: Request) -> Caller:
     return Caller(scopes, from_query)
 
 
-CurrentCaller = Annotated[Caller, Depends(caller)]
+async def reader(request: Request, bearer: BearerKey, query: QueryKey) -> Caller:
+    """Who asks to read: a bearer key or ``?key=`` (both schemes declared)."""
+    return identified(request, bearer, query)
+
+
+async def writer(request: Request, bearer: BearerKey) -> Caller:
+    """Who asks to write: only ``bearerAuth`` is declared, since a key in the query cannot
+    write; it is still read here, so that it is told so (403) rather than asked for a key."""
+    return identified(request, bearer, request.query_params.get("key"))
+
+
+CALLERS: dict[KeyScope, Callable[..., Awaitable[Caller]]] = {
+    KeyScope.read: reader,
+    KeyScope.admin: writer,
+}
 
 
 def require(scope: KeyScope) -> Callable[[Caller], Awaitable[None]]:
     """A dependency refusing with 401 (no or unknown key) or 403 (key lacks ``scope``)."""
 
-    async def check(who: CurrentCaller) -> None:
+    # ``Depends`` as a default, not in ``Annotated``: this module's annotations are strings,
+    # evaluated later where ``scope`` is not in sight
+    async def check(who: Caller = Depends(CALLERS[scope])) -> None:
         if not who.may(scope):
             raise Forbidden(
                 f"this key lacks the {scope.value!r} scope"
@@ -83,5 +135,39 @@ def require(scope: KeyScope) -> Callable[[Caller], Awaitable[None]]:
     return check
 
 
-READ_ACCESS: list[Any] = [Depends(require(KeyScope.read))]
-ADMIN_ACCESS: list[Any] = [Depends(require(KeyScope.admin))]
+def access(scope: KeyScope) -> list[Any]:
+    """What a route (or a router) lists in its ``dependencies`` to need ``scope``."""
+    return [Security(require(scope), scopes=[scope.value])]
+
+
+READ_ACCESS: list[Any] = access(KeyScope.read)
+ADMIN_ACCESS: list[Any] = access(KeyScope.admin)
+
+
+PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+WAYS = {"bearerAuth": "`Authorization: Bearer <key>`", "queryKey": "`?key=<key>`"}
+
+
+def scopes_in_openapi(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` (FastAPI's, changed in place) with the scope each operation needs, read from
+    its security requirement, as ``x-scopes`` and as the last line of its description (Swagger
+    UI and ReDoc do not show a bearer requirement's roles), and the 401 and 403 it answers."""
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            requirements: list[dict[str, list[str]]] = operation.get("security", [])
+            scopes = sorted(
+                {scope for req in requirements for roles in req.values() for scope in roles}
+            )
+            if not scopes:
+                continue
+            ways = " or ".join(WAYS.get(name, name) for req in requirements for name in req)
+            needs = f"**Needs a key with the {', '.join(f'`{s}`' for s in scopes)} scope**: {ways}."
+            operation["x-scopes"] = scopes
+            answers = operation.setdefault("responses", {})
+            answers.setdefault("401", {"description": "no key, or an unknown one", **PROBLEM})
+            lacks = f"the key lacks the {' and '.join(scopes)} scope"
+            answers.setdefault("403", {"description": lacks, **PROBLEM})
+            operation["description"] = "\n\n".join(
+                filter(None, [operation.get("description"), needs])
+            )
+    return schema

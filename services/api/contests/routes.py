@@ -70,7 +70,12 @@ def _csv_rows(rows: list[ContestRow]) -> list[_CsvRow]:
     return flat
 
 
-@router.put("/contests/{contest_id}", response_model=ContestSummary, dependencies=ADMIN_ACCESS)
+@router.put(
+    "/contests/{contest_id}",
+    response_model=ContestSummary,
+    dependencies=ADMIN_ACCESS,
+    summary="Create or redefine a contest",
+)
 async def put_contest(
     contest_id: Id, body: ContestIn, db: Db, contests: Contests, settings: AppSettings, now: Now
 ) -> ContestSummary:
@@ -82,7 +87,12 @@ async def put_contest(
     return service.summary(saved, [], at, settings.contest_settle_seconds)
 
 
-@router.get("/contests", response_model=ContestList, dependencies=READ_ACCESS)
+@router.get(
+    "/contests",
+    response_model=ContestList,
+    dependencies=READ_ACCESS,
+    summary="The contests in start order, a page at a time",
+)
 async def list_contests(
     _: Fresh,
     contests: Contests,
@@ -97,7 +107,12 @@ async def list_contests(
     return await service.listed(contests, status, epoch(now), settle_s, limit, cursor)
 
 
-@router.get("/contests/{contest_id}", response_model=ContestOut, dependencies=READ_ACCESS)
+@router.get(
+    "/contests/{contest_id}",
+    response_model=ContestOut,
+    dependencies=READ_ACCESS,
+    summary="A contest and its standings",
+)
 async def get_contest(
     contest_id: Id,
     version: FreshApart,
@@ -114,7 +129,12 @@ async def get_contest(
     return Response(encoded, media_type="application/json", headers=cache_headers(response))
 
 
-@router.delete("/contests/{contest_id}", status_code=204, dependencies=ADMIN_ACCESS)
+@router.delete(
+    "/contests/{contest_id}",
+    status_code=204,
+    dependencies=ADMIN_ACCESS,
+    summary="Delete a contest",
+)
 async def delete_contest(contest_id: Id, contests: Contests) -> Response:
     await service.delete(contests, contest_id)
     return Response(status_code=204)

@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
@@ -59,6 +60,29 @@ ScoreOut = dict[str, str | dict[str, float]]  # {"metric": m} or {"points": {m: 
 
 
 class ContestIn(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Call blitz",
+                    "starts_at": "2027-03-01T09:00:00+01:00",
+                    "ends_at": "2027-03-01T18:00:00+01:00",
+                    "participants": "reps",
+                    "score": {"metric": "calls_total"},
+                    "goal": 60,
+                },
+                {
+                    "name": "March points race",
+                    "starts_at": "2027-03-01T00:00:00+01:00",
+                    "ends_at": "2027-04-01T00:00:00+02:00",
+                    "participants": "teams",
+                    "team_ids": ["north", "south"],
+                    "score": {"points": {"deals_won": 10, "meetings_booked": 3, "calls_total": 1}},
+                },
+            ]
+        }
+    )
+
     name: Name
     starts_at: AwareDatetime
     ends_at: AwareDatetime

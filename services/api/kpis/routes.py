@@ -118,6 +118,7 @@ for subjects in (
         name=f"{subjects.kind}_kpis",
         response_model=subjects.kpis_out,
         response_model_by_alias=True,
+        summary=f"{subjects.whose} KPIs in a window: every metric, or those of ?metrics=",
     )
     router.add_api_route(
         f"{subjects.path}/timeseries/{{metric}}",
