@@ -20,6 +20,7 @@ def csv_table(response: httpx.Response) -> list[list[str]]:
     """An RFC 4180 CSV answer: comma-separated, CRLF line ends, no BOM."""
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert int(response.headers["content-length"]) == len(response.content)
     assert not response.text.startswith(BOM)
     assert response.content.endswith(b"\r\n")
     return list(csv.reader(io.StringIO(response.text, newline="")))
@@ -29,6 +30,7 @@ def excel_fr_table(response: httpx.Response) -> list[list[str]]:
     """A CSV answer as French Excel opens it: a UTF-8 BOM, then ``;``-separated rows."""
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert int(response.headers["content-length"]) == len(response.content)
     assert response.content.startswith(BOM.encode())
     return list(
         csv.reader(io.StringIO(response.content.decode("utf-8-sig"), newline=""), delimiter=";")
@@ -51,6 +53,7 @@ def xlsx_sheet(response: httpx.Response) -> Sheet:
     """The only sheet of an xlsx answer, with what a person sees of it."""
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == XLSX
+    assert int(response.headers["content-length"]) == len(response.content)
     assert response.headers["content-disposition"].endswith('.xlsx"')
     book = load_workbook(io.BytesIO(response.content))
     assert len(book.worksheets) == 1

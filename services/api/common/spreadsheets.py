@@ -231,9 +231,18 @@ class _Sheet:
             sheet.set_column(col, col, width)
 
     def _cell(self, r: int, col: int, value: Any) -> None:
+        kind = type(value)  # the common cases first, by type: a report has 100,000 cells
+        if kind is float or kind is int:
+            if math.isfinite(value):
+                self._sheet.write_number(r, col, value, self._numbers[col])
+        elif kind is str:
+            if value:  # else a blank cell, as in the CSV
+                self._sheet.write_string(r, col, value)
+        elif value is not None:
+            self._other(r, col, value)
+
+    def _other(self, r: int, col: int, value: Any) -> None:
         sheet = self._sheet
-        if value is None or value == "":
-            return  # a blank cell, as in the CSV
         if isinstance(value, bool):
             sheet.write_boolean(r, col, value)
         elif isinstance(value, int | float | Decimal):
@@ -244,8 +253,9 @@ class _Sheet:
         elif isinstance(value, date):
             sheet.write_datetime(r, col, datetime.combine(value, datetime.min.time()), self._date)
         else:
-            text = value.value if isinstance(value, Enum) else value
-            sheet.write_string(r, col, str(text))
+            text = str(value.value if isinstance(value, Enum) else value)
+            if text:
+                sheet.write_string(r, col, text)
 
     def _widths(self, headers: list[str]) -> list[float]:
         """Each column as wide as its header or its longest value among the first rows."""
