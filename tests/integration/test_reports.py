@@ -133,6 +133,14 @@ async def test_a_custom_window_reports_what_happened_in_it(
         "bob": 1,
         "carol": 0,
     }
+    days = {  # dates alone: midnights on the organisation's clock
+        "from": (now - timedelta(days=45)).date().isoformat(),
+        "to": (now - timedelta(days=30)).date().isoformat(),
+        "metrics": "calls_total",
+    }
+    by_dates = (await client.get("/v1/reports/reps", params=days, headers=READ)).json()
+    assert [r["values"]["calls_total"] for r in by_dates["rows"]] == [0, 1, 0]
+    assert by_dates["from"].startswith(days["from"])
 
 
 async def test_a_report_as_csv_excel_fr_and_xlsx(
