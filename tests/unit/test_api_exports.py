@@ -3,15 +3,20 @@ in each, typed in the workbook, each format with its own validators."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import threading
+import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.api.common.exports import RenderedFile
 from tests.api_support import ADMIN, READ, book, floor, put_targets
 from tests.conftest import canonical
 from tests.export_support import (
@@ -208,3 +213,36 @@ async def test_json_wins_when_asked_first_and_accept_q_values_are_honoured(
     assert await kind(f"text/csv;q=0.5, {XLSX}") == XLSX
     assert await kind("*/*") == "application/json"
     assert await kind("text/csv", "?format=json") == "application/json"  # the query wins
+
+
+async def test_a_file_is_written_off_the_event_loop_and_sent_with_its_length() -> None:
+    rendering = threading.Event()
+    ticks_while_rendering = 0
+
+    def render() -> bytes:
+        rendering.set()
+        time.sleep(0.3)  # a big workbook's CPU, standing for it
+        rendering.clear()
+        return b"a,b\r\n1,2\r\n"
+
+    async def ticker() -> None:
+        nonlocal ticks_while_rendering
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            ticks_while_rendering += rendering.is_set()
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request"}
+
+    response = RenderedFile(render, "text/csv", {"ETag": 'W/"x"'})
+    scope = {"type": "http", "method": "GET", "path": "/"}
+    await asyncio.gather(response(scope, receive, send), ticker())  # type: ignore[arg-type]
+    assert ticks_while_rendering >= 10  # the loop went on serving meanwhile
+    headers = dict(sent[0]["headers"])
+    assert (headers[b"content-length"], headers[b"etag"]) == (b"10", b'W/"x"')
+    assert sent[1]["body"] == b"a,b\r\n1,2\r\n"
