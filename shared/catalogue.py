@@ -180,6 +180,16 @@ _METRICS: list[Metric] = [
 
 CATALOGUE: dict[str, Metric] = {m.name: m for m in _METRICS}
 TARGETED: dict[str, str] = {m.name: m.target_of for m in _METRICS if m.target_of}
+# What a report shows unless asked otherwise: a sales manager's week on one line per rep.
+HEADLINE: tuple[str, ...] = (
+    "calls_total",
+    "calls_missed",
+    "meetings_held",
+    "deals_won",
+    "revenue",
+    "win_rate",
+    "quota_attainment",
+)
 
 
 def evaluate(

@@ -31,6 +31,8 @@ from services.api.leaderboards import routes as leaderboards
 from services.api.leaderboards.hub import BoardHub
 from services.api.leaderboards.service import Boards
 from services.api.organisation import routes as organisation
+from services.api.reports import routes as reports
+from services.api.reports.service import Reports
 from services.api.roster import routes as roster
 from services.api.targets import routes as targets
 from services.api.targets.service import TargetCache
@@ -102,6 +104,7 @@ def _hold_resources(app: FastAPI, settings: Settings, db: AsyncEngine) -> None:
     app.state.target_cache = TargetCache()
     app.state.boards = Boards(db, app.state.target_cache, settings)
     app.state.board_hub = BoardHub(app.state.boards, db)
+    app.state.reports = Reports()
     app.state.standings = Standings(db, app.state.target_cache, settings)
     app.state.contest_hub = BoardHub(app.state.standings, db, event="standings")
     app.state.notification_hub = NotificationHub(db)
@@ -126,7 +129,18 @@ def _handle_requests(app: FastAPI, settings: Settings) -> None:
 
 def _answer_routes(app: FastAPI, db: AsyncEngine) -> None:
     """The features' routes, the health probes, the wallboard page."""
-    features = (roster, kpis, leaderboards, targets, contests, channels, alerts, organisation, wins)
+    features = (
+        roster,
+        kpis,
+        leaderboards,
+        targets,
+        contests,
+        channels,
+        alerts,
+        organisation,
+        wins,
+        reports,
+    )
     for feature in features:
         app.include_router(feature.router)
 

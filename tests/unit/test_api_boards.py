@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -252,28 +250,6 @@ async def test_a_long_series_costs_rows_plus_points_not_their_product(db: AsyncE
     series = await KpiQueries(db, PARIS).sums_per_window("rep", "alice", cuts, counters)
     assert time.perf_counter() - began < 1.0
     assert all(point == dict.fromkeys(counters, 1) for point in series)
-
-
-async def test_every_row_returning_get_answers_csv(
-    client: httpx.AsyncClient, db: AsyncEngine
-) -> None:
-    await floor(client)
-    await book(db, canonical("call.placed", actor="u-1"), canonical("call.placed", actor="x"))
-    csv_accept = {**READ, "accept": "text/csv"}
-    board = await client.get("/v1/leaderboards/calls_total", headers=csv_accept)
-    assert board.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(board.text)))
-    assert rows[0]["rep_id"] == "alice"
-    assert rows[0]["value"] == "1"
-    assert rows[0]["rank"] == "1"
-    teams = await client.get("/v1/team-leaderboards/calls_total", headers=csv_accept)
-    assert "team_id" in teams.text.splitlines()[0]
-    series = await client.get("/v1/reps/alice/timeseries/calls_total", headers=csv_accept)
-    assert series.text.splitlines()[0] == "start,end,value"
-    catalogue = await client.get("/v1/metrics", headers=csv_accept)
-    assert catalogue.text.splitlines()[0] == "name,kind,unit,definition,labels.fr,labels.en"
-    unassigned = await client.get("/v1/unassigned", headers=csv_accept)
-    assert next(iter(csv.DictReader(io.StringIO(unassigned.text))))["identity"] == "crm:x"
 
 
 async def test_board_is_computed_once_per_change_however_many_ask(

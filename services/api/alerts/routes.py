@@ -14,8 +14,8 @@ from services.api.alerts.hub import NotificationHub, now_ms
 from services.api.alerts.repository import AlertRepository, NotificationRepository
 from services.api.alerts.schemas import AlertList, AlertOut, DeliveryStatus, NotificationList
 from services.api.common.auth import ADMIN_ACCESS, READ_ACCESS
-from services.api.common.csv_export import Csv
 from services.api.common.database import Db, api_router
+from services.api.common.exports import Export
 from services.api.common.params import ID_PATTERN, Id
 from services.api.common.sse import sse_response
 from shared.alerts import AlertIn
@@ -85,7 +85,7 @@ async def delete_alert(alert_id: Id, alerts: Alerts) -> Response:
 )
 async def list_notifications(
     found: Notifications,
-    csv: Csv,
+    export: Export,
     alert: Annotated[
         str | None, Query(max_length=64, pattern=ID_PATTERN, description="only this alert's")
     ] = None,
@@ -97,8 +97,8 @@ async def list_notifications(
     """Newest first, each with its deliveries. As CSV: one row per notification, the channel
     ids per delivery status in a column each."""
     shown = await service.notifications(found, alert, status, limit)
-    if csv.wanted:
-        return csv.of(service.csv_rows(shown), "notifications", service.CSV_COLUMNS)
+    if export.wanted:
+        return export.of(service.csv_rows(shown), "notifications", service.CSV_COLUMNS)
     return NotificationList(notifications=shown)
 
 

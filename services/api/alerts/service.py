@@ -190,7 +190,7 @@ def csv_rows(shown: list[NotificationOut]) -> list[CsvRow]:
 
 
 def _flat(notification: NotificationOut) -> dict[str, Any]:
-    row: dict[str, Any] = notification.model_dump(mode="json", exclude={"data", "deliveries"})
+    row: dict[str, Any] = notification.model_dump(exclude={"data", "deliveries"})
     subject = row.pop("subject")
     row |= {"subject.scope": subject["scope"], "subject.id": subject["id"]}
     row |= {f"data.{c}": _cell(notification.data.get(c)) for c in DATA_COLUMNS}

@@ -1,3 +1,3 @@
 """What every feature of the API shares: API keys (``auth``), the request's connection and the
 edge's transaction (``database``), the parameters every request resolves once (``params``),
-conditional reads (``freshness``) and CSV answers (``csv_export``)."""
+conditional reads (``freshness``) and exports in CSV and xlsx (``exports``, ``spreadsheets``)."""

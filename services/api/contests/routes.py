@@ -1,17 +1,16 @@
 """Contests: ``PUT/GET/DELETE /v1/contests/{id}``, ``GET /v1/contests?status=``, the standings
-as CSV, and ``GET /v1/stream/contests/{id}`` (Server-Sent Events)."""
+as CSV or xlsx, and ``GET /v1/stream/contests/{id}`` (Server-Sent Events)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict
 
 from services.api.common.auth import ADMIN_ACCESS, READ_ACCESS
-from services.api.common.csv_export import Csv
 from services.api.common.database import Db, api_router
+from services.api.common.exports import Export
 from services.api.common.freshness import Fresh, FreshApart, cache_headers
 from services.api.common.pages import DEFAULT_LIMIT, PageCursor, PageLimit
 from services.api.common.params import AppSettings, Id, Now
@@ -22,7 +21,6 @@ from services.api.contests.schemas import (
     ContestIn,
     ContestList,
     ContestOut,
-    ContestRow,
     ContestSummary,
 )
 from services.api.contests.scoring import Status
@@ -53,21 +51,6 @@ def contest_repository(db: Db) -> ContestRepository:
 AppStandings = Annotated[Standings, Depends(app_standings)]
 AppContestHub = Annotated[BoardHub[StandingsSpec], Depends(app_contest_hub)]
 Contests = Annotated[ContestRepository, Depends(contest_repository)]
-
-
-class _CsvRow(BaseModel):
-    """A standings row flattened for a spreadsheet: one column per part of the score."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-def _csv_rows(rows: list[ContestRow]) -> list[_CsvRow]:
-    flat: list[_CsvRow] = []
-    for row in rows:
-        fields: dict[str, Any] = row.model_dump(mode="json", exclude={"parts"})
-        fields.update({f"parts.{name}": value for name, value in row.parts.items()})
-        flat.append(_CsvRow(**fields))
-    return flat
 
 
 @router.put(
@@ -119,13 +102,13 @@ async def get_contest(
     standings: AppStandings,
     now: Now,
     response: Response,
-    csv: Csv,
+    export: Export,
     limit: Limit = 100,
 ) -> ContestOut | Response:
-    shown = EVERY_ROW if csv.wanted else limit  # an export holds every participant
+    shown = EVERY_ROW if export.wanted else limit  # an export holds every participant
     out, encoded = await standings.board(StandingsSpec(contest_id, shown), version, now)
-    if csv.wanted:
-        return csv.of(_csv_rows(out.rows), f"contest-{contest_id}")
+    if export.wanted:
+        return export.of(out.rows, f"contest-{contest_id}")
     return Response(encoded, media_type="application/json", headers=cache_headers(response))
 
 

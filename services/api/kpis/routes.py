@@ -14,8 +14,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Response
 
 from services.api.common.auth import READ_ACCESS
-from services.api.common.csv_export import Csv
 from services.api.common.database import Db, api_router
+from services.api.common.exports import Export
 from services.api.common.freshness import Fresh
 from services.api.common.params import AppSettings, Id, Metric, Metrics, Now, RequestWindow
 from services.api.kpis import service
@@ -23,6 +23,7 @@ from services.api.kpis.queries import KpiQueries
 from services.api.kpis.schemas import (
     KpisOut,
     MetricOut,
+    PaceOut,
     RepKpisOut,
     TeamKpisOut,
     TimeseriesOut,
@@ -43,6 +44,7 @@ SERIES_DOC = (
 IntervalParam = Annotated[
     Interval, Query(description=f"the width of a point; at most {MAX_POINTS} points per series")
 ]
+KPI_COLUMNS = ["metric", "label", "value", *(f"pace.{f}" for f in PaceOut.model_fields)]
 TOO_MANY_POINTS: dict[int | str, dict[str, Any]] = {
     400: {
         "description": f"more than {MAX_POINTS} points",
@@ -68,7 +70,7 @@ RequestKpis = Annotated[Kpis, Depends(request_kpis)]
 FindSubject = Callable[..., Awaitable[Subject]]
 
 
-def kpis_of(find: FindSubject) -> Callable[..., Awaitable[KpisOut]]:
+def kpis_of(find: FindSubject) -> Callable[..., Awaitable[KpisOut | Response]]:
     async def kpis(
         window: RequestWindow,
         names: Metrics,
@@ -76,8 +78,12 @@ def kpis_of(find: FindSubject) -> Callable[..., Awaitable[KpisOut]]:
         subject: Annotated[Subject, Depends(find)],
         kpis: RequestKpis,
         now: Now,
-    ) -> KpisOut:
-        return await kpis.of(subject, window, names, version, now)
+        export: Export,
+    ) -> KpisOut | Response:
+        found = await kpis.of(subject, window, names, version, now)
+        if export.wanted:
+            return export.of(kpis.rows(found), f"kpis-{subject.kind}-{subject.id}", KPI_COLUMNS)
+        return found
 
     return kpis
 
@@ -89,11 +95,11 @@ def timeseries_of(find: FindSubject) -> Callable[..., Awaitable[TimeseriesOut | 
         version: Fresh,
         subject: Annotated[Subject, Depends(find)],
         kpis: RequestKpis,
-        csv: Csv,
+        export: Export,
         interval: IntervalParam = "hour",
     ) -> TimeseriesOut | Response:
         series = await kpis.timeseries(subject, metric, window, interval, version)
-        return csv.of(series.points, f"timeseries-{metric}") if csv.wanted else series
+        return export.of(series.points, f"timeseries-{metric}") if export.wanted else series
 
     return timeseries
 
@@ -140,13 +146,13 @@ for subjects in (
     summary="Activity whose actor is not on the roster yet",
 )
 async def unassigned(
-    window: RequestWindow, version: Fresh, kpis: RequestKpis, csv: Csv
+    window: RequestWindow, version: Fresh, kpis: RequestKpis, export: Export
 ) -> UnassignedOut | Response:
     found = await kpis.unassigned(window, version)
-    return csv.of(found.rows, "unassigned") if csv.wanted else found
+    return export.of(found.rows, "unassigned") if export.wanted else found
 
 
 @router.get("/metrics", summary="The metric catalogue", response_model=list[MetricOut])
-async def metric_catalogue(_: Fresh, csv: Csv) -> list[MetricOut] | Response:
+async def metric_catalogue(_: Fresh, export: Export) -> list[MetricOut] | Response:
     rows = service.catalogue()
-    return csv.of(rows, "metrics") if csv.wanted else rows
+    return export.of(rows, "metrics") if export.wanted else rows

@@ -31,6 +31,15 @@ class KpisOut(BaseModel):
     )
 
 
+class KpiRow(BaseModel):
+    """A metric of a KPI answer, as a row of an export."""
+
+    metric: str
+    label: str = Field(description="what it is called in the organisation's language")
+    value: MetricValue
+    pace: PaceOut | None = None
+
+
 class RepKpisOut(KpisOut):
     rep_id: str
     team_id: str | None

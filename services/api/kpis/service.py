@@ -7,16 +7,20 @@ hours on the clock, days and weeks at the organisation's local midnights (``shar
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Literal
 
 from services.api.common.freshness import DataVersion
+from services.api.common.params import SubjectKind
 from services.api.kpis.queries import KpiQueries
 from services.api.kpis.schemas import (
+    KpiRow,
     KpisOut,
     MetricOut,
+    MetricValue,
     PaceOut,
     RepKpisOut,
     TeamKpisOut,
@@ -39,6 +43,7 @@ from shared.windows import Window
 Interval = Literal["minute", "hour", "day", "week"]
 MAX_POINTS = 1500  # points of one timeseries; more is a 400 (a day of minutes fits)
 UNASSIGNED = ["calls_total", "deals_won", "revenue"]
+WHOLE_SCOPE_FROM = 1000  # subjects: past this, one scan of the scope beats chunked id lists
 
 
 class Kpis:
@@ -63,17 +68,15 @@ class Kpis:
         version: DataVersion,
         now: datetime | None = None,
     ) -> KpisOut:
-        sums = await self._queries.sums(subject.kind, window, needed_counters(names), [subject.id])
+        members = await self.members(subject.kind, window, now)
+        found = await self.values(subject.kind, [subject.id], window, names, version, members)
+        metrics = found[subject.id]
         paced_names = [n for n in names if paced(n)]
-        wanted = {TARGETED[n] for n in names if n in TARGETED} | set(paced_names)
-        members = None
-        if subject.kind == "team" and self._roster is not None:  # its reps' targets, summed
-            members = await members_at(self._roster, as_of(window, now))
+        members = await self.members(subject.kind, window, now)
         targets = await self._targets.for_window(
-            subject.kind, wanted, window, version.targets, subject.id, members
+            subject.kind, set(paced_names), window, version.targets, subject.id, members
         )
         own = targets.get(subject.id, {})
-        metrics = evaluate(sums.get(subject.id, {}), names, own)
         kpis = KpisOut(
             window=window.name,
             from_=window.start,
@@ -85,6 +88,51 @@ class Kpis:
         if subject.kind == "rep":
             return RepKpisOut(**kpis, rep_id=subject.id, team_id=subject.team_id)
         return TeamKpisOut(**kpis, team_id=subject.id)
+
+    async def values(
+        self,
+        kind: SubjectKind,
+        subjects: Sequence[str],
+        window: Window,
+        names: list[str],
+        version: DataVersion,
+        members: list[tuple[str, str]] | None = None,
+    ) -> dict[str, dict[str, MetricValue]]:
+        """Each of ``subjects``' metrics ``names`` in ``window`` (attainments against the
+        window's targets; a team without its own: its ``members``' summed): what ``of``
+        answers for one subject, for many at once. Their sums are one query: of the listed
+        subjects, or of the whole scope when they are many."""
+        counters = needed_counters(names)
+        listed = list(subjects) if len(subjects) <= WHOLE_SCOPE_FROM else None
+        sums = await self._queries.sums(kind, window, counters, listed)
+        wanted = {TARGETED[n] for n in names if n in TARGETED}
+        targets = await self._targets.for_window(
+            kind, wanted, window, version.targets, None, members
+        )
+        return {s: evaluate(sums.get(s, {}), names, targets.get(s, {})) for s in subjects}
+
+    async def members(
+        self, kind: SubjectKind, window: Window, now: datetime | None
+    ) -> list[tuple[str, str]] | None:
+        """For a team: the reps on the floor at the window's time, with their teams (whose
+        targets a team without its own is measured against); None for a rep."""
+        if kind != "team" or self._roster is None:
+            return None
+        return await members_at(self._roster, as_of(window, now))
+
+    def rows(self, kpis: KpisOut) -> list[KpiRow]:
+        """A KPI answer as rows for an export: one per metric, named in the organisation's
+        language, with its pace when it has one."""
+        language = self._settings.language
+        return [
+            KpiRow(
+                metric=name,
+                label=i18n.label(i18n.METRICS, name, language),
+                value=value,
+                pace=kpis.pace.get(name),
+            )
+            for name, value in kpis.metrics.items()
+        ]
 
     def _pace(
         self,

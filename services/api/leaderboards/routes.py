@@ -13,8 +13,8 @@ from fastapi import Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from services.api.common.auth import READ_ACCESS
-from services.api.common.csv_export import Csv
 from services.api.common.database import api_router
+from services.api.common.exports import Export
 from services.api.common.freshness import FreshApart, cache_headers
 from services.api.common.params import AskedWindow, Metric, Now, RequestWindow, SubjectKind
 from services.api.common.sse import sse_response
@@ -83,11 +83,11 @@ def board_of(kind: SubjectKind) -> Callable[..., Awaitable[LeaderboardOut | Resp
         now: Now,
         boards: AppBoards,
         response: Response,
-        csv: Csv,
+        export: Export,
     ) -> LeaderboardOut | Response:
         board, encoded = await boards.board(spec, version, now, window)
-        if csv.wanted:
-            return csv.of(board.rows, f"leaderboard-{spec.metric}", CSV_COLUMNS)
+        if export.wanted:
+            return export.of(board.rows, f"leaderboard-{spec.metric}", CSV_COLUMNS)
         # served as encoded once per change: no re-validation or re-serialisation per request
         return Response(encoded, media_type="application/json", headers=cache_headers(response))
 

@@ -44,7 +44,7 @@ from services.api.roster.schemas import (
 )
 
 Pair = tuple[str, str]  # (provider, external_id)
-CSV_HEADER = "rep_id,name,team_id,provider,external_id[,effective_from]"
+CSV_HEADER = "rep_id,name,team_id,provider,external_id[,effective_from][,email]"
 MAX_CSV_ROWS = MAX_IDENTITIES  # a rep without identity takes a row too; so does each identity
 
 

@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request, Response
 
 from services.api.common.auth import ADMIN_ACCESS, READ_ACCESS
 from services.api.common.database import Db, api_router
+from services.api.common.exports import Export
 from services.api.common.freshness import Fresh
 from services.api.common.pages import DEFAULT_LIMIT, PageCursor, PageLimit
 from services.api.common.params import DryRun, Id, Now, merge_patch
@@ -34,15 +35,27 @@ from shared.problems import Problem, read_body
 
 router = api_router(prefix="/v1", tags=["roster"])
 MAX_IMPORT_BYTES = 16 * 1024 * 1024
+IMPORT_EXAMPLE = {
+    "teams": [{"id": "paris", "name": "Paris Grands Comptes"}],
+    "reps": [
+        {"id": "chloe", "name": "Chloé Martin", "team_id": "paris",
+         "email": "chloe.martin@example.com", "effective_from": "2027-01-01T00:00:00+01:00",
+         "identities": [{"provider": "hubspot", "external_id": "812"}]},
+    ],
+}  # fmt: skip
 IMPORT_BODY = {
     "required": True,
     "content": {
-        "application/json": {"schema": inline_schema(RosterImportIn)},
+        "application/json": {"schema": inline_schema(RosterImportIn), "example": IMPORT_EXAMPLE},
         "text/csv": {
             "schema": {
                 "type": "string",
-                "description": f"header row {imports.CSV_HEADER}, then one row per identity",
-            }
+                "description": f"header row {imports.CSV_HEADER}, then one row per identity "
+                "(`,` or `;`, UTF-8 or Windows-1252: as Excel saves it)",
+            },
+            "example": "rep_id;name;team_id;provider;external_id;email\n"
+            "chloe;Chloé Martin;paris;hubspot;812;chloe.martin@example.com\n"
+            "chloe;Chloé Martin;paris;aircall;100042;chloe.martin@example.com\n",
         },
     },
 }
@@ -62,10 +75,17 @@ Roster = Annotated[RosterRepository, Depends(roster_repository)]
     summary="The teams, a page at a time",
 )
 async def list_teams(
-    _: Fresh, roster: Roster, now: Now, limit: PageLimit = DEFAULT_LIMIT, cursor: PageCursor = None
-) -> TeamList:
-    """Every team in id order, with how many reps are in it now (``next_cursor`` for more)."""
-    return await service.teams(roster, limit, cursor, now)
+    _: Fresh,
+    roster: Roster,
+    now: Now,
+    export: Export,
+    limit: PageLimit = DEFAULT_LIMIT,
+    cursor: PageCursor = None,
+) -> TeamList | Response:
+    """Every team in id order, with how many reps are in it now (``next_cursor`` for more;
+    CSV or xlsx: this page)."""
+    found = await service.teams(roster, limit, cursor, now)
+    return export.of(found.items, "teams") if export.wanted else found
 
 
 @router.put(
@@ -108,6 +128,7 @@ async def list_reps(
     _: Fresh,
     roster: Roster,
     now: Now,
+    export: Export,
     team: Annotated[str | None, Query(max_length=64, description="reps in this team now")] = None,
     q: Annotated[str | None, Query(max_length=200, description="in the id, name or email")] = None,
     status: Annotated[
@@ -115,10 +136,12 @@ async def list_reps(
     ] = "active",
     limit: PageLimit = DEFAULT_LIMIT,
     cursor: PageCursor = None,
-) -> RepList:
-    """Reps in id order, each in full (``next_cursor`` for more)."""
+) -> RepList | Response:
+    """Reps in id order, each in full (``next_cursor`` for more; CSV or xlsx: this page, an
+    identity a cell)."""
     which = RepFilter(now=service.epoch(now), team=team, q=q, status=status)
-    return await service.reps(roster, which, limit, cursor)
+    found = await service.reps(roster, which, limit, cursor)
+    return export.of(found.items, "reps") if export.wanted else found
 
 
 @router.put(

@@ -10,6 +10,7 @@ from fastapi import Depends, Path, Query, Request, Response
 
 from services.api.common.auth import ADMIN_ACCESS, READ_ACCESS
 from services.api.common.database import Db, api_router
+from services.api.common.exports import Export
 from services.api.common.freshness import Fresh, data_version
 from services.api.common.pages import DEFAULT_LIMIT, PageCursor, PageLimit
 from services.api.common.params import AppSettings, DryRun, Id, Metric, Now, SubjectKind
@@ -77,15 +78,19 @@ async def list_targets(
     version: Fresh,
     targets: RequestTargets,
     now: Now,
+    export: Export,
     scope: Annotated[Literal["reps", "teams", "rep", "team"] | None, Query()] = None,
     id: Annotated[str | None, Query(max_length=64, description="one rep's or team's")] = None,
     metric: Annotated[str | None, Query(max_length=48)] = None,
     period: Period | None = None,
     limit: PageLimit = DEFAULT_LIMIT,
     cursor: PageCursor = None,
-) -> TargetList:
+) -> TargetList | Response:
+    """Targets in (scope, id, metric, period) order, each with the value in force now and its
+    history (``next_cursor`` for more; CSV or xlsx: this page)."""
     kind: SubjectKind | None = kind_of(scope) if scope else None
-    return await targets.listed(version.targets, now, kind, id, metric, period, limit, cursor)
+    found = await targets.listed(version.targets, now, kind, id, metric, period, limit, cursor)
+    return export.of(found.items, "targets") if export.wanted else found
 
 
 @router.put(

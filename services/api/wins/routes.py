@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Query, Response
 
 from services.api.common.auth import READ_ACCESS
-from services.api.common.csv_export import Csv
 from services.api.common.database import Db, api_router
+from services.api.common.exports import Export
 from services.api.common.freshness import Fresh
 from services.api.common.params import RequestWindow
 from services.api.wins import service
@@ -29,7 +29,7 @@ async def wins(
     window: RequestWindow,
     version: Fresh,
     db: Db,
-    csv: Csv,
+    export: Export,
     team: Annotated[str | None, Query(max_length=64, description="one team's wins")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> WinsOut | Response:
@@ -48,8 +48,8 @@ async def wins(
         )
         for w in found
     ]
-    if csv.wanted:
-        return csv.of(rows, "wins")
+    if export.wanted:
+        return export.of(rows, "wins")
     return WinsOut(
         window=window.name, from_=window.start, to=window.end, as_of=version.as_of, wins=rows
     )
