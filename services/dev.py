@@ -75,29 +75,49 @@ def _read_key(settings: Settings) -> str:
 
 
 def banner(settings: Settings, admin_key: str | None) -> str:
+    """What a newcomer needs at start: URLs that work as printed (keys in them where a browser
+    needs one), only for what runs, and every secret a provider must be given."""
     api = f"http://{settings.api_host}:{settings.api_port}"
     ingest = f"http://{settings.ingest_host}:{settings.ingest_port}"
-    webhook = settings.webhook_secret.get_secret_value() if settings.webhook_secret else "(unset)"
-    return "\n".join(
-        [
-            "SalesPulse (embedded: in-memory bus, database "
-            + masked_url(settings.database_url)
-            + ")",
-            f"  ingest   {ingest}/webhooks/events (+ /webhooks/twilio/voice, aircall, hubspot,"
-            " pipedrive with demo secrets)",
-            f"  api      {api}/docs",
-            f"  board    {api}/v1/leaderboards/calls_total?window=today",
-            f"  wallboard {api}/wallboard?key={_read_key(settings)}"
-            "&metrics=calls_total,deals_won,revenue&windows=today,this_week",
-            f"  contest  {api}/wallboard?key={_read_key(settings)}&contest={DEMO_CONTEST}"
-            " (a call blitz the simulator runs, round after round)",
-            f"  API key (read+admin)                {admin_key or '(none with admin scope)'}",
-            f"  webhook secret (Standard Webhooks) {webhook}",
-            "  simulator "
-            + ("on (SALESPULSE_SIMULATE=0 turns it off)" if settings.simulate else "off"),
-            "Ctrl-C stops.",
-        ]
-    )
+    read = _read_key(settings)
+    lines = [
+        "SalesPulse (one process; database " + masked_url(settings.database_url) + ")",
+        f"  wallboard  {api}/wallboard?key={read}&metrics=calls_total,deals_won,revenue"
+        "&windows=today,this_week",
+    ]
+    if settings.simulate:
+        lines.append(
+            f"  contest    {api}/wallboard?key={read}&contest={DEMO_CONTEST}"
+            "  (a call blitz the simulator runs, round after round)"
+        )
+    lines += [
+        f"  API docs   {api}/docs  (Authorize with the admin key below)",
+        f"  a board    {api}/v1/leaderboards/calls_total?window=today&key={read}",
+        f"  admin key  {admin_key or '(none with the admin scope)'}",
+        f"  read key   {read}",
+        "  webhooks   " + ingest + "/webhooks/<provider>, with these secrets:",
+        *(f"    {name:<34} {value}" for name, value in _provider_secrets(settings)),
+        "  simulator  "
+        + ("on (SALESPULSE_SIMULATE=0 turns it off)" if settings.simulate else "off"),
+        "Ctrl-C stops.",
+    ]
+    return "\n".join(lines)
+
+
+def _provider_secrets(settings: Settings) -> list[tuple[str, str]]:
+    """Each provider's route and the secret it needs, as set (demo values in dev mode)."""
+
+    def plain(value: SecretStr | None) -> str:
+        return value.get_secret_value() if value else "(unset: route off)"
+
+    pipedrive = f"{settings.pipedrive_user or '(unset)'} / {plain(settings.pipedrive_password)}"
+    return [
+        ("events    SALESPULSE_WEBHOOK_SECRET", plain(settings.webhook_secret)),
+        ("twilio    SALESPULSE_TWILIO_AUTH_TOKEN", plain(settings.twilio_auth_token)),
+        ("aircall   SALESPULSE_AIRCALL_TOKEN", plain(settings.aircall_token)),
+        ("hubspot   SALESPULSE_HUBSPOT_CLIENT_SECRET", plain(settings.hubspot_client_secret)),
+        ("pipedrive SALESPULSE_PIPEDRIVE_USER/PASSWORD", pipedrive),
+    ]
 
 
 async def run_dev(settings: Settings) -> None:

@@ -73,6 +73,8 @@ class Targets:
             starting = self.starting(key, label, history, now)
         except ValueError as exc:
             raise refused(("starting", str(exc))) from None
+        if _effect(history, starting, value) == "unchanged":
+            return  # the same value again: no new step in its history
         await self._repo.save([(key, starting, value)])
         await self._repo.changed()
 
@@ -194,14 +196,22 @@ async def import_targets(
             errors.add(Error(each.field("id"), f"the same target is also at {seen[key, starting]}"))
             continue
         seen[key, starting] = each.at
-        before = dict(history).get(starting)
-        kind = "created" if not history else "unchanged" if before == item.value else "changed"
+        kind = _effect(history, starting, item.value)
         counts[kind] += 1
-        steps.append((key, starting, item.value))
+        if kind != "unchanged":
+            steps.append((key, starting, item.value))
     errors.refuse_if_any()
     if not dry_run:
         await targets.save_many(steps)
     return TargetsImported(dry_run=dry_run, **counts)
+
+
+def _effect(history: History, starting: int, value: float) -> str:
+    """What setting ``value`` from ``starting`` does to a target with ``history``: creates it,
+    changes it, or leaves it as it is (the value in force then is that already)."""
+    if not history:
+        return "created"
+    return "unchanged" if in_force(history, starting) == value else "changed"
 
 
 def _entry(key: TargetKey) -> tuple[str, str, str, Period]:
