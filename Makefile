@@ -21,8 +21,8 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON) -q
 	touch $@
 
-run: install  ## the embedded default: ingest :8001, API :8000, KPI, simulator, SQLite
-	$(VENV)/bin/salespulse dev
+run: install  ## the embedded default: `serve --demo` (ingest :8001, API :8000, SQLite, simulator)
+	$(VENV)/bin/salespulse serve --demo
 
 lint: install  ## ruff and strict mypy
 	$(VENV)/bin/ruff check .

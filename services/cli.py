@@ -1,4 +1,5 @@
-"""The ``salespulse`` command: one service each (production), or everything at once (dev)."""
+"""The ``salespulse`` command: everything in one process (``serve``), or one service each (the
+Kafka shape), and the operator's tools."""
 
 from __future__ import annotations
 
@@ -164,12 +165,67 @@ def api() -> None:
     uvloop.run(run_all(lambda stop: serve(web, settings.api_host, settings.api_port, stop)))
 
 
-@app.command()
-def dev() -> None:
-    """Everything in one process: in-memory bus, SQLite, demo secrets, simulator (make run)."""
-    from services.dev import run_dev
+@app.command("serve")
+def serve_command(
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="demo secrets printed at start and the simulator (make run)"),
+    ] = False,
+) -> None:
+    """Everything in one process on one database (SQLite or PostgreSQL), durable without
+    Kafka: ingest, KPI, API and the background jobs. Migrates the database at start."""
+    from services.serve import run_serve
 
-    uvloop.run(run_dev(_settings()))
+    uvloop.run(run_serve(_settings(), demo=demo))
+
+
+@app.command(hidden=True)
+def dev() -> None:
+    """The old name of `serve --demo`."""
+    from services.serve import run_serve
+
+    uvloop.run(run_serve(_settings(), demo=True))
+
+
+@app.command("move-log-to-kafka")
+def move_log_to_kafka() -> None:
+    """Adding Kafka to a `serve` deployment: publish what the KPI service has not read yet from
+    the database's log (and every dead letter) to the Kafka topics of
+    SALESPULSE_KAFKA_BOOTSTRAP_SERVERS, then empty the log. Stop `salespulse serve` first; start
+    it again (or the Kafka shape) with the Kafka setting. Safe to run again after a failure."""
+    from shared.bus.kafka import KafkaBus
+    from shared.bus.log import LogInUse, move_to
+    from shared.db.engine import create_engine
+    from shared.db.migrate import require_current
+
+    settings = _settings()
+    if not settings.kafka_bootstrap_servers:
+        raise typer.BadParameter("set SALESPULSE_KAFKA_BOOTSTRAP_SERVERS to the Kafka to move to")
+
+    async def main() -> None:
+        db = create_engine(settings.database_url)
+        kafka = KafkaBus(
+            settings.kafka_bootstrap_servers or "",
+            partitions=settings.kafka_partitions,
+            replication_factor=settings.kafka_replication_factor,
+            client_id="salespulse-move",
+            publish_timeout_s=max(settings.publish_timeout_seconds, 30),
+        )
+        try:
+            await require_current(db)
+            await kafka.start()
+            await kafka.ensure_topics([settings.activity_topic, settings.deadletter_topic])
+            topics = {settings.activity_topic: settings.kpi_group, settings.deadletter_topic: None}
+            moved = await move_to(kafka, db, topics)
+        except LogInUse as exc:
+            raise typer.BadParameter(str(exc)) from None
+        finally:
+            await kafka.stop()
+            await db.dispose()
+        for topic, count in moved.items():
+            typer.echo(f"{count:9d} records moved to {topic}")
+
+    uvloop.run(main())
 
 
 @app.command()

@@ -1,22 +1,14 @@
-"""The embedded default (``make run``): ingest, KPI and API in one process, in-memory bus, SQLite,
-demo secrets printed at start, and the simulator so the wallboard moves."""
+"""The demo of ``make run`` (``salespulse serve --demo``): demo secrets for whatever is unset,
+the banner printed at start, and the simulator's secrets."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import secrets
 
 from pydantic import SecretStr
 
-from services.api.app import create_app as create_api
-from services.ingest.app import create_app as create_ingest
-from services.kpi.app import build_kpi_service
-from services.runner import run_all, serve
-from services.simulator import DEMO_CONTEST, Secrets, Simulator
-from shared.bus.memory import MemoryBus
-from shared.db.engine import create_engine
-from shared.db.migrate import migrate
+from services.simulator import DEMO_CONTEST, Secrets
 from shared.settings import KeyScope, Settings, masked_url
 
 
@@ -118,33 +110,3 @@ def _provider_secrets(settings: Settings) -> list[tuple[str, str]]:
         ("hubspot   SALESPULSE_HUBSPOT_CLIENT_SECRET", plain(settings.hubspot_client_secret)),
         ("pipedrive SALESPULSE_PIPEDRIVE_USER/PASSWORD", pipedrive),
     ]
-
-
-async def run_dev(settings: Settings) -> None:
-    settings, admin_key = with_demo_secrets(settings)
-    print(banner(settings, admin_key), flush=True)
-    bus = MemoryBus(settings.kafka_partitions)
-    db = create_engine(settings.database_url)
-    await migrate(db)
-    kpi_service = build_kpi_service(settings, bus, db)  # sharing the bus and the database
-    ingest_url = f"http://{settings.ingest_host}:{settings.ingest_port}"
-    api_url = f"http://{settings.api_host}:{settings.api_port}"
-    jobs = [
-        lambda stop: serve(
-            create_ingest(settings, bus), settings.ingest_host, settings.ingest_port, stop
-        ),
-        lambda stop: serve(create_api(settings, db), settings.api_host, settings.api_port, stop),
-        kpi_service.run,
-    ]
-    if settings.simulate:
-        simulator = Simulator(ingest_url, simulator_secrets(settings), api_url, admin_key)
-
-        async def simulate(stop: asyncio.Event) -> None:
-            await simulator.run(stop)
-            await stop.wait()
-
-        jobs.append(simulate)
-    try:
-        await run_all(*jobs)
-    finally:
-        await db.dispose()

@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     minute_retention_hours: int = Field(default=48, ge=1)
     hour_retention_days: int = Field(default=400, ge=1)
     dedupe_retention_days: int = Field(default=35, ge=1)  # applied ids and call states kept
+    # The database log of `serve` (no Kafka): activity kept this long once the KPI service read
+    # it (a replay rebuilds from what is kept), dead letters this long whatever happens.
+    log_retention_hours: int = Field(default=168, ge=1)
+    deadletter_retention_days: int = Field(default=30, ge=1)
     kpi_poll_timeout_ms: int = Field(default=200, ge=1)
     log_level: str = "INFO"
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser

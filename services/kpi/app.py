@@ -35,9 +35,9 @@ def build_kpi_service(
     own, while offsets are stored under the KPI group for the live service to resume from);
     ``client_id`` names the bus client it builds when none is passed."""
     owned = Owned(bus=bus is None, db=db is None)
-    bus = bus if bus is not None else build_bus(settings, client_id=client_id)
     # pre-ping: a connection the pool kept across a database restart is replaced, not failed
     db = db if db is not None else create_engine(settings.database_url, pool_pre_ping=True)
+    bus = bus if bus is not None else build_bus(settings, client_id=client_id, db=db)
     kpi = Engine(settings.tz, settings.currency, settings.rates)
     alerts = AlertWatch(settings.tz, settings.week_start.weekday, voice_of(settings))
     store = KpiStore(db, kpi, settings.kpi_group, settings.activity_topic, alerts)

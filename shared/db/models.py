@@ -192,6 +192,30 @@ class ConsumerOffset(SQLModel, table=True):
     )
 
 
+class BusLogRecord(SQLModel, table=True):
+    """The bus of one process (``salespulse serve``): a topic's records, numbered gap-free in
+    commit order per partition (``shared.bus.log``)."""
+
+    __tablename__ = "bus_log"
+    topic: str = Field(sa_column=Column(String(200), primary_key=True))
+    partition: int = Field(sa_column=Column(Integer, primary_key=True))
+    offset: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    key: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    headers: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    timestamp_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class BusLogEnd(SQLModel, table=True):
+    """The next offset of each partition of the log: the counter writers take offsets from
+    (its row lock orders them), kept when retention empties the partition."""
+
+    __tablename__ = "bus_log_ends"
+    topic: str = Field(sa_column=Column(String(200), primary_key=True))
+    partition: int = Field(sa_column=Column(Integer, primary_key=True))
+    next_offset: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 def table(model: type[SQLModel]) -> Table:
     """The Core table of a model, for set-based statements (bulk upserts, aggregates)."""
     return model.__table__  # type: ignore[attr-defined,no-any-return]

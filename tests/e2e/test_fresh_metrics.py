@@ -36,7 +36,7 @@ async def _roster(url: str) -> None:
 
 @contextlib.asynccontextmanager
 async def fresh_process(tmp_path: Path) -> AsyncIterator[str]:
-    """`salespulse dev` (ingest, KPI and API in one process, one registry), simulator off;
+    """`salespulse serve --demo` (ingest, KPI and API in one process, one registry), simulator off;
     yields the exposition once every service has started, before any traffic."""
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     await _roster(url)
@@ -50,7 +50,9 @@ async def fresh_process(tmp_path: Path) -> AsyncIterator[str]:
         "SALESPULSE_LOG_LEVEL": "WARNING",
     }
     log = (tmp_path / "dev.log").open("wb")
-    process = subprocess.Popen([str(SALESPULSE), "dev"], env=env, stdout=log, stderr=log)
+    process = subprocess.Popen(
+        [str(SALESPULSE), "serve", "--demo"], env=env, stdout=log, stderr=log
+    )
     try:
         async with httpx.AsyncClient(timeout=5) as client:
             for _ in range(300):

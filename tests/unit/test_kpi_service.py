@@ -147,7 +147,7 @@ async def test_the_kpi_service_built_from_settings_alone_opens_and_closes_its_bu
     await migrate(schema)
     await schema.dispose()
     bus = WatchedBus()
-    monkeypatch.setattr(kpi_app, "build_bus", lambda settings, client_id: bus)
+    monkeypatch.setattr(kpi_app, "build_bus", lambda settings, client_id, db: bus)
     disposed: list[AsyncEngine] = []
     dispose = AsyncEngine.dispose
 
