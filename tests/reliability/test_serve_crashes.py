@@ -67,8 +67,13 @@ class Stream:
         actor = f"u-{self.rng.randrange(len(REPS))}"
         at = datetime.now(UTC)
         if n % 10 == 9:
-            return canonical("deal.updated", actor=actor, time=at, deal_id=f"D-{n}",
-                             amount=f"{self.rng.randrange(100, 5000)}.00")  # fmt: skip
+            return canonical(
+                "deal.updated",
+                actor=actor,
+                time=at,
+                deal_id=f"D-{n}",
+                amount=f"{self.rng.randrange(100, 5000)}.00",
+            )
         return canonical(
             "call.placed", actor=actor, time=at, talk_seconds=self.rng.randrange(0, 600)
         )
@@ -127,8 +132,9 @@ class Serve:
         return self.process.wait(30)
 
 
-async def send(client: httpx.AsyncClient, url: str, batches: asyncio.Queue[int],
-               stream: Stream) -> None:  # fmt: skip
+async def send(
+    client: httpx.AsyncClient, url: str, batches: asyncio.Queue[int], stream: Stream
+) -> None:
     """Post each batch until it is acknowledged, as a provider retries."""
     while True:
         try:
@@ -161,8 +167,9 @@ async def caught_up(db: AsyncEngine, seconds: float = 120) -> None:
             end = await conn.scalar(
                 select(ends.c.next_offset).where(ends.c.topic == "sales.activity.v1")
             )
-            stored = await conn.scalar(select(offsets.c.next_offset).where(
-                offsets.c.topic == "sales.activity.v1"))  # fmt: skip
+            stored = await conn.scalar(
+                select(offsets.c.next_offset).where(offsets.c.topic == "sales.activity.v1")
+            )
         if end is not None and stored == end:
             return
         await asyncio.sleep(0.2)
@@ -220,8 +227,10 @@ async def test_sigkills_at_random_instants_lose_no_accepted_event_and_count_none
     try:
         async with httpx.AsyncClient(timeout=10) as client:
             await serve.until_ready(client)
-            senders = [asyncio.create_task(send(client, serve.ingest, queue, stream))
-                       for _ in range(SENDERS)]  # fmt: skip
+            senders = [
+                asyncio.create_task(send(client, serve.ingest, queue, stream))
+                for _ in range(SENDERS)
+            ]
             for _ in range(KILLS):
                 await asyncio.sleep(stream.rng.uniform(0.3, 2.0))
                 serve.kill()
@@ -242,4 +251,43 @@ async def test_sigkills_at_random_instants_lose_no_accepted_event_and_count_none
     finally:
         if serve.process is not None and serve.process.poll() is None:
             serve.process.kill()
+        await db.dispose()
+
+
+async def test_five_acknowledged_batches_survive_a_sigkill_right_after_the_last_answer(
+    tmp_path: Path,
+) -> None:
+    """The report that opened the issue: 5 x 1,000 events answered 202, the process killed at
+    once, 1,000 counted after the restart. Now all 5,000 are."""
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    serve = Serve(url, tmp_path / "serve.log")
+    serve.start()
+    db = create_engine(url)
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            await serve.until_ready(client)
+            for _ in range(5):
+                raw = orjson.dumps([canonical("call.placed") for _ in range(1000)])
+                answer = await client.post(
+                    f"{serve.ingest}/webhooks/events",
+                    content=raw,
+                    headers=signed_headers(WEBHOOK_SECRET, raw),
+                )
+                assert answer.status_code == 202, answer.text
+            serve.kill()
+            serve.start()
+            await serve.until_ready(client)
+        await caught_up(db)
+        totals = await day_totals(db)
+        assert (
+            sum(
+                v
+                for (scope, _, c), v in totals.items()
+                if scope == "unassigned" and c == "calls_placed"
+            )
+            == 5000
+        )
+    finally:
+        if serve.process is not None and serve.process.poll() is None:
+            serve.stop()
         await db.dispose()
