@@ -6,6 +6,8 @@
    one signed event at a time, timed from the POST until the leaderboard shows it.
 3. With PostgreSQL: KPI throughput, API reads and the roster import at 10,000 reps, and a
    10,000-rep report as JSON, CSV and xlsx (``bench/reports.py``).
+4. ``salespulse serve`` on SQLite and PostgreSQL: events/s end to end, board reads at 40, 400
+   and 4,000 reps, the database's growth per million events (``bench/serve.py``).
 """
 
 from __future__ import annotations
@@ -14,14 +16,10 @@ import asyncio
 import json
 import os
 import platform
-import signal
-import socket
-import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,9 @@ import uvloop
 from bench import api_reads, roster_import
 from bench import kpi as kpi_bench
 from bench import reports as reports_bench
+from bench import serve as serve_bench
 from bench.load import run_load, signed_requests
+from bench.procs import base_env, free_port, process, wait_ready
 from services.simulator import signed_headers
 from shared.db.engine import create_engine
 from shared.db.migrate import migrate
@@ -45,48 +45,6 @@ RESULTS = Path(__file__).parent / "results"
 KPI_EVENTS = int(os.environ.get("BENCH_KPI_EVENTS", "200000"))  # the issue's: over 10,000 reps
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "6000"))
 LATENCY_SAMPLES = int(os.environ.get("BENCH_LATENCY_SAMPLES", "100"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-async def wait_ready(url: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            try:
-                if (await client.get(url)).status_code in (200, 404, 405):
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
-
-
-def base_env(**extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "SALESPULSE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "SALESPULSE_API_KEYS": f"{ADMIN_KEY}:read+admin",
-        "SALESPULSE_LOG_LEVEL": "WARNING",
-        **extra,
-    }
 
 
 async def throughput(name: str, env: dict[str, str]) -> dict[str, Any]:
@@ -212,6 +170,8 @@ async def main() -> None:
             report["api_reads"] = await api_reads.measure(url, free_port())
         report["roster_import"] = await roster_import.run(database_url)
         report["reports"] = await reports_bench.run(database_url, free_port())
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as work:
+        report["serve"] = await serve_bench.run(database_url, Path(work))
     report["ratios"] = ratios(report)
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -233,6 +193,14 @@ def ratios(report: dict[str, Any]) -> dict[str, float]:
     if reports:
         found["10,000-rep report, slowest format (ms) / 2,000 ms goal"] = round(
             reports["slowest_ms"] / reports_bench.GOAL_MS, 3
+        )
+    serve = report["serve"]
+    found.update(serve.get("ratios", {}))
+    if report.get("kpi_throughput"):
+        found["serve on SQLite, batched events/s / KPI service on Kafka"] = round(
+            serve["sqlite"]["batched"]["events_per_second"]
+            / report["kpi_throughput"]["kpi_applied_per_second"],
+            3,
         )
     kpi = report.get("kpi_throughput")
     if kpi:
