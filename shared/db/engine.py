@@ -31,7 +31,11 @@ def async_url(url: str) -> str:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    # FULL: a commit is on disk when it returns, so an event answered 202 survives a power cut,
+    # not only a crash of the process (NORMAL, in WAL mode, may lose the last commits to one).
+    # The log's group commit makes it one fsync per group: about 10 % fewer single-event
+    # webhooks a second in the bench, batches alike.
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
