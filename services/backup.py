@@ -86,7 +86,8 @@ class Archive:
 
 def backup(database_url: str, path: str | os.PathLike[str]) -> Archive:
     """Write a consistent backup of the database at ``database_url`` to ``path`` (replaced if
-    it exists; its folder must exist), safe while SalesPulse writes to the database."""
+    it exists; its folder must exist; readable by its owner only), safe while SalesPulse
+    writes to the database."""
     url, target = _parse(database_url), Path(path)
     if not target.parent.is_dir():
         raise BackupError(f"no folder {target.parent} to write the backup to")
@@ -96,6 +97,7 @@ def backup(database_url: str, path: str | os.PathLike[str]) -> Archive:
             revision = _backup_sqlite(_sqlite_path(url), partial)
         else:
             revision = _backup_postgres(url, partial)
+        partial.chmod(0o600)  # the floor's data and its channels' secrets: the owner's alone
     return Archive(target, kind, revision, target.stat().st_size)
 
 

@@ -6,7 +6,10 @@ targets, contests and schema revision with them."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -408,6 +411,7 @@ async def test_a_backup_taken_while_booking_restores_every_kpi_roster_target_and
     writer.stop.set()  # it went on writing after the backup
     await writing
     assert archive.revision == head_revision()
+    assert archive.path.stat().st_mode & 0o077 == 0  # the floor's data: its owner's alone
 
     # Restore into a fresh database: the schema, and exactly the batches committed by then.
     restored_url = await databases.url("restored")
@@ -480,3 +484,100 @@ async def test_a_restore_refuses_what_would_lose_or_corrupt_data(
         await asyncio.to_thread(restore, other, await databases.url("other"))
     with pytest.raises(BackupError, match="no backup file"):
         await asyncio.to_thread(restore, tmp_path / "nothing", await databases.url("nothing"))
+
+
+# -- the compose wrapper ----------------------------------------------------------------------
+
+FAKE_DOCKER = """#!/usr/bin/env bash
+# `docker compose` as backup.sh calls it, the container being this machine.
+echo "$*" >> "$DOCKER_LOG"
+[ "$1" = compose ] || exit 64
+shift
+[ "$1" = -f ] && shift 2
+action=$1
+shift
+case $action in
+  stop | start) exit 0 ;;
+  exec) while [ "$1" != salespulse ]; do shift; done; shift; exec "$@" ;;
+  run)
+    while [ "$1" != salespulse ]; do
+      [ "$1" = --entrypoint ] && { entry=$2; shift; }
+      shift
+    done
+    shift
+    exec "$entry" "$@" ;;
+esac
+exit 64
+"""
+WRAPPER = Path(__file__).resolve().parents[2] / "deploy" / "small-floor" / "backup.sh"
+
+
+def cli_has_backup(env: dict[str, str]) -> bool:
+    found = subprocess.run(
+        ["salespulse", "backup", "--help"], env=env, capture_output=True, check=False
+    )
+    return found.returncode == 0
+
+
+async def test_the_compose_wrapper_backs_up_through_the_pipe_and_restores_stopped(
+    tmp_path: Path,
+) -> None:
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (bin_ / "docker").write_text(FAKE_DOCKER)
+    (bin_ / "docker").chmod(0o755)
+    url = f"sqlite:///{tmp_path / 'salespulse.db'}"
+    log = tmp_path / "docker.log"
+    env = {
+        **os.environ,
+        "PATH": f"{bin_}:{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "SALESPULSE_DATABASE_URL": url,
+        "DOCKER_LOG": str(log),
+    }
+    if not cli_has_backup(env):
+        pytest.skip("`salespulse backup|restore` are not in services/cli.py yet")
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+        activity = Activity(3)
+        await book(engine, *activity.live(0))
+        kept = await offset(engine)
+
+        def wrapper(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [str(WRAPPER), "sqlite", *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                cwd=tmp_path,
+                check=False,
+            )
+
+        done = await asyncio.to_thread(wrapper, "backup", "floor.backup")
+        assert done.returncode == 0, done.stderr
+        saved = tmp_path / "floor.backup"
+        assert saved.read_bytes().startswith(b"SQLite format 3\x00")
+        assert saved.stat().st_mode & 0o077 == 0  # the floor's data: its owner's alone
+        [call] = log.read_text().splitlines()
+        compose = f"compose -f {WRAPPER.parent}/compose.sqlite.yml"
+        assert call.startswith(f"{compose} exec -T salespulse sh -c ")  # while it runs
+        await book(engine, *activity.live(1))
+        assert await offset(engine) > kept
+        await engine.dispose()  # SalesPulse stopped (the wrapper's `stop` does it for real)
+
+        log.unlink()
+        done = await asyncio.to_thread(wrapper, "restore", "floor.backup")
+        assert done.returncode == 0, done.stderr
+        actions = [line.split()[3] for line in log.read_text().splitlines()]
+        assert actions == ["stop", "run", "start"]
+        assert await offset(engine) == kept
+
+        failed = await asyncio.to_thread(wrapper, "restore", "nothing.backup")
+        assert failed.returncode == 1
+        assert "no backup file" in failed.stderr
+        env["SALESPULSE_DATABASE_URL"] = f"sqlite:///{tmp_path / 'gone' / 'nothing.db'}"
+        failed = await asyncio.to_thread(wrapper, "backup", "broken.backup")
+        assert failed.returncode == 1
+        assert [name for name in os.listdir(tmp_path) if name.startswith("broken")] == []
+    finally:
+        await engine.dispose()
