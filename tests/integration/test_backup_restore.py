@@ -348,13 +348,13 @@ class Batch:
 
 @dataclass
 class Writer:
-    """Books live batches into a database, one after another, until told to stop; remembers
-    when each began and committed."""
+    """Books live batches into a database, one after another, until two have begun after
+    ``stop_after`` (once it is set); remembers when each began and committed."""
 
     database: Database
     activity: Activity
     batches: list[Batch] = field(default_factory=list)
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    stop_after: float | None = None
     going: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self, at_most: int = 2000) -> None:
@@ -367,7 +367,8 @@ class Writer:
             self.batches.append(Batch(booked, started, time.monotonic()))
             if len(self.batches) >= 3:
                 self.going.set()
-            if self.stop.is_set():
+            after = self.stop_after
+            if after is not None and sum(b.started > after for b in self.batches) >= 2:
                 return
             await asyncio.sleep(0)
         raise AssertionError("the writer was never told to stop")
@@ -407,8 +408,7 @@ async def test_a_backup_taken_while_booking_restores_every_kpi_roster_target_and
             break
     else:
         pytest.fail("no batch was booked while a backup ran")
-    await asyncio.sleep(0.2)
-    writer.stop.set()  # it went on writing after the backup
+    writer.stop_after = ended  # it goes on writing after the backup
     await writing
     assert archive.revision == head_revision()
     assert archive.path.stat().st_mode & 0o077 == 0  # the floor's data: its owner's alone
