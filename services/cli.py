@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -111,6 +112,49 @@ def migrate() -> None:
         typer.echo(f"database at revision {after} (was {before or 'unversioned or empty'})")
 
     asyncio.run(main())
+
+
+@app.command("backup")
+def backup_command(
+    file: Annotated[Path, typer.Argument(help="where to write the backup (replaced if there)")],
+) -> None:
+    """Write a consistent backup of the database (SALESPULSE_DATABASE_URL) to FILE, safe while
+    SalesPulse runs: SQLite's online backup, or pg_dump for PostgreSQL."""
+    from services.backup import BackupError, backup
+
+    settings = _settings()
+    try:
+        archive = backup(settings.database_url, file)
+    except BackupError as exc:
+        typer.echo(f"backup failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"backup of the {archive.kind} database at revision {archive.revision or '(none)'} "
+        f"written to {archive.path} ({archive.size:,} bytes)"
+    )
+
+
+@app.command("restore")
+def restore_command(
+    file: Annotated[Path, typer.Argument(help="a file `salespulse backup` wrote")],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="replace a database that has tables")
+    ] = False,
+) -> None:
+    """Bring the database (SALESPULSE_DATABASE_URL) back to the backup in FILE. Stop SalesPulse
+    first; events accepted after the backup was taken are not in it."""
+    from services.backup import BackupError, restore
+
+    settings = _settings()
+    try:
+        archive = restore(file, settings.database_url, replace=replace)
+    except BackupError as exc:
+        typer.echo(f"restore failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"{archive.kind} database restored from {archive.path} "
+        f"(revision {archive.revision or '(none)'}; the next start migrates it if older)"
+    )
 
 
 @app.command("dead-letters")
