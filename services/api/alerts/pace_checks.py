@@ -19,9 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.api.common.database import in_transaction
 from shared import outbox
 from shared.alert_reads import window_targets, window_values
-from shared.alerts import PERIOD_WINDOW, BehindPace
+from shared.alerting import Crossing, Reading, Watched, decide, of_kind, watched_window
+from shared.alerts import BehindPace
 from shared.db.repeats import Repeats, log_failure
-from shared.pacing import elapsed_share, pace
+from shared.pacing import elapsed_share
 from shared.roster import read_memberships
 from shared.settings import Settings, voice_of
 from shared.windows import resolve_window
@@ -39,9 +40,7 @@ async def check_pace(db: AsyncEngine, settings: Settings, now: datetime) -> int:
         return 0
 
     async def work(conn: AsyncConnection) -> int:
-        watching = [
-            a for a in await outbox.enabled_alerts(conn) if isinstance(a.trigger, BehindPace)
-        ]
+        watching = of_kind(await outbox.enabled_alerts(conn), "behind_pace")
         crossings = []
         for alert in watching:
             crossings += await _behind(conn, alert, settings, now)
@@ -51,10 +50,12 @@ async def check_pace(db: AsyncEngine, settings: Settings, now: datetime) -> int:
 
 
 async def _behind(
-    conn: AsyncConnection, alert: outbox.Watched, settings: Settings, now: datetime
-) -> list[outbox.Crossing]:
+    conn: AsyncConnection, alert: Watched, settings: Settings, now: datetime
+) -> list[Crossing]:
+    """Read what ``alert`` watches (its subjects' targets and values of the period holding
+    now) and let ``shared.alerting`` decide who is behind."""
     trigger: BehindPace = alert.trigger
-    name = PERIOD_WINDOW[trigger.period]
+    name = watched_window(trigger)
     window = resolve_window(name, now=now, tz=settings.tz, week_start=settings.week_start.weekday)
     members = None
     if trigger.scope == "team":  # a team without its own target: its reps' summed
@@ -65,23 +66,14 @@ async def _behind(
     )  # fmt: skip
     if not targets:
         return []
-    subjects = sorted(targets)
     # every subject of the scope (no IN list of thousands; those without targets are ignored)
     values = await window_values(conn, trigger.scope, None, trigger.metric, window, settings.tz)
     share = elapsed_share(
         window.start_ts, window.end_ts, int(now.timestamp()), settings.tz, settings.working_days
     )
     day = now.astimezone(settings.tz).date().isoformat()
-    found = []
-    for subject in subjects:
-        value = values.get(subject) or 0
-        where = pace(value, targets[subject], share)
-        if where.pace is not None and where.pace < trigger.below:
-            details = {"metric": trigger.metric, "value": value, "window": name,
-                       "target": targets[subject], "pace": where.pace,
-                       "expected": where.expected}  # fmt: skip
-            found.append(outbox.Crossing(alert, trigger.scope, subject, day, details))
-    return found
+    reading = Reading(name, window.start_ts, values, targets, share=share, day=day)
+    return decide(alert, reading)
 
 
 async def check_periodically(db: AsyncEngine, settings: Settings) -> None:

@@ -50,7 +50,8 @@ from services.api.roster.service import epoch
 from services.api.targets.repository import TargetRepository
 from services.api.targets.service import TargetCache, Targets
 from shared import outbox
-from shared.alerts import ContestWon, Voice
+from shared.alerting import ContestWinner, Reading, Settled, decide, of_kind
+from shared.alerts import Voice
 from shared.catalogue import CATALOGUE, TARGETED
 from shared.db.repeats import Repeats, log_failure
 from shared.problems import Conflict, NotFound, refused
@@ -415,29 +416,17 @@ async def _contest_won(
     conn: AsyncConnection, contest: Contest, winners: list[ContestRow], now: int, voice: Voice
 ) -> int:
     """The ``contest_won`` notifications of a contest just settled, in its settlement's
-    transaction (the outbox): one per alert watching it and winner."""
-    watching = [
-        alert
-        for alert in await outbox.enabled_alerts(conn)
-        if isinstance(alert.trigger, ContestWon) and alert.trigger.contest_id in (None, contest.id)
-    ]
-    scope = "rep" if contest.participants == "reps" else "team"
-    crossings = [
-        outbox.Crossing(
-            alert,
-            scope,
-            row.rep_id or row.team_id or "",
-            f"contest:{contest.id}",
-            {
-                "contest": contest.name,
-                "contest_id": contest.id,
-                "value": row.score,
-                "metric": contest.score.metric or "points",
-            },
-        )
-        for alert in watching
-        for row in winners
-    ]
+    transaction (the outbox): one per alert watching it and winner (``shared.alerting``)."""
+    settled = Settled(
+        contest.id,
+        contest.name,
+        "rep" if contest.participants == "reps" else "team",
+        contest.score.metric or "points",
+        tuple(ContestWinner(row.rep_id or row.team_id or "", row.score) for row in winners),
+    )
+    reading = Reading(settled=settled)
+    watching = of_kind(await outbox.enabled_alerts(conn), "contest_won")
+    crossings = [crossing for alert in watching for crossing in decide(alert, reading)]
     return await outbox.write(conn, crossings, now, voice)
 
 
