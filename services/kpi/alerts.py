@@ -35,8 +35,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.kpi.engine import Deltas
-from services.kpi.state import Win
+from services.kpi.domain.engine import Deltas
+from services.kpi.domain.state import Win
 from shared import outbox
 from shared.alert_reads import Sums, metric_values, targets_by_metric, window_sums
 from shared.alerting import Crossing, Reading, Values, Watched, decide, of_kind, watched_window

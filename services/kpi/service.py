@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.kpi import metrics
 from services.kpi.consumer import KpiConsumer
-from services.kpi.store import KpiStore
+from services.kpi.flush import KpiStore
+from services.kpi.retention import prune
 from shared.bus import Bus
 from shared.db.migrate import SchemaBehind, require_current
 from shared.db.repeats import Repeats, log_failure
@@ -111,7 +112,8 @@ class KpiService:
         while self.floors is not None and not stop.is_set():
             now = time.time()
             try:
-                pruned = await self.store.prune(*self.floors(now), int(now) - self.fact_retention_s)
+                fact_floor = int(now) - self.fact_retention_s
+                pruned = await prune(self.db, *self.floors(now), fact_floor)
                 repeats.clear()
             except Exception as exc:  # housekeeping: the next round will do it (unless a bug)
                 await log_failure(log, "pruning", exc, repeats, self.db)

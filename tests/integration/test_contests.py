@@ -24,8 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.api.app import create_app
 from services.api.contests import scoring
 from services.api.contests.repository import ContestRepository
-from services.kpi.engine import Engine
-from services.kpi.store import KpiStore
+from services.kpi.retention import prune
 from shared.db.models import kpi_rollups
 from shared.settings import Settings
 from tests.api_support import ADMIN, READ, api_client, book, fields, floor
@@ -274,10 +273,9 @@ async def test_pruning_keeps_only_the_edge_minutes_of_a_contest_until_it_settles
         await book(pg, *events)
         async with pg.begin() as conn:  # saved when it was announced: its minutes were kept
             await ContestRepository(conn).save(old)
-        store = KpiStore(pg, Engine(settings.tz, "EUR"), "g", "t")
 
         floors = settings.retention_floors(time.time())
-        await store.prune(*floors)
+        await prune(pg, *floors)
 
         async with pg.connect() as conn:
             kept = (
@@ -306,7 +304,7 @@ async def test_pruning_keeps_only_the_edge_minutes_of_a_contest_until_it_settles
             assert (datetime.fromisoformat(at) if at else None) == reached, rep
         assert body["status"] == "completed"  # settled on that read, long due
 
-        await store.prune(*floors)
+        await prune(pg, *floors)
 
         async with pg.connect() as conn:
             left = (await conn.execute(text(

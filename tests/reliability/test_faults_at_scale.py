@@ -32,9 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.api.alerts.pace_checks import check_pace
 from services.api.app import create_app
 from services.kpi.app import build_kpi_service
-from services.kpi.engine import Engine
+from services.kpi.domain.engine import Engine
+from services.kpi.flush import Booking, KpiStore
 from services.kpi.service import KpiService
-from services.kpi.store import Booking, KpiStore
 from shared import events as ev
 from shared import outbox
 from shared.alert_reads import window_values

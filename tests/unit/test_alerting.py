@@ -9,7 +9,7 @@ from typing import Any, get_args
 import pytest
 from pydantic import TypeAdapter
 
-from services.kpi.state import Win
+from services.kpi.domain.state import Win
 from shared.alerting import (
     EVALUATORS,
     ContestWinner,

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from services.kpi.deals import DealState
-from services.kpi.engine import Engine, States
-from services.kpi.roster import Roster
+from services.kpi.domain.deals import DealState
+from services.kpi.domain.engine import Engine, States
+from services.kpi.domain.roster import Roster
 from shared import events as ev
 
 PARIS = ZoneInfo("Europe/Paris")

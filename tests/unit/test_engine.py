@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.kpi.engine import BucketKey, Engine, UnusableEvent
-from services.kpi.roster import Roster
+from services.kpi.domain.engine import BucketKey, Engine, UnusableEvent
+from services.kpi.domain.roster import Roster
 from shared import events as ev
 from tests.conftest import canonical
 

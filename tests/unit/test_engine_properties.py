@@ -17,8 +17,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.kpi.engine import BucketKey, Engine, States
-from services.kpi.roster import Roster
+from services.kpi.domain.engine import BucketKey, Engine, States
+from services.kpi.domain.roster import Roster
 from shared import events as ev
 from shared.buckets import tile
 from shared.catalogue import CATALOGUE, evaluate

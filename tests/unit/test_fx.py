@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.ingest.service import bookable
-from services.kpi.engine import Engine, UnusableEvent
+from services.kpi.domain.engine import Engine, UnusableEvent
 from shared import events as ev
 from shared.fx import unrated_currency
 from tests.conftest import canonical

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.kpi.engine import Engine, States
-from services.kpi.roster import Roster
+from services.kpi.domain.engine import Engine, States
+from services.kpi.domain.roster import Roster
 from shared import events as ev
 from tests.conftest import canonical
 

@@ -21,11 +21,11 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from services.kpi.accounts import AccountState
-from services.kpi.calls import CallbackState, CallState, normalise_number
-from services.kpi.deals import DealState, won_counters
-from services.kpi.roster import Owner, Roster
-from services.kpi.state import Booked, StateKey, Subjects, Win
+from services.kpi.domain.accounts import AccountState
+from services.kpi.domain.calls import CallbackState, CallState, normalise_number
+from services.kpi.domain.deals import DealState, won_counters
+from services.kpi.domain.roster import Owner, Roster
+from services.kpi.domain.state import Booked, StateKey, Subjects, Win
 from shared import events as ev
 from shared.buckets import bucket_starts
 from shared.fx import unrated_currency

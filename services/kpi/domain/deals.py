@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from services.kpi.state import Booked, Version, booked_from_json, booked_to_json
+from services.kpi.domain.state import Booked, Version, booked_from_json, booked_to_json
 from shared import events as ev
 
 TRACKED = ("actor", "amount", "currency", "stage", "account_id", "margin", "discount", "created_at")

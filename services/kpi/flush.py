@@ -1,44 +1,40 @@
-"""Persistence of the KPI service: the exactly-once flush (architecture decision 4).
+"""The KPI service's exactly-once flush (architecture decision 4).
 
-All SQL of the KPI service lives here. One batch = one database transaction holding the new
-aggregate rows, the ids of the events applied and the next offset of every partition, so a crash
-at any instant neither loses nor double-counts an event.
+One batch = one database transaction holding the new aggregate rows, the ids of the events
+applied and the next offset of every partition, so a crash at any instant neither loses nor
+double-counts an event. Its neighbours: ``offsets`` (where the consumer resumes), ``bulk`` (the
+bulk statements), ``alerts`` (the outbox step), ``domain/`` (the pure engine, states, roster and
+re-credit it drives); ``retention`` prunes what it wrote, from the worker.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import orjson
-from sqlalchemy import ColumnElement, delete, exists, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.kpi import metrics
 from services.kpi.alerts import AlertWatch
 from services.kpi.bulk import StateRow, writer_for
-from services.kpi.engine import STATE_TYPES, Deltas, Engine, Item, States, new_state
-from services.kpi.recredit import MARKER, rewrite_state
-from services.kpi.roster import Roster
-from services.kpi.state import StateKey, Win
+from services.kpi.domain.engine import STATE_TYPES, Deltas, Engine, Item, States, new_state
+from services.kpi.domain.recredit import MARKER, recredit_row, resolver, rewrite_state
+from services.kpi.domain.roster import Roster
+from services.kpi.domain.state import StateKey, Win
+from services.kpi.offsets import Offsets, next_offsets
 from shared import events as ev
-from shared.buckets import HOUR
 from shared.bus import Record
-from shared.calendar import local_month_start
 from shared.catalogue import BASE_COUNTERS
 from shared.db.chunks import chunks
 from shared.db.models import (
     AlertsVersion,
     AppliedEvent,
-    ConsumerOffset,
-    Contest,
     Identity,
     KpiState,
-    RepTeam,
     RosterVersion,
     Team,
     event_key,
@@ -52,35 +48,11 @@ from shared.roster import read_memberships
 log = logging.getLogger(__name__)
 
 _applied = table(AppliedEvent)
-_offsets = table(ConsumerOffset)
 _states = table(KpiState)
 _version = table(RosterVersion)
 _alerts_version = table(AlertsVersion)
 _identities = table(Identity)
-_rep_teams = table(RepTeam)
 _teams = table(Team)
-_contests = table(Contest)
-
-
-def _kept_for_contests(grain: str, bucket_start: ColumnElement[int]) -> ColumnElement[bool]:
-    """Whether a bucket past its retention is still needed by a contest not settled yet: its
-    hours anywhere in its box; its minutes only in the box's partial hours at each edge (the
-    standings tile the rest with hours and days). So a contest keeps at most two hours of
-    minutes, however long it lasts (a year-long contest used to keep a year of minutes, for
-    everyone). ``goal_reached_at`` reads minutes where the retention kept them, hours before.
-    """
-    c = _contests.c
-    box = [c.settled_at.is_(None), bucket_start >= c.starts_at, bucket_start < c.ends_at]
-    if grain != "minute":
-        return exists().where(*box)
-    first_hour = c.starts_at + (HOUR - c.starts_at % HOUR) % HOUR
-    last_hour = c.ends_at - c.ends_at % HOUR
-    edges = or_(bucket_start < first_hour, bucket_start >= last_hour)
-    return exists().where(*box, edges)
-
-
-class OffsetsWentBackwards(AssertionError):
-    """The flush was about to store an offset lower than one this process already stored."""
 
 
 @dataclass(slots=True)
@@ -119,27 +91,14 @@ class KpiStore:
         self._db = db
         self.alerts = alerts or AlertWatch(kpi.tz)
         self._kpi = kpi
-        self._group = group
-        self._topic = topic
-        dialect = db.dialect.name
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        self._writer = writer_for(dialect)
-        self._greatest = func.greatest if dialect == "postgresql" else func.max
+        self._writer = writer_for(db.dialect.name)
         self._roster = Roster()
-        self._stored: dict[int, int] = {}  # partition -> next offset this process last stored
+        self._offsets = Offsets(group, topic, db.dialect.name)
 
     async def load_offsets(self, topic: str, partitions: list[int]) -> dict[int, int]:
         """Where to resume each partition: the offsets stored with the aggregates."""
-        query = select(_offsets.c.partition, _offsets.c.next_offset).where(
-            _offsets.c.consumer_group == self._group,
-            _offsets.c.topic == topic,
-            _offsets.c.partition.in_(partitions),
-        )
         async with self._db.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        stored = {int(p): int(o) for p, o in rows}
-        self._stored.update(stored)
-        return stored
+            return await self._offsets.load(conn, topic, partitions)
 
     async def is_a_bug(self, repeats: Repeats, exc: BaseException) -> bool:
         """Count ``exc`` among a step's failures: True once it has repeated identically
@@ -156,51 +115,18 @@ class KpiStore:
 
     def stored_offsets(self) -> dict[int, int]:
         """The next offset per partition as this process last stored it."""
-        return dict(self._stored)
+        return self._offsets.stored()
 
     def caught_up(self, targets: dict[int, int]) -> bool:
         """Whether this process stored offsets at or past ``targets`` on every partition."""
-        return all(self._stored.get(p, 0) >= o for p, o in targets.items() if o > 0)
+        return self._offsets.caught_up(targets)
 
     async def clear(self) -> None:
         """Forget every aggregate, state, applied id and offset (the roster stays): for replay."""
         async with self._db.begin() as conn:
             for aggregate in (kpi_rollups, _applied, _states):
                 await conn.execute(delete(aggregate))
-            await conn.execute(delete(_offsets).where(_offsets.c.consumer_group == self._group))
-        self._stored.clear()
-
-    async def prune(self, minute_floor: int, hour_floor: int, fact_floor: int | None = None) -> int:
-        """Delete minute and hour buckets past their retention (days are kept for ever); and,
-        before ``fact_floor``, the ids of applied events and the states of calls: a provider's
-        retry or a call's late report older than that would count again."""
-        return await retrying(
-            lambda: self._prune_once(minute_floor, hour_floor, fact_floor), what="prune"
-        )
-
-    async def _prune_once(self, minute_floor: int, hour_floor: int, fact_floor: int | None) -> int:
-        async with self._db.begin() as conn:
-            pruned = 0
-            if fact_floor is not None:
-                old_ids = await conn.execute(
-                    delete(_applied).where(_applied.c.applied_at < fact_floor)
-                )
-                old_calls = await conn.execute(
-                    delete(_states).where(
-                        _states.c.kind.in_(("call", "callback")), _states.c.updated_at < fact_floor
-                    )
-                )
-                pruned += (old_ids.rowcount or 0) + (old_calls.rowcount or 0)
-            for grain, floor in (("minute", minute_floor), ("hour", hour_floor)):
-                result = await conn.execute(
-                    delete(kpi_rollups).where(
-                        kpi_rollups.c.grain == grain,
-                        kpi_rollups.c.bucket_start < floor,
-                        ~_kept_for_contests(grain, kpi_rollups.c.bucket_start),
-                    )
-                )
-                pruned += result.rowcount or 0
-        return pruned
+            await self._offsets.forget(conn)
 
     async def flush(self, booking: Booking, *, dry_run: bool = False) -> FlushResult:
         """Apply one batch exactly once; retried whole on a deadlock or serialisation failure
@@ -222,8 +148,8 @@ class KpiStore:
         5. record the next offset of every partition in the batch (only ever forward)
         6. commit; only after this may the caller acknowledge anything
         """
-        result = FlushResult(next_offsets=_next_offsets(booking.records))
-        self._check_forward(result.next_offsets)
+        result = FlushResult(next_offsets=next_offsets(booking.records))
+        self._offsets.check_forward(result.next_offsets)
         roster = self._roster  # a rolled-back flush must not keep a roster it re-credited for
         try:
             async with self._db.begin() as conn:
@@ -239,7 +165,7 @@ class KpiStore:
                     conn, alerts_version, deltas, wins, members=self._roster.memberships
                 )  # 4b: outbox
                 result.booked = _business(deltas)
-                await self._record_offsets(conn, result.next_offsets)  # 5
+                await self._offsets.record(conn, result.next_offsets)  # 5
                 if dry_run:
                     raise _RolledBack
         except _RolledBack:
@@ -248,21 +174,12 @@ class KpiStore:
         except BaseException:
             self._roster = roster
             raise
-        self._stored.update(result.next_offsets)  # 6 (the `begin()` block committed)
+        self._offsets.committed(result.next_offsets)  # 6 (the `begin()` block committed)
         return result
 
     def _unassigned(self, event: ev.Event) -> bool:
         """Booked under the actor's identity: no rep on the roster has it."""
         return not self._roster.knows(event.actor)
-
-    def _check_forward(self, next_offsets: dict[int, int]) -> None:
-        # Paranoid check: a lower offset than one already stored would mean the consumer was
-        # positioned behind the database, i.e. the seek-to-stored-offsets contract is broken.
-        for partition, offset in next_offsets.items():
-            if offset < self._stored.get(partition, 0):
-                raise OffsetsWentBackwards(
-                    f"partition {partition}: {offset} < stored {self._stored[partition]}"
-                )
 
     async def _refresh_roster(self, conn: AsyncConnection) -> int:
         """Reload the roster if its version moved, and re-credit newly known identities; the
@@ -302,7 +219,8 @@ class KpiStore:
         again from the day rows, so that a month stays the sum of its days when the rep changed
         teams within it."""
         counters = [kpi_rollups.c[c] for c in BASE_COUNTERS]
-        deltas: Deltas = defaultdict(int)
+        resolve = resolver(self._roster)
+        deltas: Deltas = {}
         found: set[str] = set()
         for chunk in chunks(sorted(keys)):  # named in an IN list: under the drivers' limit
             moved = await conn.execute(
@@ -316,7 +234,7 @@ class KpiStore:
             for grain, start, subject, *values in moved:
                 found.add(subject)
                 if grain != "month":
-                    self._recredit_row(deltas, grain, int(start), subject, values)
+                    recredit_row(deltas, grain, int(start), subject, values, resolve, self._kpi.tz)
         await self._upsert(conn, deltas)
         if found:
             await self._rewrite_states(conn, found)
@@ -324,24 +242,6 @@ class KpiStore:
                 "unassigned activity re-credited",
                 extra={"identities": len(found), "first": sorted(found)[:10]},
             )
-
-    def _recredit_row(
-        self, deltas: Deltas, grain: str, start: int, actor_key: str, values: list[int]
-    ) -> None:
-        buckets = [(grain, start)]
-        if grain == "day":
-            buckets.append(("month", local_month_start(start, self._kpi.tz)))
-        for scope, subject_id in self._resolve(actor_key, start):
-            for metric, value in zip(BASE_COUNTERS, values, strict=True):
-                for each, at in buckets if value else ():
-                    deltas[(scope, metric, each, at, subject_id)] += int(value)
-
-    def _resolve(self, actor_key: str, ts: int) -> list[list[str]]:
-        provider, _, external_id = actor_key.partition(":")
-        owner = self._roster.owner(ev.Actor(provider=provider, external_id=external_id), ts)
-        if owner is None:
-            return [["unassigned", actor_key]]
-        return [["rep", owner.rep_id]] + ([["team", owner.team_id]] if owner.team_id else [])
 
     async def _rewrite_states(self, conn: AsyncConnection, keys: set[str]) -> None:
         """Rewrite the states that booked to the unassigned subjects of ``keys``: one scan of
@@ -355,9 +255,10 @@ class KpiStore:
             .with_for_update()
         )
         rewritten = []
+        resolve = resolver(self._roster)
         for kind, state_key, text in rows:
             state = orjson.loads(text)
-            if rewrite_state(state, keys, self._resolve):
+            if rewrite_state(state, keys, resolve):
                 rewritten.append((kind, state_key, orjson.dumps(state).decode()))
         if rewritten:
             await self._writer.save_states(conn, [], rewritten)
@@ -418,45 +319,10 @@ class KpiStore:
         if rows:
             await self._writer.add_buckets(conn, rows)
 
-    async def _record_offsets(self, conn: AsyncConnection, next_offsets: dict[int, int]) -> None:
-        if not next_offsets:
-            return
-        statement = self._insert(_offsets)
-        statement = statement.on_conflict_do_update(
-            index_elements=["consumer_group", "topic", "partition"],
-            set_={
-                "next_offset": self._greatest(
-                    _offsets.c.next_offset, statement.excluded.next_offset
-                ),
-                "updated_at": statement.excluded.updated_at,
-            },
-        )
-        now_ms = int(time.time() * 1000)
-        await conn.execute(
-            statement,
-            [
-                {
-                    "consumer_group": self._group,
-                    "topic": self._topic,
-                    "partition": p,
-                    "next_offset": o,
-                    "updated_at": now_ms,
-                }
-                for p, o in sorted(next_offsets.items())
-            ],
-        )
-
 
 def _add_all(into: Deltas, more: Deltas) -> None:
     for key, amount in more.items():
         into[key] += amount
-
-
-def _next_offsets(records: Sequence[Record]) -> dict[int, int]:
-    offsets: dict[int, int] = {}
-    for record in records:
-        offsets[record.partition] = max(offsets.get(record.partition, 0), record.offset + 1)
-    return offsets
 
 
 def _business(deltas: Deltas) -> dict[tuple[str, str, str], int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.kpi.state import Booked, Subjects, booked_from_json, booked_to_json
+from services.kpi.domain.state import Booked, Subjects, booked_from_json, booked_to_json
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.kpi.state import Booked, Subjects, Version, booked_from_json, booked_to_json
+from services.kpi.domain.state import Booked, Subjects, Version, booked_from_json, booked_to_json
 
 _NOT_DIALLED = re.compile(r"[^\d+]")
 CALLBACK_WINDOW_SECONDS = 3600
