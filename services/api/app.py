@@ -25,11 +25,12 @@ from services.api.common.auth import KeyRing, scopes_in_openapi
 from services.api.common.headers import SecurityHeaders
 from services.api.common.sse import StreamSlots
 from services.api.contests import routes as contests
-from services.api.contests.service import Standings, settle_periodically
+from services.api.contests.settlement import Settlement, settle_periodically
+from services.api.contests.standings import Standings
 from services.api.kpis import routes as kpis
 from services.api.leaderboards import routes as leaderboards
-from services.api.leaderboards.hub import BoardHub
 from services.api.leaderboards.service import Boards
+from services.api.live.hub import BoardHub
 from services.api.organisation import routes as organisation
 from services.api.reports import routes as reports
 from services.api.reports.service import Reports
@@ -73,7 +74,8 @@ def _lifespan(db: AsyncEngine, owns_db: bool) -> Lifespan[FastAPI]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await require_current(db)  # the schema is migrated beforehand (salespulse migrate)
-        settler = asyncio.create_task(settle_periodically(app.state.standings), name="settler")
+        settlement = Settlement(db, app.state.settings, app.state.target_cache)
+        settler = asyncio.create_task(settle_periodically(settlement, db), name="settler")
         pacing = asyncio.create_task(check_periodically(db, app.state.settings), name="pacing")
         stop_dispatching = asyncio.Event()
         dispatcher = Dispatcher(db, app.state.settings).run(stop_dispatching)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from services.api.leaderboards.ranking import Entry, rank
+from services.api.live.ranking import Entry, rank
 from shared.catalogue import CATALOGUE, evaluate, needed_counters
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.app import create_app
 from services.api.contests import scoring
+from services.api.contests.settlement import Settlement
 from shared.settings import Settings
 from tests.api_support import (
     ADMIN,
@@ -196,13 +197,16 @@ def test_a_ratio_score_ranks_only_on_its_minimum_volume_and_ties_share_a_rank() 
     ]
 
 
-async def test_nobody_wins_a_contest_nobody_scored_in(client: httpx.AsyncClient) -> None:
+async def test_nobody_wins_a_contest_nobody_scored_in(
+    client: httpx.AsyncClient, db: AsyncEngine, make_settings: Callable[..., Settings]
+) -> None:
     await floor(client)
     over = contest(
         starts_at=(NOW - timedelta(hours=2)).isoformat(),
         ends_at=(NOW - timedelta(hours=1)).isoformat(),
     )
     assert (await client.put("/v1/contests/quiet", json=over, headers=ADMIN)).status_code == 200
+    assert await Settlement(db, make_settings()).settle_due(datetime.now(UTC)) == 1
     body = (await client.get("/v1/contests/quiet", headers=READ)).json()
     assert body["status"] == "completed"
     assert [r["rank"] for r in body["rows"]] == [1, 1, 1]  # all tied at 0

@@ -9,7 +9,6 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.api.leaderboards.ranking import Entry, Standing, rank, top
 from services.api.leaderboards.scores import (
     Scores,
     evaluated,
@@ -20,6 +19,7 @@ from services.api.leaderboards.scores import (
     shown,
     values_of_totals,
 )
+from services.api.live.ranking import Entry, Standing, rank, top
 from shared.catalogue import BASE_COUNTERS, CATALOGUE, TARGETED, VOLUME, evaluate, volume
 
 Value = float | int | None

@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.app import create_app
-from services.api.leaderboards.hub import BoardHub
 from services.api.leaderboards.service import BoardSpec
+from services.api.live.hub import BoardHub
 from shared.settings import Settings
 from tests.api_support import (
     READ,
@@ -82,7 +82,7 @@ async def test_a_database_failure_is_announced_and_the_stream_resumes_when_it_he
             stream = events(response)
             kind, first_id, _ = await next_event(stream)
             assert kind == "leaderboard"
-            with caplog.at_level(logging.WARNING, logger="services.api.leaderboards.hub"):
+            with caplog.at_level(logging.WARNING, logger="services.api.live.hub"):
                 flaky.down = True
                 assert await next_event(stream) == (
                     "status",

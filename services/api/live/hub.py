@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.common import sse
 from services.api.common.freshness import DataVersion, data_version
-from services.api.leaderboards.service import Stamp, stamp_of
+from services.api.live.stamped import Stamp, stamp_of
 from shared.db.retry import is_unavailable
 from shared.problems import Unavailable
 from shared.runtime import doubled_pause

@@ -1,5 +1,5 @@
-"""A cache of results computed once per stamp (a data version and a minute), however many
-readers ask: the leaderboards' and the contests' standings.
+"""A cache of results computed once per stamp (a data version and a minute, ``stamp_of``),
+however many readers ask: the leaderboards' and the contests' standings.
 
 - **Single flight.** One reader computes a key's result at a time; the others wait for it.
 - **At most one change old.** While a key is being recomputed, a reader that has the previous
@@ -14,11 +14,19 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
+from datetime import datetime
 from typing import Generic, TypeVar
+
+from services.api.common.freshness import DataVersion
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
-Stamp = Hashable
+Stamp = tuple[DataVersion, int]  # what a result is up to date with: data version, minute
+
+
+def stamp_of(version: DataVersion, now: datetime) -> Stamp:
+    """A result is current for one data version and one minute: windows move with the clock."""
+    return version, int(now.timestamp()) // 60
 
 
 class StampedCache(Generic[K, V]):
