@@ -165,6 +165,27 @@ def api() -> None:
 
 
 @app.command()
+def worker() -> None:
+    """Run the worker (notification delivery, contest settlement, pace checks, retention),
+    with /healthz, /readyz (per job) and /metrics."""
+    from services.runner import run_all, serve
+    from services.worker.app import build_worker
+
+    settings = _settings()
+
+    async def main() -> None:
+        async with build_worker(settings) as background:
+            await run_all(
+                background.run,
+                lambda stop: serve(
+                    background.health, settings.worker_host, settings.worker_port, stop
+                ),
+            )
+
+    uvloop.run(main())
+
+
+@app.command()
 def dev() -> None:
     """Everything in one process: in-memory bus, SQLite, demo secrets, simulator (make run)."""
     from services.dev import run_dev

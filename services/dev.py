@@ -14,6 +14,7 @@ from services.ingest.app import create_app as create_ingest
 from services.kpi.app import build_kpi_service
 from services.runner import run_all, serve
 from services.simulator import DEMO_CONTEST, Secrets, Simulator
+from services.worker.app import build_worker
 from shared.bus.memory import MemoryBus
 from shared.db.engine import create_engine
 from shared.db.migrate import migrate
@@ -135,6 +136,7 @@ async def run_dev(settings: Settings) -> None:
         ),
         lambda stop: serve(create_api(settings, db), settings.api_host, settings.api_port, stop),
         kpi_service.run,
+        build_worker(settings, db).run,  # delivery, settlement, pace checks, retention
     ]
     if settings.simulate:
         simulator = Simulator(ingest_url, simulator_secrets(settings), api_url, admin_key)

@@ -78,7 +78,7 @@ async def write(
     """Write each crossing not written before, with its deliveries, its text in ``voice``:
     how many were new.
     ``salespulse_notifications_raised_total`` counts them, by trigger kind, in whichever
-    process raised them (the KPI service, the API's pace checks and settlements)."""
+    process raised them (the KPI service, the worker's pace checks and settlements)."""
     crossings = await _not_written(conn, list(crossings))
     if not crossings:
         return 0

@@ -1,13 +1,16 @@
 """Composition root of the API gateway: the one place its parts are built and wired.
 
-Each feature (``roster``, ``targets``, ``kpis``, ``leaderboards``, ``wallboard``) is a folder of
-routes, service, repository or queries, and schemas; ``common`` holds what they share.
+Each feature (``roster``, ``targets``, ``kpis``, ``leaderboards``, ``contests``, ``wallboard``...)
+is a folder of routes, service, repository or queries, and schemas; ``common`` holds what they
+share, ``live`` what boards and contests both read.
+
+An API process serves requests only (architecture decision 16): its lifespan starts no
+background job, and no read writes. Delivery, settlement, the pace checks and retention are the
+worker's (``services.worker``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,13 +22,11 @@ from starlette.types import Lifespan
 
 from services.api.alerts import routes as alerts
 from services.api.alerts.hub import NotificationHub
-from services.api.alerts.pace_checks import check_periodically
 from services.api.channels import routes as channels
 from services.api.common.auth import KeyRing, scopes_in_openapi
 from services.api.common.headers import SecurityHeaders
 from services.api.common.sse import StreamSlots
 from services.api.contests import routes as contests
-from services.api.contests.settlement import Settlement, settle_periodically
 from services.api.contests.standings import Standings
 from services.api.kpis import routes as kpis
 from services.api.leaderboards import routes as leaderboards
@@ -39,7 +40,6 @@ from services.api.targets import routes as targets
 from services.api.targets.service import TargetCache
 from services.api.wallboard import routes as wallboard
 from services.api.wins import routes as wins
-from services.dispatcher.dispatcher import Dispatcher
 from shared.api_docs import serve_docs
 from shared.db.engine import create_engine
 from shared.db.migrate import require_current
@@ -47,8 +47,6 @@ from shared.health import database_ready, health_router
 from shared.observability import NO_TELEMETRY, HttpMetricsMiddleware
 from shared.problems import install_problem_handlers
 from shared.settings import Settings
-
-DISPATCHER_STOP_S = 5.0  # how long a shutdown lets deliveries under way finish
 
 
 def create_app(settings: Settings, db: AsyncEngine | None = None) -> FastAPI:
@@ -74,22 +72,7 @@ def _lifespan(db: AsyncEngine, owns_db: bool) -> Lifespan[FastAPI]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await require_current(db)  # the schema is migrated beforehand (salespulse migrate)
-        settlement = Settlement(db, app.state.settings, app.state.target_cache)
-        settler = asyncio.create_task(settle_periodically(settlement, db), name="settler")
-        pacing = asyncio.create_task(check_periodically(db, app.state.settings), name="pacing")
-        stop_dispatching = asyncio.Event()
-        dispatcher = Dispatcher(db, app.state.settings).run(stop_dispatching)
-        dispatching = asyncio.create_task(dispatcher, name="dispatcher")
         yield
-        settler.cancel()
-        pacing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pacing
-        with contextlib.suppress(asyncio.CancelledError):
-            await settler
-        stop_dispatching.set()  # deliveries under way finish; cut short, their leases end
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(dispatching, DISPATCHER_STOP_S)
         await app.state.board_hub.close()
         await app.state.contest_hub.close()
         await app.state.notification_hub.close()

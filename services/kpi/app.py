@@ -59,8 +59,6 @@ def build_kpi_service(
         bus,
         (settings.activity_topic, settings.deadletter_topic),
         create_health_app(bus, db, consumer),
-        settings.retention_floors,
-        fact_retention_s=settings.dedupe_retention_days * 86400,
         owned=owned,
     )
 

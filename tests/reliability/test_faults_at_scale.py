@@ -29,13 +29,13 @@ from prometheus_client import REGISTRY
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api.alerts.pace_checks import check_pace
 from services.api.app import create_app
 from services.api.contests.settlement import Settlement
 from services.kpi.app import build_kpi_service
 from services.kpi.domain.engine import Engine
 from services.kpi.flush import Booking, KpiStore
 from services.kpi.service import KpiService
+from services.worker.pace_checks import check_pace
 from shared import events as ev
 from shared import outbox
 from shared.alert_reads import window_values

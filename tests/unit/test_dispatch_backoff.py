@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.dispatcher.backoff import Backoff, after_attempt
+from services.worker.dispatcher.backoff import Backoff, after_attempt
 from shared.notify.outcome import DeliveryResult
 
 POLICY = Backoff(base_s=1.0, cap_s=3600.0)

@@ -19,6 +19,7 @@ from services.api.app import create_app as create_api
 from services.ingest.app import create_app as create_ingest
 from services.kpi.app import build_kpi_service
 from services.simulator import signed_headers
+from services.worker.app import build_worker
 from shared.bus import OutgoingRecord
 from shared.bus.memory import MemoryBus
 from shared.db.engine import create_engine
@@ -44,7 +45,7 @@ def promtool(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProc
 
 @pytest.fixture(scope="module")
 def exposition(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """What the three services expose after some real work (one registry: one process)."""
+    """What the four services expose after some real work (one registry: one process)."""
     settings = Settings(
         webhook_secret=WEBHOOK_SECRET,
         api_keys="test-admin-key:read+admin,test-read-key:read",
@@ -80,6 +81,11 @@ def exposition(tmp_path_factory: pytest.TempPathFactory) -> str:
         await service.consumer.run(
             asyncio.Event(), until=await bus.end_offsets(settings.activity_topic)
         )
+        async with (
+            build_worker(settings, db) as worker,
+            httpx.AsyncClient(transport=transport(worker.health), base_url="http://w") as w,
+        ):
+            assert (await w.get("/readyz")).status_code == 200
         await db.dispose()
 
     asyncio.run(work())
@@ -115,6 +121,12 @@ def test_our_metrics_are_prefixed_and_the_contract_ones_exist(exposition: str) -
         "salespulse_revenue_total",
         "salespulse_ingest_accepted_total",
         "salespulse_ingest_refused_total",
+        "salespulse_notifications_raised_total",
+        "salespulse_notifications_delivered_total",
+        "salespulse_notifications_failed_total",
+        "salespulse_notification_retries_total",
+        "salespulse_notification_delivery_seconds_bucket",
+        "salespulse_notification_deliveries_pending",
     }
 
 

@@ -13,9 +13,8 @@ exactly once. From then on the stored standings are served and later events chan
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -31,7 +30,6 @@ from services.api.targets.service import TargetCache
 from shared import outbox
 from shared.alerting import ContestWinner, Reading, Settled, decide, of_kind
 from shared.alerts import Voice
-from shared.db.repeats import Repeats, log_failure
 from shared.settings import Settings, voice_of
 
 log = logging.getLogger(__name__)
@@ -111,19 +109,3 @@ async def _contest_won(
 
 def _winner(row: ContestRow) -> Winner:
     return Winner(rep_id=row.rep_id, team_id=row.team_id, name=row.name)
-
-
-async def settle_periodically(
-    settlement: Settlement, db: AsyncEngine, every_s: float = 15.0
-) -> None:
-    """Settle the contests that are due, every ``every_s``, whether or not anyone reads them
-    (their winners are known on time). A failure is logged (at ERROR when it repeats on a
-    healthy database) and tried again next time."""
-    repeats = Repeats()
-    while True:
-        try:
-            await settlement.settle_due(datetime.now(UTC))
-            repeats.clear()
-        except Exception as exc:
-            await log_failure(log, "settling contests", exc, repeats, db)
-        await asyncio.sleep(every_s)

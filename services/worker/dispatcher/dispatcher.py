@@ -26,9 +26,10 @@ from collections.abc import Callable
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.dispatcher import metrics
-from services.dispatcher.backoff import Backoff, Recorded, after_attempt
-from services.dispatcher.repository import Claimed, claim_due, count_pending, record
+from services.worker.dispatcher import metrics
+from services.worker.dispatcher.backoff import Backoff, Recorded, after_attempt
+from services.worker.dispatcher.repository import Claimed, claim_due, count_pending, record
+from services.worker.jobs import JobHealth
 from shared.db.repeats import Repeats, log_failure
 from shared.db.retry import retrying
 from shared.notify.guard import guarded_client
@@ -44,7 +45,8 @@ MAX_IDLE_S = 30.0  # the longest wait after repeated failures of a pass (databas
 
 
 class Dispatcher:
-    """Delivers the outbox (``run``); ``wake`` makes it look for due deliveries now."""
+    """Delivers the outbox (``run``), a job of the worker: ``health`` says whether its last
+    pass succeeded (``services.worker.jobs``)."""
 
     def __init__(
         self,
@@ -66,6 +68,8 @@ class Dispatcher:
         self._timeout_s, self._pending_every_s = timeout_s, pending_every_s
         self._clock = clock
         self._pending_read_at = float("-inf")
+        self.health = JobHealth(self._poll_s)
+        self.claimed = 0  # deliveries this dispatcher claimed (which instance did what: tests)
 
     def client(self) -> httpx.AsyncClient:
         """The client deliveries go through: every connection passes the SSRF guard."""
@@ -78,6 +82,7 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch until ``stop`` is set (a pass under way finishes first)."""
         metrics.initialise()
+        self.health.start()
         failures, repeats = 0, Repeats()
         async with self.client() as client:
             while not stop.is_set():
@@ -85,8 +90,10 @@ class Dispatcher:
                     claimed = await self.dispatch_once(client)
                     failures = 0
                     repeats.clear()
+                    self.health.succeeded()
                 except Exception as exc:  # the database is down, most likely: wait, try again
                     failures += 1
+                    self.health.failed()
                     await log_failure(log, "dispatching", exc, repeats, self._db)  # or a bug
                     await self._idle(stop, doubled_pause(self._poll_s, MAX_IDLE_S, failures))
                     continue
@@ -97,6 +104,7 @@ class Dispatcher:
         """One pass: claim, deliver and record the due deliveries; how many were claimed."""
         await self._read_pending()
         claimed = await retrying(self._claim, what="claim deliveries")
+        self.claimed += len(claimed)
         await asyncio.gather(*(self._attempt(client, one) for one in claimed))
         return len(claimed)
 

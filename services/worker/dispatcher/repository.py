@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.dispatcher.backoff import Recorded
+from services.worker.dispatcher.backoff import Recorded
 from shared.db.models import Channel as ChannelRecord
 from shared.db.models import Delivery, Notification, table
 from shared.notify.messages import Channel, ChannelKind

@@ -39,7 +39,7 @@ KINDS: tuple[str, ...] = (*get_args(ChannelKind), DELETED)
 
 def initialise() -> None:
     """Every series exists from the start, at 0 (dashboards show 0, not "no data")."""
-    outbox.initialise_metrics()  # raised here too: the API's pace checks and settlements
+    outbox.initialise_metrics()  # raised here too: the worker's pace checks and settlements
     for kind in KINDS:
         DELIVERED.labels(kind)
         FAILED.labels(kind)
