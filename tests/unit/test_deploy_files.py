@@ -20,14 +20,14 @@ def compose() -> dict[str, Any]:
     return data
 
 
-def test_stack_has_official_images_and_the_three_services(compose: dict[str, Any]) -> None:
+def test_stack_has_official_images_and_the_four_services(compose: dict[str, Any]) -> None:
     services = compose["services"]
     images = {name: s.get("image", "") for name, s in services.items()}
     assert images["kafka"].startswith("apache/kafka:4")
     assert images["postgres"].startswith("postgres:")
     assert images["prometheus"].startswith("prom/prometheus:")
     assert images["grafana"].startswith("grafana/grafana:")
-    for name in ("ingest", "kpi", "api"):
+    for name in ("ingest", "kpi", "api", "worker"):
         assert services[name]["build"] == "."
         assert services[name]["command"] == [name]
 
@@ -45,7 +45,7 @@ def test_the_schema_is_migrated_once_before_the_services_that_use_it(
     migrate = compose["services"]["migrate"]
     assert migrate["command"] == ["migrate"]
     assert migrate["restart"] == "no"
-    for name in ("kpi", "api"):
+    for name in ("kpi", "api", "worker"):
         depends = compose["services"][name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully"
 
@@ -55,11 +55,14 @@ def test_services_wait_for_healthy_kafka_and_postgres(compose: dict[str, Any]) -
         depends = compose["services"][name]["depends_on"]
         assert depends["kafka"]["condition"] == "service_healthy"
         assert depends["postgres"]["condition"] == "service_healthy"
+    worker = compose["services"]["worker"]["depends_on"]
+    assert worker["postgres"]["condition"] == "service_healthy"
+    assert "kafka" not in worker  # the worker needs the database only
 
 
 def test_environment_names_are_real_settings(compose: dict[str, Any]) -> None:
     fields = {f.upper() for f in Settings.model_fields}
-    for name in ("ingest", "kpi", "api"):
+    for name in ("ingest", "kpi", "api", "worker"):
         for key in compose["services"][name]["environment"]:
             assert key.startswith("SALESPULSE_"), key
             assert key.removeprefix("SALESPULSE_") in fields, key
@@ -83,9 +86,12 @@ def test_dockerfile_runs_the_cli_as_a_non_root_user() -> None:
     assert re.search(r"^USER \w+", dockerfile, re.M)
 
 
-def test_prometheus_scrapes_the_three_services() -> None:
+def test_prometheus_scrapes_the_four_services(compose: dict[str, Any]) -> None:
     config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
     targets = {
         t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]
     }
-    assert targets == {"ingest:8001", "kpi:8002", "api:8000"}
+    assert targets == {"ingest:8001", "kpi:8002", "api:8000", "worker:8003"}
+    worker = compose["services"]["worker"]
+    assert worker["environment"]["SALESPULSE_WORKER_HOST"] == "0.0.0.0"  # noqa: S104 (from it)
+    assert "8003/readyz" in worker["healthcheck"]["test"][-1]

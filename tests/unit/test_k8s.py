@@ -28,8 +28,10 @@ def of_kind(kind: str) -> dict[str, dict[str, Any]]:
 DEPLOYMENTS = of_kind("Deployment")
 
 
-def test_the_three_services_are_deployed() -> None:
-    assert set(DEPLOYMENTS) == {"salespulse-ingest", "salespulse-kpi", "salespulse-api"}
+def test_the_four_services_are_deployed() -> None:
+    assert set(DEPLOYMENTS) == {
+        "salespulse-ingest", "salespulse-kpi", "salespulse-api", "salespulse-worker"
+    }  # fmt: skip
     for name, deployment in DEPLOYMENTS.items():
         [container] = deployment["spec"]["template"]["spec"]["containers"]
         assert container["args"] == [name.removeprefix("salespulse-")]
@@ -80,7 +82,17 @@ def test_settings_are_real_and_secrets_not_in_the_configmap() -> None:
     )
 
 
-@pytest.mark.parametrize("name", ["salespulse-kpi", "salespulse-api"])
+@pytest.mark.parametrize("name", ["salespulse-kpi", "salespulse-api", "salespulse-worker"])
 def test_the_schema_is_migrated_before_the_services_that_use_the_database(name: str) -> None:
     [init] = DEPLOYMENTS[name]["spec"]["template"]["spec"]["initContainers"]
     assert init["args"] == ["migrate"]
+
+
+def test_the_worker_listens_where_its_probes_and_prometheus_reach_it() -> None:
+    worker = DEPLOYMENTS["salespulse-worker"]["spec"]["template"]
+    [container] = worker["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container.get("env", [])}
+    assert env["SALESPULSE_WORKER_HOST"] == "0.0.0.0"  # noqa: S104 (the pod address)
+    [port] = container["ports"]
+    assert port["containerPort"] == Settings().worker_port
+    assert worker["metadata"]["annotations"]["prometheus.io/port"] == str(Settings().worker_port)
