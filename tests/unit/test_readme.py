@@ -4,9 +4,8 @@ resolves in a clone."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.paths import ROOT
 
 
 def test_every_relative_link_and_image_of_the_readme_is_in_the_repository() -> None:

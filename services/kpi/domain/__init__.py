@@ -7,5 +7,5 @@
 
 The dependency rule: these modules import each other and ``shared``'s pure modules, never the
 service's I/O modules (``flush``, ``offsets``, ``retention``, ``bulk``, ``consumer``, ``alerts``)
-nor a database or bus driver; ``tests/unit/kpi/test_domain_imports.py`` checks it.
+nor a database or bus driver; ``tests/unit/kpi/test_kpi_domain_imports.py`` checks it.
 """

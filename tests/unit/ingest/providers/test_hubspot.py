@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from tests.providers_support import fixture
-from tests.unit.providers.conftest import Ingest, assert_problem
+from tests.unit.ingest.providers.conftest import Ingest, assert_problem
 
 
 async def test_thin_property_changes_become_partial_deal_updates(ingest: Ingest) -> None:

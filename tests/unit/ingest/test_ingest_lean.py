@@ -21,7 +21,7 @@ from shared.bus.memory import MemoryBus
 from shared.fx import unrated_currency
 from shared.settings import Settings
 from tests.conftest import PUBLIC_BASE_URL, WEBHOOK_SECRET, canonical
-from tests.unit.test_ingest_http import bus, client
+from tests.unit.ingest.test_ingest_http import bus, client
 
 __all__ = ["bus", "client"]  # the ingest's fixtures (a 4 KiB body limit), shared
 

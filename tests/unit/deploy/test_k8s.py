@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from shared.settings import Settings
+from tests.paths import ROOT
 
-K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+K8S = ROOT / "deploy" / "k8s"
 
 
 def documents() -> list[dict[str, Any]]:

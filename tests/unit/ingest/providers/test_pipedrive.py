@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import PIPEDRIVE_PASSWORD
 from tests.providers_support import fixture
-from tests.unit.providers.conftest import Ingest, assert_problem
+from tests.unit.ingest.providers.conftest import Ingest, assert_problem
 
 
 async def test_created_deal_carries_its_fields(ingest: Ingest) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
+from tests.paths import ROOT
+
 DOMAIN = ROOT / "services" / "kpi" / "domain"
 DRIVERS = ("sqlalchemy", "asyncpg", "aiosqlite", "aiokafka", "fastapi", "httpx")
 IO_MODULES = ("prometheus_client", "shared.db", "shared.bus", "shared.outbox",

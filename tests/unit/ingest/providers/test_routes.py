@@ -9,7 +9,7 @@ from services.ingest.app import create_app
 from services.ingest.providers import ROUTES
 from shared.bus.memory import MemoryBus
 from shared.settings import Settings
-from tests.unit.providers.conftest import assert_problem
+from tests.unit.ingest.providers.conftest import assert_problem
 
 
 @pytest.mark.parametrize("provider", sorted(ROUTES))

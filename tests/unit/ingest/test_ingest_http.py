@@ -10,7 +10,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,6 +28,7 @@ from shared.bus.memory import MemoryBus
 from shared.problems import install_problem_handlers
 from shared.settings import Settings
 from tests.conftest import WEBHOOK_SECRET, canonical
+from tests.paths import ROOT
 
 URL = "/webhooks/events"
 
@@ -373,9 +373,7 @@ async def test_every_labelled_series_exists_from_the_start(
 
 
 def test_the_refusal_reasons_are_every_slug_the_ingest_can_refuse_with() -> None:
-    source = "\n".join(
-        p.read_text() for p in (Path(__file__).parents[2] / "services" / "ingest").rglob("*.py")
-    )
+    source = "\n".join(p.read_text() for p in (ROOT / "services" / "ingest").rglob("*.py"))
     named = set(re.findall(r'slug="([a-z-]+)"', source))
     defaults = {"malformed-body", "validation-error", "payload-too-large"}  # BadRequest, ...
     assert named | defaults == set(REFUSAL_REASONS)

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import AIRCALL_TOKEN
 from tests.providers_support import fixture
-from tests.unit.providers.conftest import Ingest, assert_problem
+from tests.unit.ingest.providers.conftest import Ingest, assert_problem
 
 
 async def test_answered_inbound_call_is_received_with_talk_and_wait_time(ingest: Ingest) -> None:

@@ -9,7 +9,7 @@ from twilio.request_validator import RequestValidator
 from services.ingest.providers.twilio import signature, url_variants
 from tests.conftest import PUBLIC_BASE_URL, TWILIO_TOKEN
 from tests.providers_support import fixture
-from tests.unit.providers.conftest import Ingest, assert_problem
+from tests.unit.ingest.providers.conftest import Ingest, assert_problem
 
 
 async def test_outbound_call_is_one_placed_call_by_the_sdk_identity(ingest: Ingest) -> None:

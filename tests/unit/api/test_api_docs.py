@@ -31,7 +31,7 @@ from shared.bus.memory import MemoryBus
 from shared.problems import install_problem_handlers
 from shared.settings import Settings
 from tests.conftest import ADMIN_KEY, PROVIDER_SECRETS, READ_KEY
-from tests.unit.test_api_model import api_routes, models_in
+from tests.unit.shared.test_api_model import api_routes, models_in
 
 Gap = tuple[str, str, str]  # (what is missing, method, path)
 

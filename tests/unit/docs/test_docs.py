@@ -3,13 +3,12 @@ catalogue is in them, named as the API names it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from shared import i18n
 from shared.catalogue import CATALOGUE
 from shared.windows import CALENDAR, ROLLING
+from tests.paths import ROOT
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = ROOT / "docs"
 
 
 def test_the_metrics_doc_lists_every_metric_with_its_names_and_every_window() -> None:

@@ -29,8 +29,8 @@ from tests.export_support import (
     number,
     xlsx_sheet,
 )
-from tests.unit.test_alerts_api import notify
-from tests.unit.test_contests_api import contest
+from tests.unit.api.alerts.test_alerts_api import notify
+from tests.unit.api.contests.test_contests_api import contest
 
 PARIS = ZoneInfo("Europe/Paris")  # the settings' default TIMEZONE
 ROW_RETURNING_GETS = (

@@ -27,8 +27,8 @@ from shared.db.migrate import migrate
 from shared.settings import Settings
 from tests.api_support import ADMIN, READ, floor
 from tests.conftest import IN_CI, WEBHOOK_SECRET, canonical
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 PROMTOOL = shutil.which("promtool")
 SUFFIXES = ("_total", "_bucket", "_sum", "_count", "_created")
 
