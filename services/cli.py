@@ -209,6 +209,27 @@ def api() -> None:
     uvloop.run(run_all(lambda stop: serve(web, settings.api_host, settings.api_port, stop)))
 
 
+@app.command()
+def worker() -> None:
+    """Run the worker (notification delivery, contest settlement, pace checks, retention),
+    with /healthz, /readyz (per job) and /metrics."""
+    from services.runner import run_all, serve
+    from services.worker.app import build_worker
+
+    settings = _settings()
+
+    async def main() -> None:
+        async with build_worker(settings) as background:
+            await run_all(
+                background.run,
+                lambda stop: serve(
+                    background.health, settings.worker_host, settings.worker_port, stop
+                ),
+            )
+
+    uvloop.run(main())
+
+
 @app.command("serve")
 def serve_command(
     demo: Annotated[

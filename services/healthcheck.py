@@ -3,8 +3,9 @@ container runs, so one image is right for every shape.
 
 The command comes from the container's main process (``salespulse serve``, ``... ingest``): a
 service's readiness is on its own port (``serve`` and ``api``: the API's; ``ingest``; ``kpi``:
-its metrics port), as the settings in the environment place them. Exit 0 when it answers 200,
-1 otherwise. A command that serves nothing (``migrate``, a one-shot) has nothing to probe.
+its metrics port; ``worker``), as the settings in the environment place them. Exit 0 when it
+answers 200, 1 otherwise. A command that serves nothing (``migrate``, a one-shot) has nothing
+to probe.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ PORTS: dict[str, tuple[str, int]] = {
     "api": ("SALESPULSE_API_PORT", 8000),
     "ingest": ("SALESPULSE_INGEST_PORT", 8001),
     "kpi": ("SALESPULSE_KPI_METRICS_PORT", 8002),
+    "worker": ("SALESPULSE_WORKER_PORT", 8003),
 }
 MAIN_PROCESS = Path("/proc/1/cmdline")
 TIMEOUT_S = 4.0

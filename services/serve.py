@@ -14,7 +14,6 @@ secret is printed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -26,17 +25,16 @@ from services.ingest.app import create_app as create_ingest
 from services.kpi.app import build_kpi_service
 from services.runner import run_all, serve
 from services.simulator import Simulator
+from services.worker.app import build_worker
+from services.worker.service import readiness
 from shared.bus import Bus, build_bus
-from shared.bus.log import Keep, LogBus, prune
 from shared.db.engine import create_engine
 from shared.db.migrate import current_revision, migrate
-from shared.db.repeats import Repeats, log_failure
 from shared.settings import Settings, masked_url
 
 log = logging.getLogger(__name__)
 
 Job = Callable[[asyncio.Event], Awaitable[None]]
-LOG_PRUNE_EVERY_S = 600.0
 
 
 async def run_serve(settings: Settings, *, demo: bool = False) -> None:
@@ -74,15 +72,23 @@ async def _migrate(db: AsyncEngine) -> None:
 def _jobs(settings: Settings, bus: Bus, db: AsyncEngine, admin_key: str | None) -> list[Job]:
     """Every part, on the one bus and the one engine (one pool, one database)."""
     kpi = build_kpi_service(settings, bus, db)
-    api = create_api(settings, db)
+    worker = build_worker(settings, db)  # delivery, settlement, pace checks, retention
+
+    async def the_rest_ready() -> dict[str, bool]:
+        """The API's /readyz is the process's: it answers for the bus, the KPI consumer and
+        each of the worker's jobs too."""
+        jobs = await readiness(db, worker.jobs)
+        jobs.pop("database")
+        return {"bus": await bus.ready(), "consuming": kpi.consumer.healthy, **jobs}
+
+    api = create_api(settings, db, also_ready=the_rest_ready)
     ingest = create_ingest(settings, bus)
     jobs: list[Job] = [
         lambda stop: serve(ingest, settings.ingest_host, settings.ingest_port, stop),
         lambda stop: serve(api, settings.api_host, settings.api_port, stop),
         kpi.run,
+        worker.run,
     ]
-    if isinstance(bus, LogBus):
-        jobs.append(lambda stop: prune_log_periodically(bus, settings, stop))
     if admin_key is not None and settings.simulate:
         jobs.append(_simulator(settings, admin_key))
     return jobs
@@ -98,29 +104,6 @@ def _simulator(settings: Settings, admin_key: str) -> Job:
         await stop.wait()
 
     return simulate
-
-
-def log_retention(settings: Settings) -> dict[str, Keep]:
-    """What the log keeps: activity read by the KPI service and older than the retention, dead
-    letters for their own (longer) retention."""
-    return {
-        settings.activity_topic: Keep(settings.log_retention_hours * 3600, settings.kpi_group),
-        settings.deadletter_topic: Keep(settings.deadletter_retention_days * 86400),
-    }
-
-
-async def prune_log_periodically(bus: LogBus, settings: Settings, stop: asyncio.Event) -> None:
-    repeats = Repeats()
-    while not stop.is_set():
-        try:
-            pruned = await prune(bus.db, log_retention(settings))
-            repeats.clear()
-            if pruned:
-                log.info("log pruned", extra={"records": pruned})
-        except Exception as exc:  # housekeeping: the next round will do it (unless a bug)
-            await log_failure(log, "log retention", exc, repeats, bus.db)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), LOG_PRUNE_EVERY_S)
 
 
 def _summary(settings: Settings) -> str:

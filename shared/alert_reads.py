@@ -1,6 +1,6 @@
 """What alert checks read, in the caller's transaction: base counters per subject over a window
 (from the exact buckets, the batch's own rows included), the metrics made of them, and the
-targets the window is measured against. Shared by the KPI flush and the API's scheduled checks.
+targets the window is measured against. Shared by the KPI flush and the worker's scheduled checks.
 
 Each read is one statement for any number of metrics (the counters they need, summed side by
 side), so alerts watching the same scope and window share it; a list of subjects is named in
@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.alerting import Values
 from shared.buckets import tile
 from shared.catalogue import evaluate, needed_counters
 from shared.db.chunks import chunks
@@ -24,7 +25,6 @@ from shared.db.targets import read_targets
 from shared.windows import Window
 
 Sums = dict[str, dict[str, int]]  # subject -> base counter -> sum over the window
-Values = dict[str, float | int | None]  # subject -> a metric's value
 
 
 async def window_sums(

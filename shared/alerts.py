@@ -1,7 +1,8 @@
 """Alerts: what can trigger a notification, and the text it carries. Pure: no I/O.
 
-Shared by the API (which validates definitions on PUT) and the KPI service (which decides
-crossings inside its flush transaction and renders their text).
+Shared by the API (which validates definitions on PUT), and by the KPI service and the worker,
+which read what the alerts watch, let ``shared.alerting`` decide the crossings and render their
+text.
 
 - **Triggers** (``interfaces.md``, section Alerts): ``threshold``, ``target_reached``,
   ``deal_won``, ``new_leader``, ``behind_pace``, ``contest_won``. A threshold or a leader is

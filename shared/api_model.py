@@ -2,7 +2,7 @@
 
 What a body may carry is decided here once, for every field of every model derived from it,
 nested models and the values inside lists and dicts (their keys too) included, so a new route
-cannot forget it (``tests/unit/test_api_model.py`` walks the app's routes to make sure each
+cannot forget it (``tests/unit/shared/test_api_model.py`` walks the app's routes to make sure each
 body derives from it):
 
 - **Numbers are finite and fit their column.** ``NaN``, ``Infinity`` and ``1e400`` (which a

@@ -1,6 +1,7 @@
 """The alerts outbox: writing notifications in the caller's transaction (``architecture.md``,
-decision 12). Used by the KPI flush (crossings of what a batch booked) and by the API
-(a contest's winners at settlement, scheduled pace checks).
+decision 12). Used by the KPI flush (crossings of what a batch booked) and by the worker
+(a contest's winners at settlement, scheduled pace checks); the crossings are decided by
+``shared.alerting``.
 
 A notification is unique per alert, subject and occurrence: ``write`` inserts with
 ``ON CONFLICT DO NOTHING``, so a crossing seen again (a replay, a duplicate, a correction and
@@ -14,7 +15,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.alerting import Crossing, Watched
 from shared.alerts import DEFAULT_MESSAGES, Trigger, Voice
 from shared.db.chunks import chunks
 from shared.db.models import Alert, Delivery, Notification, Rep, Team, table
@@ -47,28 +48,6 @@ def initialise_metrics() -> None:
 
 
 UNIQUE = ["alert_id", "scope", "subject_id", "occurrence"]  # a notification fires once per these
-
-
-@dataclass(frozen=True, slots=True)
-class Watched:
-    """An enabled alert as the outbox needs it."""
-
-    id: str
-    name: str
-    channels: tuple[str, ...]
-    message: str | None
-    trigger: Any  # one of shared.alerts' triggers
-
-
-@dataclass(frozen=True, slots=True)
-class Crossing:
-    """One alert crossed by one subject in one occurrence (a day, a deal's win, a contest)."""
-
-    alert: Watched
-    scope: str
-    subject: str
-    occurrence: str
-    values: dict[str, Any]  # for the text and the payload: metric, value, window, target...
 
 
 async def enabled_alerts(conn: AsyncConnection) -> list[Watched]:
@@ -99,7 +78,7 @@ async def write(
     """Write each crossing not written before, with its deliveries, its text in ``voice``:
     how many were new.
     ``salespulse_notifications_raised_total`` counts them, by trigger kind, in whichever
-    process raised them (the KPI service, the API's pace checks and settlements)."""
+    process raised them (the KPI service, the worker's pace checks and settlements)."""
     crossings = await _not_written(conn, list(crossings))
     if not crossings:
         return 0

@@ -135,6 +135,8 @@ class Settings(BaseSettings):
     api_port: int = 8000
     kpi_host: str = "127.0.0.1"
     kpi_metrics_port: int = 8002
+    worker_host: str = "127.0.0.1"
+    worker_port: int = 8003  # the worker's /healthz, /readyz and /metrics
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     kpi_batch_size: int = Field(default=10000, ge=1)
     minute_retention_hours: int = Field(default=48, ge=1)

@@ -16,9 +16,9 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.common.freshness import DataVersion, data_version
-from services.api.leaderboards.hub import BoardHub
-from services.kpi.engine import Engine
-from services.kpi.store import Booking, KpiStore
+from services.api.live.hub import BoardHub
+from services.kpi.domain.engine import Engine
+from services.kpi.flush import Booking, KpiStore
 from services.runner import serve
 from shared import events as ev
 from shared.bus import Record

@@ -1,13 +1,16 @@
 """Composition root of the API gateway: the one place its parts are built and wired.
 
-Each feature (``roster``, ``targets``, ``kpis``, ``leaderboards``, ``wallboard``) is a folder of
-routes, service, repository or queries, and schemas; ``common`` holds what they share.
+Each feature (``roster``, ``targets``, ``kpis``, ``leaderboards``, ``contests``, ``wallboard``...)
+is a folder of routes, service, repository or queries, and schemas; ``common`` holds what they
+share, ``live`` what boards and contests both read.
+
+An API process serves requests only (architecture decision 16): its lifespan starts no
+background job, and no read writes. Delivery, settlement, the pace checks and retention are the
+worker's (``services.worker``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,17 +22,16 @@ from starlette.types import Lifespan
 
 from services.api.alerts import routes as alerts
 from services.api.alerts.hub import NotificationHub
-from services.api.alerts.pace_checks import check_periodically
 from services.api.channels import routes as channels
 from services.api.common.auth import KeyRing, scopes_in_openapi
 from services.api.common.headers import SecurityHeaders
 from services.api.common.sse import StreamSlots
 from services.api.contests import routes as contests
-from services.api.contests.service import Standings, settle_periodically
+from services.api.contests.standings import Standings
 from services.api.kpis import routes as kpis
 from services.api.leaderboards import routes as leaderboards
-from services.api.leaderboards.hub import BoardHub
 from services.api.leaderboards.service import Boards
+from services.api.live.hub import BoardHub
 from services.api.organisation import routes as organisation
 from services.api.reports import routes as reports
 from services.api.reports.service import Reports
@@ -38,20 +40,21 @@ from services.api.targets import routes as targets
 from services.api.targets.service import TargetCache
 from services.api.wallboard import routes as wallboard
 from services.api.wins import routes as wins
-from services.dispatcher.dispatcher import Dispatcher
 from shared.api_docs import serve_docs
 from shared.db.engine import create_engine
 from shared.db.migrate import require_current
-from shared.health import database_ready, health_router
+from shared.health import ReadinessCheck, database_ready, health_router
 from shared.observability import NO_TELEMETRY, HttpMetricsMiddleware
 from shared.problems import install_problem_handlers
 from shared.settings import Settings
 
-DISPATCHER_STOP_S = 5.0  # how long a shutdown lets deliveries under way finish
 
-
-def create_app(settings: Settings, db: AsyncEngine | None = None) -> FastAPI:
-    """The API app; pass ``db`` to share an engine (dev mode) — its owner disposes of it."""
+def create_app(
+    settings: Settings, db: AsyncEngine | None = None, *, also_ready: ReadinessCheck | None = None
+) -> FastAPI:
+    """The API app; pass ``db`` to share an engine (``serve``) — its owner disposes of it.
+    ``also_ready``: more checks for ``/readyz`` (``serve`` adds the KPI consumer's and the
+    worker's, the process's one probe)."""
     owns_db = db is None
     db = db if db is not None else create_engine(settings.database_url, pool_pre_ping=True)
     app = FastAPI(
@@ -64,7 +67,7 @@ def create_app(settings: Settings, db: AsyncEngine | None = None) -> FastAPI:
     )
     _hold_resources(app, settings, db)
     _handle_requests(app, settings)
-    _answer_routes(app, db)
+    _answer_routes(app, db, also_ready)
     _document(app)
     return app
 
@@ -73,21 +76,7 @@ def _lifespan(db: AsyncEngine, owns_db: bool) -> Lifespan[FastAPI]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await require_current(db)  # the schema is migrated beforehand (salespulse migrate)
-        settler = asyncio.create_task(settle_periodically(app.state.standings), name="settler")
-        pacing = asyncio.create_task(check_periodically(db, app.state.settings), name="pacing")
-        stop_dispatching = asyncio.Event()
-        dispatcher = Dispatcher(db, app.state.settings).run(stop_dispatching)
-        dispatching = asyncio.create_task(dispatcher, name="dispatcher")
         yield
-        settler.cancel()
-        pacing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pacing
-        with contextlib.suppress(asyncio.CancelledError):
-            await settler
-        stop_dispatching.set()  # deliveries under way finish; cut short, their leases end
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(dispatching, DISPATCHER_STOP_S)
         await app.state.board_hub.close()
         await app.state.contest_hub.close()
         await app.state.notification_hub.close()
@@ -127,7 +116,7 @@ def _handle_requests(app: FastAPI, settings: Settings) -> None:
         )
 
 
-def _answer_routes(app: FastAPI, db: AsyncEngine) -> None:
+def _answer_routes(app: FastAPI, db: AsyncEngine, also_ready: ReadinessCheck | None) -> None:
     """The features' routes, the health probes, the wallboard page."""
     features = (
         roster,
@@ -145,7 +134,8 @@ def _answer_routes(app: FastAPI, db: AsyncEngine) -> None:
         app.include_router(feature.router)
 
     async def readiness() -> dict[str, bool]:
-        return {"database": await database_ready(db)}
+        more = await also_ready() if also_ready is not None else {}
+        return {"database": await database_ready(db), **more}
 
     app.include_router(health_router(readiness))
     wallboard.install(app)

@@ -7,13 +7,14 @@ notification and a replay doubles none: a notification is unique per alert, subj
 occurrence (``INSERT … ON CONFLICT DO NOTHING``), so it fires once however often the crossing
 is seen again (duplicates, replays, a correction and a re-crossing in the same occurrence).
 
-Evaluated here, for the subjects the batch touched:
+Read here, for the subjects the batch touched, and decided by ``shared.alerting`` (the pure
+evaluators, one per trigger kind):
 - ``threshold``: the value of the window holding now crosses (``>=``/``<=``) the value; once
   per window occurrence (each day of ``today``...).
 - ``target_reached``: the value of the period holding now reaches the period's target.
 - ``new_leader``: the board's sole leader, once per leader and occurrence.
 - ``deal_won``: a deal newly won (at or above ``min_amount``), once per deal and win time.
-Scheduled triggers (``behind_pace``, ``contest_won``) are decided elsewhere.
+Scheduled triggers (``behind_pace``, ``contest_won``) are read by the worker.
 
 The reads are shared: the alerts watching one scope over one window (``today`` for a
 threshold, the period's window for a target) are evaluated from one statement that sums every
@@ -23,7 +24,6 @@ per alert (3,000 alerts once made a one-event flush take 1.6 s).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -35,13 +35,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.kpi.engine import Deltas
-from services.kpi.state import Win
+from services.kpi.domain.engine import Deltas
+from services.kpi.domain.state import Win
 from shared import outbox
-from shared.alert_reads import Sums, Values, metric_values, targets_by_metric, window_sums
-from shared.alerts import PERIOD_WINDOW, DealWon, NewLeader, TargetReached, Threshold, Voice
+from shared.alert_reads import Sums, metric_values, targets_by_metric, window_sums
+from shared.alerting import Crossing, Reading, Values, Watched, decide, of_kind, watched_window
+from shared.alerts import NewLeader, TargetReached, Threshold, Voice
 from shared.catalogue import needed_counters
-from shared.outbox import Crossing, Watched
 from shared.roster import Memberships
 from shared.windows import Window, resolve_window
 
@@ -80,9 +80,9 @@ class AlertWatch:
         touched = _touched(deltas)
         crossings = await self._crossed(conn, touched, at, members or Memberships())
         crossings += await self._leaders(conn, touched, at)
-        for alert in self._watched:
-            if isinstance(alert.trigger, DealWon):
-                crossings += _won(alert, alert.trigger, wins)
+        won = Reading(wins=list(wins))
+        for alert in of_kind(self._watched, "deal_won"):
+            crossings += decide(alert, won)
         return await outbox.write(conn, crossings, at, self._voice)
 
     async def _reload(self, conn: AsyncConnection, version: int) -> None:
@@ -116,7 +116,8 @@ class AlertWatch:
             values = _ByMetric(sums)
             for alert in alerts:
                 metric = alert.trigger.metric
-                found += _reached(alert, name, window, values[metric], targets.get(metric, {}))
+                reading = Reading(name, window.start_ts, values[metric], targets.get(metric, {}))
+                found += decide(alert, reading)
         return found
 
     async def _leaders(
@@ -131,7 +132,8 @@ class AlertWatch:
             sums = await window_sums(conn, scope, None, _counters(alerts), window, self._tz)
             values = _ByMetric(sums)
             for alert in alerts:
-                found += _leader(alert, window, values[alert.trigger.metric])
+                metric = alert.trigger.metric
+                found += decide(alert, Reading(name, window.start_ts, values[metric]))
         return found
 
 
@@ -140,13 +142,8 @@ def _watches(watched: list[Watched], kinds: type[Any] | UnionType) -> dict[Watch
     grouped: dict[Watch, list[Watched]] = defaultdict(list)
     for alert in watched:
         if isinstance(alert.trigger, kinds):
-            grouped[(alert.trigger.scope, _window_name(alert.trigger))].append(alert)
+            grouped[(alert.trigger.scope, watched_window(alert.trigger))].append(alert)
     return grouped
-
-
-def _window_name(trigger: Threshold | TargetReached | NewLeader) -> str:
-    """The window a trigger watches: its own, or the one holding now of its period."""
-    return PERIOD_WINDOW[trigger.period] if isinstance(trigger, TargetReached) else trigger.window
 
 
 def _counters(alerts: list[Watched]) -> set[str]:
@@ -166,40 +163,6 @@ class _ByMetric(dict[str, Values]):
         return values
 
 
-def _reached(
-    alert: Watched, name: str, window: Window, values: Values, targets: dict[str, float]
-) -> list[Crossing]:
-    """The subjects whose value crosses ``alert``'s threshold, or reaches their target."""
-    trigger = alert.trigger
-    found = []
-    for subject in sorted(values):
-        value = values[subject]
-        if value is None:
-            continue
-        if isinstance(trigger, Threshold):
-            hit = value >= trigger.value if trigger.op == ">=" else value <= trigger.value
-            target = None
-        else:
-            target = targets.get(subject)
-            hit = target is not None and value >= target
-        if hit:
-            details = {"metric": trigger.metric, "value": value, "window": name, "target": target}
-            found.append(Crossing(alert, trigger.scope, subject, str(window.start_ts), details))
-    return found
-
-
-def _leader(alert: Watched, window: Window, values: Values) -> list[Crossing]:
-    """The board's sole leader (no tie, above 0), once per leader and occurrence."""
-    trigger: NewLeader = alert.trigger
-    ranked = sorted(((v, s) for s, v in values.items() if v is not None and v > 0), reverse=True)
-    if not ranked or (len(ranked) > 1 and ranked[1][0] == ranked[0][0]):
-        return []  # nobody yet, or a tie: no sole leader
-    value, leader = ranked[0]
-    details = {"metric": trigger.metric, "value": value, "window": trigger.window}
-    occurrence = f"{window.start_ts}:{leader}"
-    return [Crossing(alert, trigger.scope, leader, occurrence, details)]
-
-
 def _touched(deltas: Deltas) -> dict[str, set[str]]:
     """scope -> the subjects whose figures the batch changed."""
     touched: dict[str, set[str]] = {}
@@ -207,17 +170,3 @@ def _touched(deltas: Deltas) -> dict[str, set[str]]:
         if grain == "day" and scope in ("rep", "team"):
             touched.setdefault(scope, set()).add(subject)
     return touched
-
-
-def _won(alert: Watched, trigger: DealWon, wins: Iterable[Win]) -> list[Crossing]:
-    found = []
-    for win in wins:
-        amount = win.revenue_cents / 100
-        if win.rep_id is None or (trigger.min_amount is not None and amount < trigger.min_amount):
-            continue
-        details = {"metric": "revenue", "value": amount, "amount": amount, "deal_id": win.deal_id}
-        # The deal by digest: its id may be longer (256) than an occurrence holds (128)
-        key = hashlib.sha256(win.deal_id.encode()).hexdigest()[:32]
-        occurrence = f"deal:{key}@{win.at}"
-        found.append(Crossing(alert, "rep", win.rep_id, occurrence, details))
-    return found

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.kpi.alerts import AlertWatch
 from services.kpi.consumer import KpiConsumer
-from services.kpi.engine import Engine
+from services.kpi.domain.engine import Engine
+from services.kpi.flush import KpiStore
 from services.kpi.service import KpiService, Owned
-from services.kpi.store import KpiStore
 from shared.bus import Bus, build_bus
 from shared.db.engine import create_engine
 from shared.health import database_ready, health_router
@@ -59,8 +59,6 @@ def build_kpi_service(
         bus,
         (settings.activity_topic, settings.deadletter_topic),
         create_health_app(bus, db, consumer),
-        settings.retention_floors,
-        fact_retention_s=settings.dedupe_retention_days * 86400,
         owned=owned,
     )
 

@@ -32,8 +32,9 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from services.kpi import metrics
-from services.kpi.engine import Engine, Item, UnusableEvent
-from services.kpi.store import Booking, FlushResult, KpiStore, OffsetsWentBackwards
+from services.kpi.domain.engine import Engine, Item, UnusableEvent
+from services.kpi.flush import Booking, FlushResult, KpiStore
+from services.kpi.offsets import OffsetsWentBackwards
 from shared import events as ev
 from shared.bus import Bus, BusUnavailable, Consumer, OutgoingRecord, Record
 from shared.db.repeats import Repeats, fingerprint

@@ -1,4 +1,5 @@
-"""The KPI service as it runs: start-up steps, the consumer loop, pruning, and replay.
+"""The KPI service as it runs: start-up steps, the consumer loop, and replay. (Retention, the
+pruning of what it wrote, is the worker's: ``services.kpi.retention``.)
 
 It is built and disposed by ``services.kpi.app.build_kpi_service``, the one place the KPI
 service is wired; the CLI (``salespulse kpi``, ``salespulse replay``), dev mode and the tests
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -20,10 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.kpi import metrics
 from services.kpi.consumer import KpiConsumer
-from services.kpi.store import KpiStore
+from services.kpi.flush import KpiStore
 from shared.bus import Bus
 from shared.db.migrate import SchemaBehind, require_current
-from shared.db.repeats import Repeats, log_failure
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +44,7 @@ class KpiService:
     topics: tuple[str, ...]  # (activity, dead letters)
     health: FastAPI  # /healthz, /readyz, /metrics
 
-    floors: Callable[[float], tuple[int, int]] | None = None
-    prune_every_s: float = 600
     teams_every_s: float = 10
-    fact_retention_s: int = 35 * 86400
     owned: Owned = field(default_factory=Owned)
 
     async def __aenter__(self) -> KpiService:
@@ -79,15 +75,11 @@ class KpiService:
         if not await self._patiently("topics", lambda: self.bus.ensure_topics(self.topics), stop):
             return
         metrics.initialise()
-        housekeeping = [
-            asyncio.create_task(self._prune_periodically(stop)),
-            asyncio.create_task(self._watch_teams(stop)),
-        ]
+        teams = asyncio.create_task(self._watch_teams(stop))
         try:
             await self.consumer.run(stop)
         finally:
-            for task in housekeeping:
-                task.cancel()
+            teams.cancel()
 
     async def _watch_teams(self, stop: asyncio.Event) -> None:
         """Every team's business series exists from when the team does, not from its first
@@ -104,22 +96,6 @@ class KpiService:
                 log.debug("teams not read; next round later", extra={"error": repr(exc)[:300]})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.teams_every_s)
-
-    async def _prune_periodically(self, stop: asyncio.Event) -> None:
-        """Keep minute and hour buckets within their retention (any instance may do it)."""
-        repeats = Repeats()
-        while self.floors is not None and not stop.is_set():
-            now = time.time()
-            try:
-                pruned = await self.store.prune(*self.floors(now), int(now) - self.fact_retention_s)
-                repeats.clear()
-            except Exception as exc:  # housekeeping: the next round will do it (unless a bug)
-                await log_failure(log, "pruning", exc, repeats, self.db)
-                pruned = 0
-            if pruned:
-                log.info("buckets pruned", extra={"rows": pruned})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.prune_every_s)
 
     async def replay(self, stop: asyncio.Event) -> dict[int, int]:
         """Rebuild every aggregate from the topic (the roster stays); return the offsets reached.

@@ -6,5 +6,5 @@
 - ``outcome``: what an answer (or its absence) means for a retrying dispatcher (pure).
 - ``send``: one delivery of one notification to one channel, signed, classified.
 
-Used by the API (saving channels) and by the dispatcher (delivering).
+Used by the API (saving channels) and by the worker's dispatcher (delivering).
 """

@@ -17,7 +17,7 @@ from playwright.async_api import Page, async_playwright
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.app import create_app
-from services.api.leaderboards.hub import BoardHub
+from services.api.live.hub import BoardHub
 from shared.db.engine import create_engine
 from shared.db.migrate import migrate
 from shared.settings import Settings

@@ -1,7 +1,7 @@
-"""End to end, on real Kafka and PostgreSQL with `salespulse ingest`, `kpi` and `api` as separate
-processes and a local HTTP receiver: exactly one notification per crossing, with duplicates,
-reordering, and a SIGKILL of the KPI process between the flush and the delivery (issue 13,
-``architecture.md`` decision 12: the outbox).
+"""End to end, on real Kafka and PostgreSQL with `salespulse ingest`, `kpi`, `api` and `worker`
+as separate processes and a local HTTP receiver: exactly one notification per crossing, with
+duplicates, reordering, and a SIGKILL of the KPI process between the flush and the delivery
+(issue 13, ``architecture.md`` decision 12: the outbox).
 
 The story, in order:
 
@@ -88,7 +88,7 @@ class Receiver:
 
 @dataclass
 class Stack:
-    """The three services as processes; the KPI one can be killed and started again."""
+    """The four services as processes; the KPI one can be killed and started again."""
 
     env: dict[str, str]
     logs: Path
@@ -161,7 +161,7 @@ async def floor(
     tmp_path: Path,
 ) -> AsyncIterator[Floor]:
     hook, hook_url = receiver
-    ports = {"ingest": free_port(), "api": free_port(), "kpi": free_port()}
+    ports = {"ingest": free_port(), "api": free_port(), "kpi": free_port(), "worker": free_port()}
     env = {
         **os.environ,
         "SALESPULSE_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
@@ -172,10 +172,13 @@ async def floor(
         "SALESPULSE_INGEST_PORT": str(ports["ingest"]),
         "SALESPULSE_API_PORT": str(ports["api"]),
         "SALESPULSE_KPI_METRICS_PORT": str(ports["kpi"]),
+        "SALESPULSE_WORKER_PORT": str(ports["worker"]),
         "SALESPULSE_ALLOW_PRIVATE_CHANNELS": "1",
         "SALESPULSE_DISPATCH_POLL_SECONDS": "0.2",
     }
-    ingest, api, kpi = (f"http://127.0.0.1:{ports[n]}" for n in ("ingest", "api", "kpi"))
+    ingest, api, kpi, worker = (
+        f"http://127.0.0.1:{ports[n]}" for n in ("ingest", "api", "kpi", "worker")
+    )
     migrated = subprocess.run([str(SALESPULSE), "migrate"], env=env, capture_output=True)
     assert migrated.returncode == 0, migrated.stderr.decode()[-2000:]
     settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix)
@@ -184,10 +187,10 @@ async def floor(
     stack = Stack(env, tmp_path)
     await bus.start()
     try:
-        for name in ("ingest", "kpi", "api"):
+        for name in ("ingest", "kpi", "api", "worker"):
             stack.start(name)
         async with httpx.AsyncClient(timeout=10) as client:
-            for url in (ingest, api, kpi):
+            for url in (ingest, api, kpi, worker):
                 await wait_ready(client, url, tmp_path)
         async with httpx.AsyncClient(base_url=api, timeout=10) as client:
             secret = await set_up(client, hook_url)

@@ -1,5 +1,6 @@
-"""End to end: `salespulse ingest`, `kpi` and `api` as separate processes on real Kafka and
-PostgreSQL; a signed webhook is followed to the leaderboard."""
+"""End to end: `salespulse ingest`, `kpi`, `api` and `worker` as separate processes on real Kafka
+and PostgreSQL; a signed webhook is followed to the leaderboard, and the worker is ready, job by
+job."""
 
 from __future__ import annotations
 
@@ -39,13 +40,17 @@ class Services:
     ingest: str
     api: str
     kpi: str
+    worker: str
+
+
+NAMES = ("ingest", "kpi", "api", "worker")
 
 
 @contextmanager
 def running(env: dict[str, str], logs: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        for name in ("ingest", "kpi", "api"):
+        for name in NAMES:
             log = (logs / f"{name}.log").open("wb")
             procs.append(
                 subprocess.Popen(
@@ -57,14 +62,14 @@ def running(env: dict[str, str], logs: Path) -> Iterator[list[subprocess.Popen[b
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         codes = [proc.wait(timeout=30) for proc in procs]
-        assert codes == [0, 0, 0], f"services did not stop cleanly: {codes}; logs in {logs}"
+        assert codes == [0] * len(NAMES), f"services did not stop cleanly: {codes}; logs in {logs}"
 
 
 @pytest.fixture
 async def services(
     kafka_bootstrap: str, postgres_url: str, topic_prefix: str, tmp_path: Path
 ) -> AsyncIterator[Services]:
-    ports = {"ingest": free_port(), "api": free_port(), "kpi": free_port()}
+    ports = {name: free_port() for name in NAMES}
     env = {
         **os.environ,
         "SALESPULSE_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
@@ -75,8 +80,9 @@ async def services(
         "SALESPULSE_INGEST_PORT": str(ports["ingest"]),
         "SALESPULSE_API_PORT": str(ports["api"]),
         "SALESPULSE_KPI_METRICS_PORT": str(ports["kpi"]),
+        "SALESPULSE_WORKER_PORT": str(ports["worker"]),
     }
-    urls = Services(*(f"http://127.0.0.1:{ports[n]}" for n in ("ingest", "api", "kpi")))
+    urls = Services(*(f"http://127.0.0.1:{ports[n]}" for n in ("ingest", "api", "kpi", "worker")))
     # as the compose file and the Kubernetes manifests do: a one-shot migration first
     migrated = subprocess.run(
         [str(SALESPULSE), "migrate"], env=env, capture_output=True, check=False
@@ -84,7 +90,7 @@ async def services(
     assert migrated.returncode == 0, migrated.stderr.decode()[-2000:]
     with running(env, tmp_path):
         async with httpx.AsyncClient(timeout=5) as client:
-            for url in (urls.ingest, urls.api, urls.kpi):
+            for url in (urls.ingest, urls.api, urls.kpi, urls.worker):
                 await wait_ready(client, url, tmp_path)
         yield urls
 
@@ -167,3 +173,15 @@ async def test_signed_webhook_reaches_the_leaderboard_once(services: Services) -
         applied = re.search(r"^salespulse_kpi_events_applied_total (\S+)$", kpi_metrics, re.M)
         assert applied is not None
         assert float(applied.group(1)) == 2
+
+
+async def test_the_worker_says_it_is_ready_job_by_job(services: Services) -> None:
+    async with httpx.AsyncClient(timeout=5) as client:
+        ready = await client.get(f"{services.worker}/readyz")
+        metrics = (await client.get(f"{services.worker}/metrics")).text
+    assert ready.json() == {
+        "ready": True,
+        "checks": {"database": True, "dispatcher": True, "settlement": True,
+                   "pace_checks": True, "retention": True},
+    }  # fmt: skip
+    assert 'salespulse_notifications_delivered_total{kind="webhook"} 0.0' in metrics

@@ -12,6 +12,8 @@ import httpx
 import pytest
 from playwright.async_api import Page
 
+from services.api.contests.settlement import Settlement
+from shared.settings import Settings
 from tests.api_support import ADMIN, book
 from tests.conftest import READ_KEY, canonical
 from tests.e2e.conftest import ARTIFACTS, Site, chromium_page, put_contest, this_minute
@@ -122,6 +124,7 @@ async def test_a_completed_contest_shows_its_winners(site: Site) -> None:
         url, "march", name="March madness", starts_at=start.isoformat(),
         ends_at=(start + timedelta(hours=1)).isoformat(),
     )  # fmt: skip
+    assert await Settlement(db, Settings()).settle_due(datetime.now(UTC)) == 1  # as the worker
     async with chromium_page(1920, 1080) as page:
         await _open(page, url, "march")
         winners = page.locator("#winners")

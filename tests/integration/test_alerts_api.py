@@ -1,10 +1,10 @@
-"""The alerts API's tests (``tests/unit/test_alerts_api.py``) on the embedded SQLite and on a
-real PostgreSQL: the same saves, refusals, filters, CSV and live stream."""
+"""The alerts API's tests (``tests/unit/api/alerts/test_alerts_api.py``) on the embedded SQLite
+and on a real PostgreSQL: the same saves, refusals, filters, CSV and live stream."""
 
 from __future__ import annotations
 
-from tests.unit import test_alerts_api as unit
-from tests.unit.test_alerts_api import app, server
+from tests.unit.api.alerts import test_alerts_api as unit
+from tests.unit.api.alerts.test_alerts_api import app, server
 
 __all__ = ["app", "server"]  # fixtures of the unit tests, over this module's ``db``
 

@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.api.app import create_app
 from services.api.common.params import request_now
 from services.backup import Archive, BackupError, backup, restore
-from services.kpi.engine import Engine
-from services.kpi.store import KpiStore
+from services.kpi.domain.engine import Engine
+from services.kpi.flush import KpiStore
 from shared.catalogue import CATALOGUE
 from shared.db.engine import create_engine
 from shared.db.migrate import current_revision, head_revision, migrate

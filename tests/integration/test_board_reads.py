@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.kpis.queries import KpiQueries
-from services.api.leaderboards.contenders import Contender, Contenders
+from services.api.live.contenders import Contender, Contenders
 from services.api.roster.repository import RosterRepository
 from shared.db.models import kpi_rollups
 from shared.windows import Window

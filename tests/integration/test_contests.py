@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.api.app import create_app
 from services.api.contests import scoring
 from services.api.contests.repository import ContestRepository
-from services.kpi.engine import Engine
-from services.kpi.store import KpiStore
+from services.api.contests.settlement import Settlement
+from services.kpi.retention import prune
 from shared.db.models import kpi_rollups
 from shared.settings import Settings
 from tests.api_support import ADMIN, READ, api_client, book, fields, floor
@@ -140,7 +140,7 @@ def _contest(participants: str, goal: float) -> dict[str, Any]:
 async def test_standings_across_a_dst_switch_equal_the_events_own_sums(
     api: tuple[httpx.AsyncClient, AsyncEngine, Any], participants: str
 ) -> None:
-    client, db, _ = api
+    client, db, app = api
     await _carol_moves(client)
     events = _events(seed=7)
     await book(db, *events)
@@ -167,10 +167,15 @@ async def test_standings_across_a_dst_switch_equal_the_events_own_sums(
     scores = sorted((-s for s, _ in expected.values()))
     assert [row["rank"] for row in body["rows"]] == [scores.index(-row["score"]) + 1
                                                      for row in body["rows"]]  # fmt: skip
-    # The March contest ended long ago: read, it is settled, with its winners stored.
-    assert body["status"] == "completed"
-    assert body["final"] is True
-    assert [w[key] for w in body["winners"]] == [r[key] for r in body["rows"] if r["rank"] == 1]
+    # The March contest ended long ago, but a read settles nothing: live standings, "final
+    # any moment", until the worker's settlement stores them with their winners.
+    assert (body["status"], body["final"], body["winners"]) == ("active", False, [])
+    assert datetime.fromisoformat(body["settles_at"]) < datetime.now(UTC)
+    assert await Settlement(db, app.state.settings).settle_due(datetime.now(UTC)) == 1
+    final = (await client.get("/v1/contests/spring", headers=READ)).json()
+    assert (final["status"], final["final"]) == ("completed", True)
+    assert final["rows"] == body["rows"]
+    assert [w[key] for w in final["winners"]] == [r[key] for r in body["rows"] if r["rank"] == 1]
 
 
 async def test_a_correction_counts_until_the_contest_settles_and_not_after(
@@ -220,8 +225,9 @@ async def test_a_correction_counts_until_the_contest_settles_and_not_after(
         ))  # fmt: skip
     # Settled (as the settler does once CONTEST_SETTLE_SECONDS have passed): final.
     later = now + timedelta(seconds=app.state.settings.contest_settle_seconds + 60)
-    assert await app.state.standings.settle_due(later) == 1
-    assert await app.state.standings.settle_due(later) == 0  # once
+    settlement = Settlement(db, app.state.settings)
+    assert await settlement.settle_due(later) == 1
+    assert await settlement.settle_due(later) == 0  # once
     # The winner's notification was written with the standings, once.
     async with db.connect() as conn:
         notified = (await conn.execute(text(
@@ -274,10 +280,9 @@ async def test_pruning_keeps_only_the_edge_minutes_of_a_contest_until_it_settles
         await book(pg, *events)
         async with pg.begin() as conn:  # saved when it was announced: its minutes were kept
             await ContestRepository(conn).save(old)
-        store = KpiStore(pg, Engine(settings.tz, "EUR"), "g", "t")
 
         floors = settings.retention_floors(time.time())
-        await store.prune(*floors)
+        await prune(pg, *floors)
 
         async with pg.connect() as conn:
             kept = (
@@ -304,9 +309,10 @@ async def test_pruning_keeps_only_the_edge_minutes_of_a_contest_until_it_settles
             assert rows[rep]["score"] == pytest.approx(score, abs=1e-6), rep
             at = rows[rep]["goal_reached_at"]
             assert (datetime.fromisoformat(at) if at else None) == reached, rep
-        assert body["status"] == "completed"  # settled on that read, long due
+        assert body["status"] == "active"  # long due, but a read settles nothing
 
-        await store.prune(*floors)
+        assert await Settlement(pg, settings).settle_due(datetime.now(UTC)) == 1
+        await prune(pg, *floors)
 
         async with pg.connect() as conn:
             left = (await conn.execute(text(
@@ -386,7 +392,7 @@ async def test_the_database_finds_when_each_running_score_first_held_the_goal(
 
 
 async def test_contests_are_listed_a_page_at_a_time_with_their_winners(
-    client: httpx.AsyncClient, db: AsyncEngine
+    client: httpx.AsyncClient, db: AsyncEngine, make_settings: Callable[..., Settings]
 ) -> None:
     """250 contests: pages of 100 in start order, each once; the status filter pages too; a
     settled contest shows its winners (read alone from its stored standings)."""
@@ -400,6 +406,8 @@ async def test_contests_are_listed_a_page_at_a_time_with_their_winners(
                 "score": {"metric": "calls_total"}}  # fmt: skip
         put = await client.put(f"/v1/contests/c{n:03d}", json=body, headers=ADMIN)
         assert put.status_code == 200, put.text
+    settled = await Settlement(db, make_settings()).settle("c001", int(now.timestamp()))
+    assert settled is not None  # c000 to c005 are due; c001 alone is settled here
     assert (await client.get("/v1/contests/c001", headers=READ)).json()["status"] == "completed"
 
     async def every(**params: Any) -> tuple[list[dict[str, Any]], int]:

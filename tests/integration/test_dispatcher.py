@@ -1,7 +1,7 @@
 """The dispatcher on a real database and a real HTTP receiver on 127.0.0.1 (ALLOW_PRIVATE_CHANNELS
 on, as in dev mode), rows inserted as the KPI side inserts them: each notification is delivered
-signed, retried with the same id, refused for good on a 4xx, given up after 24 h; two
-dispatchers never deliver one twice in a pass; a dispatcher dying mid-delivery loses nothing."""
+signed, retried with the same id, refused for good on a 4xx, given up after 24 h; two workers
+never deliver one twice; a dispatcher dying mid-delivery loses nothing."""
 
 from __future__ import annotations
 
@@ -20,10 +20,11 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks import Webhook
 
-from services.api.app import create_app
-from services.dispatcher.backoff import Backoff
-from services.dispatcher.dispatcher import Dispatcher
-from services.dispatcher.repository import claim_due
+from services.worker.app import build_worker
+from services.worker.dispatcher.backoff import Backoff
+from services.worker.dispatcher.dispatcher import Dispatcher
+from services.worker.dispatcher.repository import claim_due
+from services.worker.service import Worker
 from shared.notify.messages import new_secret
 from shared.settings import Settings
 from tests.api_support import served
@@ -287,28 +288,36 @@ async def _status_is(db: AsyncEngine, nid: str, status: str) -> bool:
     return bool((await delivery(db, nid))["status"] == status)
 
 
-# --- several dispatchers, PostgreSQL ----------------------------------------------------------
+# --- several dispatchers and workers, PostgreSQL ------------------------------------------------
 
 
-async def test_two_dispatchers_never_deliver_one_notification_twice(
-    pg: AsyncEngine, settings: Settings, receiver: tuple[Receiver, str]
+async def test_two_workers_never_deliver_one_notification_twice(
+    pg: AsyncEngine,
+    postgres_url: str,
+    make_settings: Callable[..., Settings],
+    receiver: tuple[Receiver, str],
 ) -> None:
+    """Two worker instances on one PostgreSQL, each with its own engine (as two processes):
+    every notification is delivered once, and both take part."""
     found, url = receiver
-    found.delay_s = 0.01  # passes overlap: each claims while the other delivers
-    count = 120
+    found.delay_s = 0.05  # passes overlap: each claims while the other delivers
+    count = 300
     await add_channel(pg, f"{url}/ok")
     for i in range(count):
         await raise_notification(pg, f"ntf_{i:03}")
-    workers = [dispatcher(pg, settings, batch=10) for _ in range(2)]
-
-    async def work(worker: Dispatcher) -> int:
-        claimed = 0
-        async with worker.client() as client:
-            while taken := await worker.dispatch_once(client):
-                claimed += taken
-        return claimed
-
-    shares = await asyncio.gather(*(work(w) for w in workers))
+    settings = make_settings(
+        database_url=postgres_url, allow_private_channels=True, dispatch_poll_seconds=0.05
+    )
+    async with build_worker(settings) as one, build_worker(settings) as two:
+        stop = asyncio.Event()
+        both = asyncio.gather(one.run(stop), two.run(stop))
+        try:
+            await eventually(lambda: _delivered(pg, count), 60)
+            await asyncio.sleep(0.5)  # anything more would have come by now
+        finally:
+            stop.set()
+            await asyncio.wait_for(both, 10)
+    shares = [dispatcher_of(worker).claimed for worker in (one, two)]
     assert sum(shares) == count
     assert all(share > 0 for share in shares), shares  # both took part
     ids = found.ids()
@@ -318,6 +327,18 @@ async def test_two_dispatchers_never_deliver_one_notification_twice(
             text("SELECT status, attempts, count(*) FROM notification_deliveries GROUP BY 1, 2")
         )
         assert statuses.all() == [("delivered", 1, count)]
+
+
+def dispatcher_of(worker: Worker) -> Dispatcher:
+    job = worker.jobs["dispatcher"]
+    assert isinstance(job, Dispatcher)
+    return job
+
+
+async def _delivered(db: AsyncEngine, count: int) -> bool:
+    query = text("SELECT count(*) FROM notification_deliveries WHERE status = 'delivered'")
+    async with db.connect() as conn:
+        return bool((await conn.execute(query)).scalar_one() == count)
 
 
 async def test_a_claim_skips_the_rows_another_dispatcher_is_claiming(
@@ -367,20 +388,3 @@ async def test_a_dispatcher_dying_mid_delivery_loses_nothing(
 
 async def _hits(found: Receiver, count: int) -> bool:
     return len(found.hits) >= count
-
-
-async def test_the_api_process_dispatches(
-    pg: AsyncEngine,
-    make_settings: Callable[..., Settings],
-    postgres_url: str,
-    receiver: tuple[Receiver, str],
-) -> None:
-    found, url = receiver
-    await add_channel(pg, f"{url}/ok")
-    settings = make_settings(
-        database_url=postgres_url, allow_private_channels=True, dispatch_poll_seconds=0.05
-    )
-    async with served(create_app(settings, pg)):
-        await raise_notification(pg, "ntf_8")
-        await eventually(is_delivered(pg, "ntf_8"))
-    assert found.ids() == ["ntf_8"]

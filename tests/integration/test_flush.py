@@ -13,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.kpis.queries import KpiQueries
 from services.api.roster.service import RosterStore
-from services.kpi.engine import Engine
-from services.kpi.store import Booking, KpiStore, OffsetsWentBackwards
+from services.kpi.domain.engine import Engine
+from services.kpi.flush import Booking, KpiStore
+from services.kpi.offsets import OffsetsWentBackwards
+from services.kpi.retention import prune
 from shared import events as ev
 from shared.bus import Record
 from shared.db.migrate import migrate
@@ -93,7 +95,7 @@ async def test_a_crash_inside_the_transaction_loses_nothing(
     async def crash(*_: object) -> None:
         raise RuntimeError("process died between upsert and offsets")
 
-    monkeypatch.setattr(store, "_record_offsets", crash)
+    monkeypatch.setattr(store._offsets, "record", crash)
     with pytest.raises(RuntimeError):
         await store.flush(booking(kpi, batch))
     async with db.connect() as conn:
@@ -135,7 +137,7 @@ async def test_pruned_minutes_and_hours_are_answered_from_coarser_buckets(
     old = datetime.now(UTC) - timedelta(days=3, minutes=17)
     recent = datetime.now(UTC) - timedelta(hours=5, minutes=3)
     await store.flush(booking(kpi, records(canonical(time=old), canonical(time=recent))))
-    pruned = await store.prune(*settings.retention_floors(datetime.now(UTC).timestamp()))
+    pruned = await prune(db, *settings.retention_floors(datetime.now(UTC).timestamp()))
     assert pruned > 0
     queries = KpiQueries(db, PARIS, settings.retention_floors)
     since = old - timedelta(seconds=30)  # the window starts inside a pruned minute and hour
@@ -203,8 +205,8 @@ async def test_applied_ids_and_call_states_are_pruned_after_their_retention(
     )
     now = int(datetime.now(UTC).timestamp())
     far = now - 10 * 86400
-    assert await store.prune(far, far, fact_floor=now - 86400) == 0  # all still young
-    assert await store.prune(far, far, fact_floor=now + 60) == 3  # 2 applied ids, 1 call
+    assert await prune(db, far, far, fact_floor=now - 86400) == 0  # all still young
+    assert await prune(db, far, far, fact_floor=now + 60) == 3  # 2 applied ids, 1 call
     async with db.connect() as conn:
         kinds = {k for (k,) in await conn.execute(select(table(KpiState).c.kind))}
         ids = (await conn.execute(select(func.count()).select_from(table(AppliedEvent)))).scalar()

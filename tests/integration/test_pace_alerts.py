@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api.alerts.pace_checks import check_pace
 from services.api.app import create_app
+from services.worker.pace_checks import check_pace
 from shared.settings import Settings
 from tests.api_support import ADMIN, api_client, book, floor, put_targets
 from tests.conftest import canonical

@@ -14,8 +14,8 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.roster.repository import RosterRepository
-from services.kpi.engine import Engine
-from services.kpi.store import Booking, KpiStore
+from services.kpi.domain.engine import Engine
+from services.kpi.flush import Booking, KpiStore
 from shared import events as ev
 from shared.bus import Record
 from shared.db.retry import ConcurrentInsert

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api.alerts.pace_checks import check_pace
+from services.worker.pace_checks import check_pace
 from shared.settings import Settings
 from tests.api_support import ADMIN, READ, book, fields, floor
 from tests.conftest import canonical

@@ -29,12 +29,13 @@ from prometheus_client import REGISTRY
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api.alerts.pace_checks import check_pace
 from services.api.app import create_app
+from services.api.contests.settlement import Settlement
 from services.kpi.app import build_kpi_service
-from services.kpi.engine import Engine
+from services.kpi.domain.engine import Engine
+from services.kpi.flush import Booking, KpiStore
 from services.kpi.service import KpiService
-from services.kpi.store import Booking, KpiStore
+from services.worker.pace_checks import check_pace
 from shared import events as ev
 from shared import outbox
 from shared.alert_reads import window_values
@@ -185,7 +186,7 @@ async def test_a_contest_of_10000_tied_reps_settles_with_10000_winners_each_noti
         assert saved.status_code == 200, saved.text
     await watch(pg, "won", {"kind": "contest_won", "contest_id": "blitz"}, "ops")
 
-    assert await app.state.standings.settle_due(NOW) == 1
+    assert await Settlement(pg, app.state.settings).settle_due(NOW) == 1
     final = json.loads(await scalar(pg, "SELECT final FROM contests WHERE id = 'blitz'"))
     assert len(final["winners"]) == REPS
     assert {row["score"] for row in final["rows"]} == {1}

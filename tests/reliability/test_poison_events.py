@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 import pytest
 
-from services.kpi import engine as kpi_engine
 from services.kpi.app import build_kpi_service
+from services.kpi.domain import engine as kpi_engine
 from services.kpi.service import KpiService
 from shared import buckets
 from shared.buckets import Grain

@@ -116,7 +116,9 @@ class Serve:
             assert self.process is not None
             assert self.process.poll() is None, self.logs.read_text()[-3000:]
             with contextlib.suppress(httpx.TransportError):
-                if (await client.get(f"{self.ingest}/readyz")).status_code == 200:
+                ingest = await client.get(f"{self.ingest}/readyz")
+                api = await client.get(f"http://127.0.0.1:{self.api_port}/readyz")
+                if ingest.status_code == api.status_code == 200:
                     return
             await asyncio.sleep(0.05)
         pytest.fail(f"serve not ready; log: {self.logs.read_text()[-3000:]}")

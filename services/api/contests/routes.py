@@ -15,7 +15,7 @@ from services.api.common.freshness import Fresh, FreshApart, cache_headers
 from services.api.common.pages import DEFAULT_LIMIT, PageCursor, PageLimit
 from services.api.common.params import AppSettings, Id, Now
 from services.api.common.sse import sse_response
-from services.api.contests import service
+from services.api.contests import definition
 from services.api.contests.repository import ContestRepository
 from services.api.contests.schemas import (
     ContestIn,
@@ -24,8 +24,8 @@ from services.api.contests.schemas import (
     ContestSummary,
 )
 from services.api.contests.scoring import Status
-from services.api.contests.service import Standings, StandingsSpec
-from services.api.leaderboards.hub import BoardHub
+from services.api.contests.standings import Standings, StandingsSpec, listed, summary
+from services.api.live.hub import BoardHub
 from services.api.roster.repository import RosterRepository
 from services.api.roster.service import epoch
 
@@ -64,10 +64,10 @@ async def put_contest(
 ) -> ContestSummary:
     """Create or redefine a contest: its definition and status (the standings: GET)."""
     at = epoch(now)
-    saved = await service.save(
-        contests, RosterRepository(db), service.define(contest_id, body, at, settings)
+    saved = await definition.save(
+        contests, RosterRepository(db), definition.define(contest_id, body, at, settings)
     )
-    return service.summary(saved, [], at, settings.contest_settle_seconds)
+    return summary(saved, [], at, settings.contest_settle_seconds)
 
 
 @router.get(
@@ -87,7 +87,7 @@ async def list_contests(
 ) -> ContestList:
     """The contests in start order, a page at a time (``next_cursor``)."""
     settle_s = settings.contest_settle_seconds
-    return await service.listed(contests, status, epoch(now), settle_s, limit, cursor)
+    return await listed(contests, status, epoch(now), settle_s, limit, cursor)
 
 
 @router.get(
@@ -119,7 +119,7 @@ async def get_contest(
     summary="Delete a contest",
 )
 async def delete_contest(contest_id: Id, contests: Contests) -> Response:
-    await service.delete(contests, contest_id)
+    await definition.delete(contests, contest_id)
     return Response(status_code=204)
 
 
@@ -138,7 +138,7 @@ async def delete_contest(contest_id: Id, contests: Contests) -> Response:
 async def stream_contest(
     request: Request, contest_id: Id, hub: AppContestHub, contests: Contests, limit: Limit = 100
 ) -> StreamingResponse:
-    await service.existing(contests, contest_id)  # a 404 now, not a stream that never starts
+    await definition.existing(contests, contest_id)  # a 404 now, not a stream that never starts
     spec = StandingsSpec(contest_id, limit)
     hub.admit(spec)
     return sse_response(hub.stream(spec, request.headers.get("last-event-id"), request), request)

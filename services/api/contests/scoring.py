@@ -20,8 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from services.api.leaderboards.contenders import Contender as Contender  # scoring takes these
-from services.api.leaderboards.ranking import Entry, rank
+from services.api.live.contenders import Contender as Contender  # scoring takes these
+from services.api.live.ranking import Entry, rank
 from shared.catalogue import CATALOGUE, VOLUME, evaluate, needed_counters, volume
 
 Participants = Literal["reps", "teams"]

@@ -18,9 +18,9 @@ from services.api.common.exports import Export
 from services.api.common.freshness import FreshApart, cache_headers
 from services.api.common.params import AskedWindow, Metric, Now, RequestWindow, SubjectKind
 from services.api.common.sse import sse_response
-from services.api.leaderboards.hub import MAX_STREAMS, BoardHub
 from services.api.leaderboards.schemas import LeaderboardOut
 from services.api.leaderboards.service import Boards, BoardSpec, RankBy
+from services.api.live.hub import MAX_STREAMS, BoardHub
 from shared.pacing import paced
 from shared.problems import Unprocessable
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from services.api.leaderboards.ranking import Standing, top
+from services.api.live.ranking import Standing, top
 from shared.catalogue import CATALOGUE, VOLUME, evaluate, volume
 
 Value = float | int | None

@@ -20,10 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.api.common.freshness import DataVersion
 from services.api.common.params import SubjectKind, WindowQuery, resolve
-from services.api.common.stamped import StampedCache
 from services.api.kpis.queries import KpiQueries, Sums
 from services.api.kpis.schemas import PaceOut
-from services.api.leaderboards.contenders import Contender, Contenders
 from services.api.leaderboards.schemas import LeaderboardOut, LeaderboardRow
 from services.api.leaderboards.scores import (
     Scores,
@@ -36,6 +34,8 @@ from services.api.leaderboards.scores import (
     shown,
     values_of_totals,
 )
+from services.api.live.contenders import Contender, Contenders
+from services.api.live.stamped import StampedCache, stamp_of
 from services.api.roster.repository import RosterRepository
 from services.api.roster.service import epoch
 from services.api.targets.repository import TargetRepository
@@ -46,12 +46,6 @@ from shared.settings import Settings
 from shared.windows import Window, WindowError
 
 RankBy = Literal["value", "attainment", "pace"]
-Stamp = tuple[DataVersion, int]  # what a board is up to date with: data version, minute
-
-
-def stamp_of(version: DataVersion, now: datetime) -> Stamp:
-    """A board is current for one data version and one minute: windows move with the clock."""
-    return version, epoch(now) // 60
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from services.api.common.freshness import DataVersion
 from services.api.common.params import SubjectKind
 from services.api.common.spreadsheets import Column
 from services.api.kpis.service import Kpis
-from services.api.leaderboards.contenders import Contender, Contenders
+from services.api.live.contenders import Contender, Contenders
 from services.api.reports.schemas import ReportOut, ReportRow, Scope
 from services.api.roster.repository import RosterRepository
 from services.api.roster.service import epoch

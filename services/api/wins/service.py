@@ -1,6 +1,7 @@
 """Which deals were won in a window, read from the deals' own states: each state lists what it
-booked (``services/kpi/state.py``), so a won deal is one that booked ``deals_won`` at a time in
-the window, to the rep and team it names. A deal reopened since books nothing: it is not a win.
+booked (``services/kpi/domain/state.py``), so a won deal is one that booked ``deals_won`` at a
+time in the window, to the rep and team it names. A deal reopened since books nothing: it is not
+a win.
 
 A deal booked in a window was changed (its state written) no earlier than a day before the
 window's start (events may be dated up to a day ahead of the clock), so only the states

@@ -1,0 +1,353 @@
+"""The KPI engine: canonical events in, aggregate deltas out. Pure: no I/O, no clock.
+
+Stateless facts (a lead, a meeting, a complaint...) contribute base counters directly: a
+dispatch table, one small function per type. Facts that change are state (``state.py``): calls
+(one fact per call id), missed calls called back (per team and number), deals (per deal) and
+first wins (per account). Everything is credited to the rep and the rep's team at the time of the
+fact, or kept as unassigned activity under the actor's identity, in the minute, hour and day
+bucket of that time.
+
+The caller (the store) locks the states the batch needs: ``plan`` names them, ``apply`` books
+the batch, and ``settle`` books the states that ``apply`` found affected but could not know
+beforehand (a deal's account, the callback state a call was registered in before).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from services.kpi.domain.accounts import AccountState
+from services.kpi.domain.calls import CallbackState, CallState, normalise_number
+from services.kpi.domain.deals import DealState, won_counters
+from services.kpi.domain.roster import Owner, Roster
+from services.kpi.domain.state import Booked, StateKey, Subjects, Win
+from shared import events as ev
+from shared.buckets import bucket_starts
+from shared.fx import unrated_currency
+
+CALL_TYPES = {"call.placed", "call.received", "call.missed"}
+DEAL_TOUCHES = {"meeting.held", "email.sent", "conversation.logged"}
+STATE_TYPES: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "deal": DealState.from_json,
+    "call": CallState.from_json,
+    "callback": CallbackState.from_json,
+    "account": AccountState.from_json,
+}
+States = dict[StateKey, Any]
+
+
+class BucketKey(NamedTuple):
+    """One base counter of one subject in one bucket (a column of a ``kpi_rollups`` row).
+    ``scope`` is whose bucket it is: ``rep``, ``team`` or ``unassigned`` (activity of an
+    identity nobody owns, under that identity). In the KPI service and its table "scope" means
+    only that; an API key's rights are a ``KeyScope``.
+
+    The engine keys its deltas by plain tuples of these fields, in this order (equal to a
+    ``BucketKey`` and cheaper to make, once per counter, grain and subject of every event)."""
+
+    scope: str  # rep | team | unassigned
+    metric: str
+    grain: str
+    bucket_start: int
+    subject_id: str
+
+
+Key = tuple[str, str, str, int, str]  # the fields of a BucketKey
+Deltas = dict[Key, int]
+Item = tuple[ev.Event, dict[str, int]]  # an event and its stateless counters
+
+
+class UnusableEvent(ValueError):
+    """A valid event the engine cannot book (e.g. an amount in a currency with no rate)."""
+
+
+@dataclass(slots=True)
+class Applied:
+    deltas: Deltas
+    # account key -> [(deal key, (at, revenue cents, subjects) if won else None)]
+    accounts: dict[StateKey, list[tuple[str, tuple[int, int, Subjects] | None]]] = field(
+        default_factory=dict
+    )
+    # callback state key -> calls whose earlier report registered there and no longer holds
+    forget: dict[StateKey, list[str]] = field(default_factory=dict)
+    wins: list[Win] = field(default_factory=list)  # deals newly won in the batch, for alerts
+
+    @property
+    def followups(self) -> set[StateKey]:
+        """States ``settle`` needs, beyond those ``plan`` named."""
+        return set(self.accounts) | set(self.forget)
+
+
+def new_state(key: StateKey) -> Any:
+    return STATE_TYPES[key[0]]({})
+
+
+class Engine:
+    def __init__(self, tz: ZoneInfo, currency: str, fx_rates: dict[str, Decimal] | None = None):
+        self._tz = tz
+        self._currency = currency
+        self._fx = {currency: Decimal(1), **(fx_rates or {})}
+        self._contributions: dict[str, Callable[[Any], dict[str, int]]] = {
+            "call.placed": _call_placed,
+            "call.received": _call_received,
+            "call.missed": lambda e: {"calls_missed": 1},
+            "lead.created": lambda e: {"leads_created": 1},
+            "meeting.booked": lambda e: {"meetings_booked": 1},
+            "meeting.held": lambda e: {"meetings_held": 1},
+            "email.sent": lambda e: {"emails_sent": 1},
+            "conversation.logged": lambda e: {"conversations_logged": 1},
+            "proposal.sent": lambda e: {"proposals_sent": 1},
+            "proposal.accepted": lambda e: {"proposals_accepted": 1},
+            "deal.updated": self._deal_updated,
+            "customer.churned": lambda e: {"churned_customers": 1},
+            "survey.answered": _survey_answered,
+            "complaint.logged": lambda e: {"complaints": 1},
+        }
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self._tz
+
+    # -- the stateless part --------------------------------------------------------------
+
+    def contributions(self, event: ev.Event) -> dict[str, int]:
+        """The non-zero base counters one event adds; raises ``UnusableEvent``."""
+        return {k: v for k, v in self._contributions[event.type](event).items() if v}
+
+    # -- planning: which states a batch needs ---------------------------------------------
+
+    def plan(self, items: Iterable[Item], roster: Roster) -> set[StateKey]:
+        keys: set[StateKey] = set()
+        for event, _ in items:
+            if event.type in CALL_TYPES:
+                keys.add(_call_key(event))
+                callback = _callback_key(event, roster.owner(event.actor, event.epoch))
+                if callback:
+                    keys.add(callback)
+            elif isinstance(event, ev.DealUpdated) or _touches_deal(event):
+                keys.add(_deal_key(event))
+        return keys
+
+    # -- booking -------------------------------------------------------------------------
+
+    def book(self, items: Iterable[Item], states: States, roster: Roster) -> dict[BucketKey, int]:
+        """Every step at once over states held in memory (tests and tools; the store locks)."""
+        batch = list(items)
+        for key in self.plan(batch, roster):
+            states.setdefault(key, new_state(key))
+        applied = self.apply(batch, states, roster)
+        for key in applied.followups:
+            states.setdefault(key, new_state(key))
+        for bucket, amount in self.settle(applied, states).items():
+            applied.deltas[bucket] += amount
+        return {BucketKey(*key): amount for key, amount in applied.deltas.items()}
+
+    def apply(self, items: Iterable[Item], states: States, roster: Roster) -> Applied:
+        """Book a batch: stateless counters, calls, callbacks and deals (states in place)."""
+        result = Applied(defaultdict(int))
+        touched: dict[str, set[StateKey]] = defaultdict(set)
+        for event, counters in items:
+            if event.type in CALL_TYPES:
+                self._call(event, counters, states, roster, result, touched)
+            elif isinstance(event, ev.DealUpdated):
+                states[_deal_key(event)].merge(event)
+                touched["deal"].add(_deal_key(event))
+            else:
+                if counters:
+                    self._credit(event, counters, roster, result.deltas)
+                if _touches_deal(event):
+                    states[_deal_key(event)].touch(event)
+                    touched["deal"].add(_deal_key(event))
+        for key in sorted(touched["callback"]):
+            self._rebook(result.deltas, states[key], states[key].bookings())
+        for key in sorted(touched["deal"]):
+            self._book_deal(key, states[key], roster, result)
+        return result
+
+    def settle(self, applied: Applied, states: States) -> Deltas:
+        """Book the follow-ups of ``apply`` (their states locked by the caller)."""
+        deltas: Deltas = defaultdict(int)
+        for key in sorted(applied.forget):
+            callbacks: CallbackState = states[key]
+            for call_id in applied.forget[key]:
+                callbacks.forget(call_id)
+            self._rebook(deltas, callbacks, callbacks.bookings())
+        for key in sorted(applied.accounts):
+            account: AccountState = states[key]
+            for deal, win in applied.accounts[key]:
+                if win is None:
+                    account.drop_win(deal)
+                else:
+                    account.set_win(deal, *win)
+            self._rebook(deltas, account, account.bookings())
+        return deltas
+
+    def _call(
+        self,
+        event: ev.Event,
+        counters: dict[str, int],
+        states: States,
+        roster: Roster,
+        result: Applied,
+        touched: dict[str, set[StateKey]],
+    ) -> None:
+        ts = event.epoch
+        owner = roster.owner(event.actor, ts)
+        subjects = _subjects(owner, event.actor, fallback=event.partition_key)
+        call: CallState = states[_call_key(event)]
+        version = (event.instant, event.id)
+        if not call.newer(version):
+            return  # an older report of a call already told by a later one
+        call.version = list(version)  # the latest report of a call is its outcome
+        self._rebook(result.deltas, call, [Booked(ts, subjects, tuple(counters.items()))])
+        call_id = getattr(event.data, "call_id", event.id)
+        callback = _callback_key(event, owner)
+        previous = ("callback", call.callback) if call.callback else None
+        if previous and previous != callback:
+            # What an earlier report registered elsewhere no longer holds. If no event of this
+            # batch maps there, that state is not locked yet: ``settle`` undoes it.
+            if previous in states:
+                states[previous].forget(call_id)
+                touched["callback"].add(previous)
+            else:
+                result.forget.setdefault(previous, []).append(call_id)
+        call.callback = callback[1] if callback else None
+        if callback is None:
+            return
+        state: CallbackState = states[callback]
+        state.forget(call_id)
+        if event.type == "call.missed":
+            state.add_missed(call_id, event.instant, subjects)
+        elif event.type == "call.placed":
+            state.add_placed(call_id, event.instant)
+        touched["callback"].add(callback)
+
+    def _book_deal(self, key: StateKey, deal: DealState, roster: Roster, result: Applied) -> None:
+        decided = deal.decided()
+        wanted: list[Booked] = []
+        win: tuple[int, int, Subjects] | None = None
+        if decided is not None:
+            kind, at = decided
+            actor_data = deal.value("actor")
+            actor = ev.Actor(**actor_data) if actor_data else None
+            deal_id = key[1].split("|", 1)[1]  # "|" cannot occur unescaped in a source URI
+            owner = roster.owner(actor, int(at))
+            subjects = _subjects(owner, actor, fallback=f"deal_id:{deal_id}")
+            rate = self._fx.get(deal.value("currency") or self._currency)
+            counters = won_counters(deal, at, rate) if kind == "won" else {"deals_lost": 1}
+            wanted = [Booked(int(at), subjects, tuple(counters.items()))]
+            if kind == "won":
+                win = (int(at), counters["revenue_cents"], subjects)
+                if not _won_before(deal.booked):
+                    rep = next((i for scope, i in subjects if scope == "rep"), None)
+                    result.wins.append(Win(deal_id, int(at), counters["revenue_cents"], rep))
+        self._rebook(result.deltas, deal, wanted)
+        self._register_account(key, deal, win, result)
+
+    @staticmethod
+    def _register_account(
+        key: StateKey, deal: DealState, win: tuple[int, int, Subjects] | None, result: Applied
+    ) -> None:
+        account_id = deal.value("account_id")
+        account = ("account", f"{key[1].split('|', 1)[0]}|{account_id}") if account_id else None
+        previous = (deal.account[0], deal.account[1]) if deal.account else None
+        if previous and previous != account:
+            result.accounts.setdefault(previous, []).append((key[1], None))
+        if account:
+            result.accounts.setdefault(account, []).append((key[1], win))
+        deal.account = list(account) if account else None
+
+    def _rebook(self, deltas: Deltas, state: Any, wanted: list[Booked]) -> None:
+        if wanted == state.booked:
+            return
+        for old in state.booked:
+            self._add(deltas, old, -1)
+        for new in wanted:
+            self._add(deltas, new, +1)
+        state.booked = wanted
+
+    def _credit(
+        self, event: ev.Event, counters: dict[str, int], roster: Roster, deltas: Deltas
+    ) -> None:
+        ts = event.epoch
+        subjects = _subjects(roster.owner(event.actor, ts), event.actor, event.partition_key)
+        self._add(deltas, Booked(ts, subjects, tuple(counters.items())), +1)
+
+    def _add(self, deltas: Deltas, booked: Booked, sign: int) -> None:
+        starts = bucket_starts(booked.at, self._tz)
+        for scope, subject in booked.subjects:
+            for metric, amount in booked.counters:
+                if amount:
+                    value = sign * amount
+                    for grain, start in starts:
+                        deltas[(scope, metric, grain, start, subject)] += value
+
+    def _deal_updated(self, event: ev.DealUpdated) -> dict[str, int]:
+        """Deals are booked from their state; here only the currency is checked."""
+        if (currency := unrated_currency(event, self._fx)) is not None:
+            raise UnusableEvent(f"no exchange rate from {currency} to {self._currency}")
+        return {}
+
+
+def _subjects(owner: Owner | None, actor: ev.Actor | None, fallback: str) -> Subjects:
+    """The rep and the rep's team (``owner``, at the fact's time); or the actor's identity,
+    kept as unassigned."""
+    if owner is None:
+        return (("unassigned", actor.key if actor else fallback),)
+    if owner.team_id is None:
+        return (("rep", owner.rep_id),)
+    return (("rep", owner.rep_id), ("team", owner.team_id))
+
+
+def _callback_key(event: ev.Event, owner: Owner | None) -> StateKey | None:
+    """Where a missed or placed call meets the others: its owner's team and the number."""
+    if event.type not in ("call.missed", "call.placed"):
+        return None
+    number = normalise_number(getattr(event.data, "counterpart", None))
+    if number is None or owner is None or owner.team_id is None:
+        return None
+    return ("callback", f"{owner.team_id}|{number}")
+
+
+def _call_key(event: ev.Event) -> StateKey:
+    return ("call", f"{event.source}|{getattr(event.data, 'call_id', event.id)}")
+
+
+def _deal_key(event: ev.Event) -> StateKey:
+    return ("deal", f"{event.source}|{getattr(event.data, 'deal_id', '')}")
+
+
+def _touches_deal(event: ev.Event) -> bool:
+    return event.type in DEAL_TOUCHES and bool(getattr(event.data, "deal_id", None))
+
+
+def _call_placed(event: ev.CallPlaced) -> dict[str, int]:
+    connected = event.data.outcome == "connected"
+    return {
+        "calls_placed": 1,
+        "calls_connected": int(connected),
+        "talk_seconds": event.data.talk_seconds,
+    }
+
+
+def _call_received(event: ev.CallReceived) -> dict[str, int]:
+    return {"calls_received": 1, "talk_seconds": event.data.talk_seconds}
+
+
+def _survey_answered(event: ev.SurveyAnswered) -> dict[str, int]:
+    nps, csat = event.data.nps, event.data.csat
+    if nps is not None:
+        return {"nps_answers": 1, "nps_promoters": int(nps >= 9), "nps_detractors": int(nps <= 6)}
+    return {"csat_answers": 1, "csat_sum": csat or 0}
+
+
+def _won_before(booked: list[Booked]) -> bool:
+    """Whether the deal was booked won already: then this is an edit of that win (its amount,
+    or its time moved by a late earlier report), not a new win. A deal open or lost before is
+    won anew."""
+    return any(dict(b.counters).get("deals_won") for b in booked)

@@ -1,0 +1,338 @@
+"""The KPI service's exactly-once flush (architecture decision 4).
+
+One batch = one database transaction holding the new aggregate rows, the ids of the events
+applied and the next offset of every partition, so a crash at any instant neither loses nor
+double-counts an event. Its neighbours: ``offsets`` (where the consumer resumes), ``bulk`` (the
+bulk statements), ``alerts`` (the outbox step), ``domain/`` (the pure engine, states, roster and
+re-credit it drives); ``retention`` prunes what it wrote, from the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import orjson
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.kpi import metrics
+from services.kpi.alerts import AlertWatch
+from services.kpi.bulk import StateRow, writer_for
+from services.kpi.domain.engine import STATE_TYPES, Deltas, Engine, Item, States, new_state
+from services.kpi.domain.recredit import MARKER, recredit_row, resolver, rewrite_state
+from services.kpi.domain.roster import Roster
+from services.kpi.domain.state import StateKey, Win
+from services.kpi.offsets import Offsets, next_offsets
+from shared import events as ev
+from shared.bus import Record
+from shared.catalogue import BASE_COUNTERS
+from shared.db.chunks import chunks
+from shared.db.models import (
+    AlertsVersion,
+    AppliedEvent,
+    Identity,
+    KpiState,
+    RosterVersion,
+    Team,
+    event_key,
+    kpi_rollups,
+    table,
+)
+from shared.db.repeats import Repeats, is_a_bug
+from shared.db.retry import retrying
+from shared.roster import read_memberships
+
+log = logging.getLogger(__name__)
+
+_applied = table(AppliedEvent)
+_states = table(KpiState)
+_version = table(RosterVersion)
+_alerts_version = table(AlertsVersion)
+_identities = table(Identity)
+_teams = table(Team)
+
+
+@dataclass(slots=True)
+class Booking:
+    """What one batch carries into the transaction: decoded events with their counters."""
+
+    records: Sequence[Record]
+    booked: list[tuple[ev.Event, dict[str, int]]]
+
+
+@dataclass(slots=True)
+class FlushResult:
+    applied: list[ev.Event] = field(default_factory=list)
+    duplicates: int = 0
+    unassigned: int = 0
+    next_offsets: dict[int, int] = field(default_factory=dict)
+    # (scope, subject, metric) -> what the batch added, at day grain: for business counters
+    booked: dict[tuple[str, str, str], int] = field(default_factory=dict)
+
+
+BUSINESS = {"calls_placed", "calls_received", "calls_missed", "deals_won", "revenue_cents"}
+
+
+class KpiStore:
+    """The KPI service's database: ``db`` is where the aggregates live, ``kpi`` the engine
+    that computes them, ``group`` and ``topic`` whose offsets are stored with them."""
+
+    def __init__(
+        self,
+        db: AsyncEngine,
+        kpi: Engine,
+        group: str,
+        topic: str,
+        alerts: AlertWatch | None = None,
+    ) -> None:
+        self._db = db
+        self.alerts = alerts or AlertWatch(kpi.tz)
+        self._kpi = kpi
+        self._writer = writer_for(db.dialect.name)
+        self._roster = Roster()
+        self._offsets = Offsets(group, topic, db.dialect.name)
+
+    async def load_offsets(self, topic: str, partitions: list[int]) -> dict[int, int]:
+        """Where to resume each partition: the offsets stored with the aggregates."""
+        async with self._db.connect() as conn:
+            return await self._offsets.load(conn, topic, partitions)
+
+    async def is_a_bug(self, repeats: Repeats, exc: BaseException) -> bool:
+        """Count ``exc`` among a step's failures: True once it has repeated identically
+        enough times while the database answers (``shared.db.repeats``)."""
+        return await is_a_bug(repeats, exc, self._db)
+
+    async def team_ids(self) -> list[str]:
+        async with self._db.connect() as conn:
+            return list((await conn.execute(select(_teams.c.id))).scalars())
+
+    async def roster_version(self) -> int:
+        async with self._db.connect() as conn:
+            return int((await conn.execute(select(_version.c.version))).scalar() or 0)
+
+    def stored_offsets(self) -> dict[int, int]:
+        """The next offset per partition as this process last stored it."""
+        return self._offsets.stored()
+
+    def caught_up(self, targets: dict[int, int]) -> bool:
+        """Whether this process stored offsets at or past ``targets`` on every partition."""
+        return self._offsets.caught_up(targets)
+
+    async def clear(self) -> None:
+        """Forget every aggregate, state, applied id and offset (the roster stays): for replay."""
+        async with self._db.begin() as conn:
+            for aggregate in (kpi_rollups, _applied, _states):
+                await conn.execute(delete(aggregate))
+            await self._offsets.forget(conn)
+
+    async def flush(self, booking: Booking, *, dry_run: bool = False) -> FlushResult:
+        """Apply one batch exactly once; retried whole on a deadlock or serialisation failure
+        between instances (raised by SQLAlchemy or, from the bulk writes, by asyncpg).
+
+        ``dry_run`` does every step, then rolls back: whether the batch *would* flush, for the
+        consumer's search of an event at fault."""
+        return await retrying(lambda: self._flush_once(booking, dry_run), what="flush")
+
+    async def _flush_once(self, booking: Booking, dry_run: bool = False) -> FlushResult:
+        """The ordered steps; each is marked in the body.
+
+        1. refresh the roster snapshot if its version moved (one single-row read)
+        2. claim the batch's event ids; a conflicting id is a duplicate and is skipped
+        3. apply the KPI engine to the newly claimed events only -> aggregate deltas; deal updates
+           are merged into the deals' locked state rows, which book the difference
+        4. upsert the deltas, keys sorted so concurrent instances lock rows in one order
+        4b. write the notifications those aggregates cause (``alerts.py``): the outbox
+        5. record the next offset of every partition in the batch (only ever forward)
+        6. commit; only after this may the caller acknowledge anything
+        """
+        result = FlushResult(next_offsets=next_offsets(booking.records))
+        self._offsets.check_forward(result.next_offsets)
+        roster = self._roster  # a rolled-back flush must not keep a roster it re-credited for
+        try:
+            async with self._db.begin() as conn:
+                await self._writer.begin(conn)
+                alerts_version = await self._refresh_roster(conn)  # 1
+                fresh = await self._claim(conn, booking.booked)  # 2
+                result.applied = [event for event, _ in fresh]
+                result.duplicates = len(booking.booked) - len(fresh)
+                result.unassigned = sum(1 for e in result.applied if self._unassigned(e))
+                deltas, wins = await self._apply(conn, fresh)  # 3
+                await self._upsert(conn, deltas)  # 4
+                await self.alerts.raise_for(
+                    conn, alerts_version, deltas, wins, members=self._roster.memberships
+                )  # 4b: outbox
+                result.booked = _business(deltas)
+                await self._offsets.record(conn, result.next_offsets)  # 5
+                if dry_run:
+                    raise _RolledBack
+        except _RolledBack:
+            self._roster = roster
+            return result
+        except BaseException:
+            self._roster = roster
+            raise
+        self._offsets.committed(result.next_offsets)  # 6 (the `begin()` block committed)
+        return result
+
+    def _unassigned(self, event: ev.Event) -> bool:
+        """Booked under the actor's identity: no rep on the roster has it."""
+        return not self._roster.knows(event.actor)
+
+    async def _refresh_roster(self, conn: AsyncConnection) -> int:
+        """Reload the roster if its version moved, and re-credit newly known identities; the
+        alerts version, read in the same round trip, is returned for step 4b.
+
+        The version row is read FOR SHARE: a roster change (an UPDATE of that row) waits for
+        the flushes under way, and flushes after it see it. So no flush booking with an old
+        roster can commit after the re-credit that follows the change."""
+        alerts_version = select(_alerts_version.c.version).scalar_subquery()
+        version_query = select(_version.c.version, alerts_version).with_for_update(read=True)
+        version, alerts = (await conn.execute(version_query)).one()
+        version, alerts = version or 0, int(alerts or 0)
+        if version == self._roster.version:
+            return alerts
+        known = set(self._roster.identities)
+        identities = await conn.execute(
+            select(_identities.c.provider, _identities.c.external_id, _identities.c.rep_id)
+        )
+        self._roster = Roster(
+            int(version),
+            {(p, x): rep for p, x, rep in identities},
+            await read_memberships(conn),
+        )
+        metrics.initialise_teams(self._roster.memberships.teams())
+        log.info(
+            "roster loaded", extra={"version": version, "identities": len(self._roster.identities)}
+        )
+        newly = [f"{p}:{x}" for p, x in set(self._roster.identities) - known]
+        if newly:
+            await self._recredit(conn, newly)
+        return alerts
+
+    async def _recredit(self, conn: AsyncConnection, keys: list[str]) -> None:
+        """Move the unassigned activity of ``keys`` to their reps (see ``recredit.py``).
+
+        Minute, hour and day rows go to the rep (and team) at their start; month rows are made
+        again from the day rows, so that a month stays the sum of its days when the rep changed
+        teams within it."""
+        counters = [kpi_rollups.c[c] for c in BASE_COUNTERS]
+        resolve = resolver(self._roster)
+        deltas: Deltas = {}
+        found: set[str] = set()
+        for chunk in chunks(sorted(keys)):  # named in an IN list: under the drivers' limit
+            moved = await conn.execute(
+                delete(kpi_rollups)
+                .where(kpi_rollups.c.scope == "unassigned", kpi_rollups.c.subject_id.in_(chunk))
+                .returning(
+                    kpi_rollups.c.grain, kpi_rollups.c.bucket_start, kpi_rollups.c.subject_id,
+                    *counters,
+                )
+            )  # fmt: skip
+            for grain, start, subject, *values in moved:
+                found.add(subject)
+                if grain != "month":
+                    recredit_row(deltas, grain, int(start), subject, values, resolve, self._kpi.tz)
+        await self._upsert(conn, deltas)
+        if found:
+            await self._rewrite_states(conn, found)
+            log.info(
+                "unassigned activity re-credited",
+                extra={"identities": len(found), "first": sorted(found)[:10]},
+            )
+
+    async def _rewrite_states(self, conn: AsyncConnection, keys: set[str]) -> None:
+        """Rewrite the states that booked to the unassigned subjects of ``keys``: one scan of
+        the states that booked to any unassigned subject, however many identities became
+        known (not one scan per identity: 10,000 scans for an import of 10,000). The rows it
+        finds are locked, in key order, until the flush commits."""
+        rows = await conn.execute(
+            select(_states.c.kind, _states.c.key, _states.c.state)
+            .where(_states.c.state.contains(MARKER, autoescape=True))
+            .order_by(_states.c.kind, _states.c.key)
+            .with_for_update()
+        )
+        rewritten = []
+        resolve = resolver(self._roster)
+        for kind, state_key, text in rows:
+            state = orjson.loads(text)
+            if rewrite_state(state, keys, resolve):
+                rewritten.append((kind, state_key, orjson.dumps(state).decode()))
+        if rewritten:
+            await self._writer.save_states(conn, [], rewritten)
+
+    async def _claim(self, conn: AsyncConnection, booked: list[Item]) -> list[Item]:
+        unique: dict[bytes, Item] = {}
+        for event, counters in booked:
+            unique.setdefault(event_key(event.source, event.id), (event, counters))
+        if not unique:
+            return []
+        claimed = await self._writer.claim(conn, list(unique), int(time.time()))
+        return [item for key, item in unique.items() if key in claimed]
+
+    async def _apply(self, conn: AsyncConnection, fresh: list[Item]) -> tuple[Deltas, list[Win]]:
+        """Book the batch; the states it changes are locked for the transaction."""
+        states, new = await self._lock_states(conn, self._kpi.plan(fresh, self._roster))
+        applied = self._kpi.apply(fresh, states, self._roster)
+        if applied.followups:  # known only once the batch is merged: locked second
+            more, more_new = await self._lock_states(conn, applied.followups - set(states))
+            states.update(more)
+            new |= more_new
+            _add_all(applied.deltas, self._kpi.settle(applied, states))
+        await self._save_states(conn, states, new)
+        return applied.deltas, applied.wins
+
+    async def _lock_states(
+        self, conn: AsyncConnection, keys: set[StateKey]
+    ) -> tuple[States, set[StateKey]]:
+        """Fetch and lock the state rows of ``keys`` that exist, in key order (so no deadlock),
+        and start the others afresh: the states, and which of them are new.
+
+        A concurrent instance touching the same deal or call waits for this transaction; one
+        that makes the same new state first makes this flush run again (``ConcurrentInsert``)."""
+        if not keys:
+            return {}, set()
+        rows = await self._writer.lock_states(conn, sorted(keys))
+        states: States = {
+            (kind, key): STATE_TYPES[kind](orjson.loads(state)) for kind, key, state in rows
+        }
+        new = keys - set(states)
+        for key in new:
+            states[key] = new_state(key)
+        return states, new
+
+    async def _save_states(self, conn: AsyncConnection, states: States, new: set[StateKey]) -> None:
+        if not states:
+            return
+        inserted: list[StateRow] = []
+        updated: list[StateRow] = []
+        for key, state in sorted(states.items()):
+            (inserted if key in new else updated).append(
+                (*key, orjson.dumps(state.to_json()).decode())
+            )
+        await self._writer.save_states(conn, inserted, updated)
+
+    async def _upsert(self, conn: AsyncConnection, deltas: Deltas) -> None:
+        rows = [(*key, value) for key, value in deltas.items() if value]
+        if rows:
+            await self._writer.add_buckets(conn, rows)
+
+
+def _add_all(into: Deltas, more: Deltas) -> None:
+    for key, amount in more.items():
+        into[key] += amount
+
+
+def _business(deltas: Deltas) -> dict[tuple[str, str, str], int]:
+    """What the batch booked per rep and team, at day grain, for the business counters."""
+    return {
+        (scope, subject, metric): v
+        for (scope, metric, grain, _, subject), v in deltas.items()
+        if grain == "day" and metric in BUSINESS and scope != "unassigned"
+    }
+
+
+class _RolledBack(Exception):
+    """Leaves a dry-run flush's transaction, which rolls it back."""
