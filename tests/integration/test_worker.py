@@ -167,3 +167,39 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     async with served(found.app()) as url:
         yield found, url
         found.released.set()
+
+
+@pytest.mark.parametrize("kafka", [None, "127.0.0.1:9"])
+async def test_retention_prunes_the_log_of_serve_and_leaves_it_alone_in_the_kafka_shape(
+    kafka: str | None, make_settings: Callable[..., Settings], db: AsyncEngine
+) -> None:
+    """Activity the KPI service read, older than LOG_RETENTION_HOURS, goes; what it has not
+    read stays, however old. With Kafka configured the log is not the bus: left alone."""
+    settings = make_settings(kafka_bootstrap_servers=kafka, log_retention_hours=1)
+    old = int((datetime.now(UTC) - timedelta(hours=2)).timestamp() * 1000)
+    async with db.begin() as conn:
+        for offset in range(10):
+            await conn.execute(
+                text(
+                    'INSERT INTO bus_log (topic, partition, "offset", value, timestamp_ms) '
+                    "VALUES ('sales.activity.v1', 0, :o, 'x', :t)"
+                ),
+                {"o": offset, "t": old},
+            )
+        await conn.execute(
+            text(
+                "INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset) "
+                "VALUES (:g, 'sales.activity.v1', 0, 6)"
+            ),
+            {"g": settings.kpi_group},
+        )
+    async with running(build_worker(settings, db, prune_every_s=0.05)):
+        kept = 4 if kafka is None else 10
+
+        async def pruned() -> bool:
+            return bool(await scalar(db, "SELECT count(*) FROM bus_log") == kept)
+
+        await eventually(pruned)
+        await asyncio.sleep(0.3)  # a few rounds more: nothing more goes
+        assert await pruned()
+    assert await scalar(db, 'SELECT min("offset") FROM bus_log') == (6 if kafka is None else 0)
