@@ -142,6 +142,7 @@ class Settings(BaseSettings):
     minute_retention_hours: int = Field(default=48, ge=1)
     hour_retention_days: int = Field(default=400, ge=1)
     dedupe_retention_days: int = Field(default=35, ge=1)  # applied ids and call states kept
+    activity_retention_days: int = Field(default=400, ge=1)  # the events behind each number
     # The database log of `serve` (no Kafka): activity kept this long once the KPI service read
     # it (a replay rebuilds from what is kept), dead letters this long whatever happens.
     log_retention_hours: int = Field(default=168, ge=1)

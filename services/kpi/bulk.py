@@ -15,13 +15,14 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.kpi.domain.activity import COLUMNS
 from shared.catalogue import BASE_COUNTERS
 from shared.db.chunks import chunks
-from shared.db.models import AppliedEvent, KpiState, kpi_rollups, table
+from shared.db.models import AppliedEvent, KpiState, activity, kpi_rollups, table
 from shared.db.retry import ConcurrentInsert
 
 BucketRow = tuple[str, str, str, int, str, int]  # scope, metric, grain, start, subject, value
@@ -55,6 +56,10 @@ class BulkWriter(Protocol):
 
     async def add_buckets(self, conn: AsyncConnection, rows: Sequence[BucketRow]) -> None:
         """Add each value to its counter of its ``kpi_rollups`` row (made if new)."""
+        ...
+
+    async def add_activity(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+        """Append the activity record's rows (``domain.activity.rows``)."""
         ...
 
 
@@ -119,6 +124,10 @@ class CoreWriter:
             set_={c: kpi_rollups.c[c] + insert.excluded[c] for c in BASE_COUNTERS},
         )
         await conn.execute(statement, wide_rows(rows))
+
+    async def add_activity(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await conn.execute(insert(activity), list(rows))  # executemany: paged
 
 
 def wide_rows(rows: Sequence[BucketRow]) -> list[dict[str, Any]]:
@@ -218,6 +227,14 @@ class PostgresWriter:
             [(s, g, b, i, counter[m], v) for s, m, g, b, i, v in rows],
         )
         await driver.execute(self.ADD)
+
+    async def add_activity(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+        """COPYed straight into the table: appended, never in conflict."""
+        if rows:
+            driver = await _driver(conn)
+            await driver.copy_records_to_table(
+                "activity", records=[tuple(r[c] for c in COLUMNS) for r in rows], columns=COLUMNS
+            )
 
 
 async def _driver(conn: AsyncConnection) -> Any:

@@ -15,14 +15,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import orjson
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.kpi import metrics
 from services.kpi.alerts import AlertWatch
 from services.kpi.bulk import StateRow, writer_for
-from services.kpi.domain.engine import STATE_TYPES, Deltas, Engine, Item, States, new_state
-from services.kpi.domain.recredit import MARKER, recredit_row, resolver, rewrite_state
+from services.kpi.domain.activity import rows as activity_rows
+from services.kpi.domain.engine import (
+    STATE_TYPES,
+    Deltas,
+    Engine,
+    Entry,
+    Item,
+    States,
+    new_state,
+)
+from services.kpi.domain.recredit import MARKER, recredit_with_record, resolver, rewrite_state
 from services.kpi.domain.roster import Roster
 from services.kpi.domain.state import StateKey, Win
 from services.kpi.offsets import Offsets, next_offsets
@@ -31,12 +40,14 @@ from shared.bus import Record
 from shared.catalogue import BASE_COUNTERS
 from shared.db.chunks import chunks
 from shared.db.models import (
+    ActivityRecord,
     AlertsVersion,
     AppliedEvent,
     Identity,
     KpiState,
     RosterVersion,
     Team,
+    activity,
     event_key,
     kpi_rollups,
     table,
@@ -53,6 +64,8 @@ _version = table(RosterVersion)
 _alerts_version = table(AlertsVersion)
 _identities = table(Identity)
 _teams = table(Team)
+_activity = activity
+_record = table(ActivityRecord)
 
 
 @dataclass(slots=True)
@@ -122,10 +135,13 @@ class KpiStore:
         return self._offsets.caught_up(targets)
 
     async def clear(self) -> None:
-        """Forget every aggregate, state, applied id and offset (the roster stays): for replay."""
+        """Forget every aggregate, state, applied id, activity row and offset (the roster
+        stays): for replay."""
         async with self._db.begin() as conn:
-            for aggregate in (kpi_rollups, _applied, _states):
+            for aggregate in (kpi_rollups, _applied, _states, _activity):
                 await conn.execute(delete(aggregate))
+            # rebuilt from the topic, every booking is recorded
+            await conn.execute(update(_record).values(unrecorded_before=None))
             await self._offsets.forget(conn)
 
     async def flush(self, booking: Booking, *, dry_run: bool = False) -> FlushResult:
@@ -144,6 +160,7 @@ class KpiStore:
         3. apply the KPI engine to the newly claimed events only -> aggregate deltas; deal updates
            are merged into the deals' locked state rows, which book the difference
         4. upsert the deltas, keys sorted so concurrent instances lock rows in one order
+        4a. append what each event booked to the activity record (``domain/activity.py``)
         4b. write the notifications those aggregates cause (``alerts.py``): the outbox
         5. record the next offset of every partition in the batch (only ever forward)
         6. commit; only after this may the caller acknowledge anything
@@ -159,8 +176,9 @@ class KpiStore:
                 result.applied = [event for event, _ in fresh]
                 result.duplicates = len(booking.booked) - len(fresh)
                 result.unassigned = sum(1 for e in result.applied if self._unassigned(e))
-                deltas, wins = await self._apply(conn, fresh)  # 3
+                deltas, wins, ledger = await self._apply(conn, fresh)  # 3
                 await self._upsert(conn, deltas)  # 4
+                await self._record(conn, ledger, fresh)  # 4a: the activity record
                 await self.alerts.raise_for(
                     conn, alerts_version, deltas, wins, members=self._roster.memberships
                 )  # 4b: outbox
@@ -213,29 +231,52 @@ class KpiStore:
         return alerts
 
     async def _recredit(self, conn: AsyncConnection, keys: list[str]) -> None:
-        """Move the unassigned activity of ``keys`` to their reps (see ``recredit.py``).
+        """Move the unassigned activity of ``keys`` to their reps (see ``recredit.py``), and
+        the activity record's rows with it.
 
-        Minute, hour and day rows go to the rep (and team) at their start; month rows are made
-        again from the day rows, so that a month stays the sum of its days when the rep changed
-        teams within it."""
+        Minute, hour and day rows go to the rep (and team) at the instant of each event the
+        record explains, at their start for the rest; month rows are made again from the day
+        rows, so that a month stays the sum of its days when the rep changed teams within it."""
         counters = [kpi_rollups.c[c] for c in BASE_COUNTERS]
-        resolve = resolver(self._roster)
-        deltas: Deltas = {}
-        found: set[str] = set()
+        rows: dict[tuple[str, str, int], list[int]] = {}
+        recorded: list[tuple[int, str, int, dict[str, int]]] = []
         for chunk in chunks(sorted(keys)):  # named in an IN list: under the drivers' limit
             moved = await conn.execute(
                 delete(kpi_rollups)
                 .where(kpi_rollups.c.scope == "unassigned", kpi_rollups.c.subject_id.in_(chunk))
                 .returning(
-                    kpi_rollups.c.grain, kpi_rollups.c.bucket_start, kpi_rollups.c.subject_id,
+                    kpi_rollups.c.grain,
+                    kpi_rollups.c.bucket_start,
+                    kpi_rollups.c.subject_id,
                     *counters,
                 )
-            )  # fmt: skip
+            )
             for grain, start, subject, *values in moved:
-                found.add(subject)
                 if grain != "month":
-                    recredit_row(deltas, grain, int(start), subject, values, resolve, self._kpi.tz)
+                    rows[(subject, grain, int(start))] = values
+            record = await conn.execute(
+                select(
+                    _activity.c.id, _activity.c.subject, _activity.c.at, _activity.c.counters
+                ).where(_activity.c.scope == "unassigned", _activity.c.subject.in_(chunk))
+            )
+            recorded += [(i, s, int(a), orjson.loads(c)) for i, s, a, c in record]
+        found = {subject for subject, _, _ in rows}
+        deltas, moves = recredit_with_record(rows, recorded, resolver(self._roster), self._kpi.tz)
         await self._upsert(conn, deltas)
+        if moves:
+            await conn.execute(
+                update(_activity)
+                .where(_activity.c.id == bindparam("row"))
+                .values(
+                    scope=bindparam("to_scope"),
+                    subject=bindparam("to_subject"),
+                    team_id=bindparam("to_team"),
+                ),
+                [
+                    {"row": i, "to_scope": p.scope, "to_subject": p.subject, "to_team": p.team_id}
+                    for i, p in moves
+                ],
+            )
         if found:
             await self._rewrite_states(conn, found)
             log.info(
@@ -272,7 +313,15 @@ class KpiStore:
         claimed = await self._writer.claim(conn, list(unique), int(time.time()))
         return [item for key, item in unique.items() if key in claimed]
 
-    async def _apply(self, conn: AsyncConnection, fresh: list[Item]) -> tuple[Deltas, list[Win]]:
+    async def _record(self, conn: AsyncConnection, ledger: list[Entry], fresh: list[Item]) -> None:
+        """What each event of the batch booked, in the aggregates' transaction: exact through
+        crashes and replays as they are."""
+        applied = [(event, self._kpi.subjects_of(event, self._roster)) for event, _ in fresh]
+        await self._writer.add_activity(conn, activity_rows(ledger, applied))
+
+    async def _apply(
+        self, conn: AsyncConnection, fresh: list[Item]
+    ) -> tuple[Deltas, list[Win], list[Entry]]:
         """Book the batch; the states it changes are locked for the transaction."""
         states, new = await self._lock_states(conn, self._kpi.plan(fresh, self._roster))
         applied = self._kpi.apply(fresh, states, self._roster)
@@ -282,7 +331,7 @@ class KpiStore:
             new |= more_new
             _add_all(applied.deltas, self._kpi.settle(applied, states))
         await self._save_states(conn, states, new)
-        return applied.deltas, applied.wins
+        return applied.deltas, applied.wins, applied.ledger
 
     async def _lock_states(
         self, conn: AsyncConnection, keys: set[StateKey]

@@ -1,5 +1,6 @@
-"""Retention of the KPI service's tables: minute and hour buckets past their retention, and the
-ids of applied events and the states of calls past the deduplication window.
+"""Retention of the KPI service's tables: minute and hour buckets past their retention, the
+ids of applied events and the states of calls past the deduplication window, and the activity
+record past ``ACTIVITY_RETENTION_DAYS``.
 
 Run on a schedule by the worker (``services.worker``), by any number of instances: each pass is
 one transaction of ``DELETE`` statements, which concurrent passes simply share. Day and month
@@ -12,7 +13,7 @@ from sqlalchemy import ColumnElement, delete, exists, or_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.buckets import HOUR
-from shared.db.models import AppliedEvent, Contest, KpiState, kpi_rollups, table
+from shared.db.models import AppliedEvent, Contest, KpiState, activity, kpi_rollups, table
 from shared.db.retry import retrying
 
 _applied = table(AppliedEvent)
@@ -35,6 +36,18 @@ def _kept_for_contests(grain: str, bucket_start: ColumnElement[int]) -> ColumnEl
     last_hour = c.ends_at - c.ends_at % HOUR
     edges = or_(bucket_start < first_hour, bucket_start >= last_hour)
     return exists().where(*box, edges)
+
+
+async def prune_activity(db: AsyncEngine, floor: int) -> int:
+    """Delete the activity record's rows booked before ``floor``: a scan of the table, so the
+    worker runs it a few times a day, not at every pass."""
+
+    async def once() -> int:
+        async with db.begin() as conn:
+            result = await conn.execute(delete(activity).where(activity.c.at < floor))
+            return result.rowcount or 0
+
+    return await retrying(once, what="prune activity")
 
 
 async def prune(

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.contests.settlement import Settlement
-from services.kpi.retention import prune
+from services.kpi.retention import prune, prune_activity
 from services.worker.dispatcher import metrics as dispatch_metrics
 from services.worker.dispatcher.dispatcher import Dispatcher
 from services.worker.jobs import Job, Periodic
@@ -32,6 +32,7 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 SETTLE_EVERY_S = 15.0  # a contest's winners are known within this of its settles_at
 PRUNE_EVERY_S = 600.0
+ACTIVITY_PRUNE_EVERY_S = 6 * 3600.0  # a scan of the record: a few times a day
 
 
 def build_worker(
@@ -54,8 +55,10 @@ def build_worker(
     async def check() -> None:
         await check_pace(db, settings, datetime.now(UTC))
 
+    last_activity_prune = [0.0]  # when this worker last pruned the activity record
+
     async def retain() -> None:
-        await _prune(db, settings)
+        await _prune(db, settings, last_activity_prune)
 
     jobs: dict[str, Job] = {
         "dispatcher": Dispatcher(db, settings),
@@ -67,15 +70,21 @@ def build_worker(
     return Worker(db, jobs, create_health_app(db, jobs), owns_db)
 
 
-async def _prune(db: AsyncEngine, settings: Settings) -> None:
+async def _prune(db: AsyncEngine, settings: Settings, last_activity_prune: list[float]) -> None:
     """Minute and hour buckets past their retention, applied ids and call states past the
-    deduplication window (``DEDUPE_RETENTION_DAYS``), and, without Kafka, the database's log
-    (``log_retention``)."""
+    deduplication window (``DEDUPE_RETENTION_DAYS``), the activity record past
+    ``ACTIVITY_RETENTION_DAYS`` (every ``ACTIVITY_PRUNE_EVERY_S``: it scans the table) and,
+    without Kafka, the database's log (``log_retention``)."""
     now = time.time()
     fact_floor = int(now) - settings.dedupe_retention_days * 86400
     pruned = await prune(db, *settings.retention_floors(now), fact_floor)
     if pruned:
         log.info("buckets pruned", extra={"rows": pruned})
+    if now - last_activity_prune[0] >= ACTIVITY_PRUNE_EVERY_S:
+        rows = await prune_activity(db, int(now) - settings.activity_retention_days * 86400)
+        last_activity_prune[0] = now
+        if rows:
+            log.info("activity record pruned", extra={"rows": rows})
     if not settings.kafka_bootstrap_servers:
         records = await prune_log(db, log_retention(settings), now)
         if records:

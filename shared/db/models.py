@@ -7,8 +7,6 @@ storage unit (counts, seconds, cents), so sums are exact.
 
 from __future__ import annotations
 
-import hashlib
-
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -24,6 +22,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from shared.catalogue import BASE_COUNTERS
+from shared.events import event_key as event_key  # the tables' key of an event
 
 
 class Team(SQLModel, table=True):
@@ -111,13 +110,6 @@ class AppliedEvent(SQLModel, table=True):
     applied_at: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
-def event_key(source: str, event_id: str) -> bytes:
-    """An event's identity (``source`` and ``id``, as CloudEvents defines it) in 16 bytes: the
-    MD5 of both, as a hash with no security role (a collision needs about 2^64 events); the
-    migration that introduced it computes the same in SQL."""
-    return hashlib.md5(f"{source}\x1f{event_id}".encode(), usedforsecurity=False).digest()
-
-
 class Target(SQLModel, table=True):
     """A target: ``value`` of ``metric`` per ``period`` for a rep or a team, from the period
     that starts at ``starting`` on (epoch seconds of its local start; 0: from the beginning),
@@ -190,6 +182,73 @@ class ConsumerOffset(SQLModel, table=True):
     updated_at: int = Field(
         default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default="0")
     )
+
+
+# What each applied event booked, for the drill-down (architecture: "activity behind a
+# number"): written by the KPI flush in the transaction of the aggregates, so its rows add up
+# to the buckets exactly. One row per event, subject and instant; a later change of the same
+# fact (a call's next report, a deal's edit, a correction) adds rows of its own, signed, so the
+# sum of an event's rows is what it books now. Rows with no counters record an event that booked
+# nothing (a call's report superseded by a later one), so that it can still be corrected.
+#
+# scope: ``rep`` | ``unassigned``; subject: the rep id, or the actor key of unassigned activity;
+# team_id: the rep's team then (the team bucket the row also went to), if any. at: the instant
+# booked (epoch seconds: its minute, hour, day and month buckets). counters: JSON of the signed
+# base counters; mask: bit i set when counter i of ``BASE_COUNTERS`` is non-zero.
+activity = Table(
+    "activity",
+    SQLModel.metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("event_key", LargeBinary(16), nullable=False),
+    Column("event_id", String(256), nullable=False),
+    Column("source", String(1024), nullable=False),
+    Column("type", String(48), nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("actor", String(330), nullable=True),
+    Column("call_id", String(256), nullable=True),
+    Column("deal_id", String(256), nullable=True),
+    Column("scope", String(16), nullable=False),
+    Column("subject", String(330), nullable=False),
+    Column("team_id", String(64), nullable=True),
+    Column("at", BigInteger, nullable=False),
+    Column("counters", Text, nullable=False),
+    Column("mask", BigInteger, nullable=False),
+    Column("correction", String(64), nullable=True),
+    Index("ix_activity_subject", "scope", "subject", "at"),
+    Index("ix_activity_team", "team_id", "at"),
+    Index("ix_activity_event", "event_id"),
+)
+
+
+class ActivityRecord(SQLModel, table=True):
+    """One row: before ``unrecorded_before`` (epoch seconds) the buckets may hold activity booked
+    before the activity record existed (an upgraded database), which no drill-down can list;
+    NULL when every booking is recorded."""
+
+    __tablename__ = "activity_record"
+    id: int = Field(default=1, primary_key=True)
+    unrecorded_before: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class Correction(SQLModel, table=True):
+    """A correction of one event (reassign it to a rep, or exclude it), who made it, when and
+    why. The KPI service applies it from the bus (``message``, keyed by ``bus_key``) and marks
+    when it did; an undo is recorded on the same row."""
+
+    __tablename__ = "corrections"
+    id: str = Field(primary_key=True, max_length=40)
+    event_id: str = Field(sa_column=Column(String(256), nullable=False))
+    event_key: bytes = Field(sa_column=Column(LargeBinary(16), nullable=False, index=True))
+    action: str = Field(sa_column=Column(String(16), nullable=False))
+    rep_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    made_by: str = Field(sa_column=Column(String(200), nullable=False))
+    made_at: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    applied_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    undone_by: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    undone_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    undo_applied_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    bus_key: str = Field(sa_column=Column(String(340), nullable=False))
 
 
 class BusLogRecord(SQLModel, table=True):

@@ -58,6 +58,9 @@ class BucketKey(NamedTuple):
 
 
 Key = tuple[str, str, str, int, str]  # the fields of a BucketKey
+# A booking of the activity record: the event that caused it, and what it booked (``sign`` -1
+# takes back an earlier booking, as a call's next report or a deal's edit does).
+Entry = tuple[ev.Event, Booked, int]
 Deltas = dict[Key, int]
 Item = tuple[ev.Event, dict[str, int]]  # an event and its stateless counters
 
@@ -76,6 +79,10 @@ class Applied:
     # callback state key -> calls whose earlier report registered there and no longer holds
     forget: dict[StateKey, list[str]] = field(default_factory=dict)
     wins: list[Win] = field(default_factory=list)  # deals newly won in the batch, for alerts
+    # every booking, signed, with the event that caused it: the activity record's rows
+    ledger: list[Entry] = field(default_factory=list)
+    # the event behind each follow-up state (the last of the batch that touched it)
+    causes: dict[StateKey, ev.Event] = field(default_factory=dict)
 
     @property
     def followups(self) -> set[StateKey]:
@@ -90,6 +97,10 @@ def new_state(key: StateKey) -> Any:
 class Engine:
     def __init__(self, tz: ZoneInfo, currency: str, fx_rates: dict[str, Decimal] | None = None):
         self._tz = tz
+        # While ``apply`` or ``settle`` runs: where each booking is recorded, and the event that
+        # causes the bookings being made (the engine books one batch at a time).
+        self._ledger: list[Entry] | None = None
+        self._cause: ev.Event | None = None
         self._currency = currency
         self._fx = {currency: Decimal(1), **(fx_rates or {})}
         self._contributions: dict[str, Callable[[Any], dict[str, int]]] = {
@@ -112,6 +123,11 @@ class Engine:
     @property
     def tz(self) -> ZoneInfo:
         return self._tz
+
+    @staticmethod
+    def subjects_of(event: ev.Event, roster: Roster) -> Subjects:
+        """Whom an event's own actor is credited to at its time (or its identity, unassigned)."""
+        return _subjects(roster.owner(event.actor, event.epoch), event.actor, event.partition_key)
 
     # -- the stateless part --------------------------------------------------------------
 
@@ -148,43 +164,61 @@ class Engine:
         return {BucketKey(*key): amount for key, amount in applied.deltas.items()}
 
     def apply(self, items: Iterable[Item], states: States, roster: Roster) -> Applied:
-        """Book a batch: stateless counters, calls, callbacks and deals (states in place)."""
+        """Book a batch: stateless counters, calls, callbacks and deals (states in place).
+        Every booking is also recorded in ``Applied.ledger`` with the event that caused it."""
         result = Applied(defaultdict(int))
         touched: dict[str, set[StateKey]] = defaultdict(set)
-        for event, counters in items:
-            if event.type in CALL_TYPES:
-                self._call(event, counters, states, roster, result, touched)
-            elif isinstance(event, ev.DealUpdated):
-                states[_deal_key(event)].merge(event)
-                touched["deal"].add(_deal_key(event))
-            else:
-                if counters:
-                    self._credit(event, counters, roster, result.deltas)
-                if _touches_deal(event):
-                    states[_deal_key(event)].touch(event)
+        causes = result.causes  # a state touched by several events: the batch's last books it
+        self._ledger = result.ledger
+        try:
+            for event, counters in items:
+                self._cause = event
+                if event.type in CALL_TYPES:
+                    self._call(event, counters, states, roster, result, touched)
+                elif isinstance(event, ev.DealUpdated):
+                    states[_deal_key(event)].merge(event)
                     touched["deal"].add(_deal_key(event))
-        for key in sorted(touched["callback"]):
-            self._rebook(result.deltas, states[key], states[key].bookings())
-        for key in sorted(touched["deal"]):
-            self._book_deal(key, states[key], roster, result)
+                    causes[_deal_key(event)] = event
+                else:
+                    if counters:
+                        self._credit(event, counters, roster, result.deltas)
+                    if _touches_deal(event):
+                        states[_deal_key(event)].touch(event)
+                        touched["deal"].add(_deal_key(event))
+                        causes[_deal_key(event)] = event
+            for key in sorted(touched["callback"]):
+                self._cause = causes[key]
+                self._rebook(result.deltas, states[key], states[key].bookings())
+            for key in sorted(touched["deal"]):
+                self._cause = causes[key]
+                self._book_deal(key, states[key], roster, result)
+        finally:
+            self._ledger = self._cause = None
         return result
 
     def settle(self, applied: Applied, states: States) -> Deltas:
-        """Book the follow-ups of ``apply`` (their states locked by the caller)."""
+        """Book the follow-ups of ``apply`` (their states locked by the caller), recording
+        them in ``applied.ledger`` too."""
         deltas: Deltas = defaultdict(int)
-        for key in sorted(applied.forget):
-            callbacks: CallbackState = states[key]
-            for call_id in applied.forget[key]:
-                callbacks.forget(call_id)
-            self._rebook(deltas, callbacks, callbacks.bookings())
-        for key in sorted(applied.accounts):
-            account: AccountState = states[key]
-            for deal, win in applied.accounts[key]:
-                if win is None:
-                    account.drop_win(deal)
-                else:
-                    account.set_win(deal, *win)
-            self._rebook(deltas, account, account.bookings())
+        self._ledger = applied.ledger
+        try:
+            for key in sorted(applied.forget):
+                self._cause = applied.causes[key]
+                callbacks: CallbackState = states[key]
+                for call_id in applied.forget[key]:
+                    callbacks.forget(call_id)
+                self._rebook(deltas, callbacks, callbacks.bookings())
+            for key in sorted(applied.accounts):
+                self._cause = applied.causes[key]
+                account: AccountState = states[key]
+                for deal, win in applied.accounts[key]:
+                    if win is None:
+                        account.drop_win(deal)
+                    else:
+                        account.set_win(deal, *win)
+                self._rebook(deltas, account, account.bookings())
+        finally:
+            self._ledger = self._cause = None
         return deltas
 
     def _call(
@@ -211,6 +245,7 @@ class Engine:
         if previous and previous != callback:
             # What an earlier report registered elsewhere no longer holds. If no event of this
             # batch maps there, that state is not locked yet: ``settle`` undoes it.
+            result.causes[previous] = event
             if previous in states:
                 states[previous].forget(call_id)
                 touched["callback"].add(previous)
@@ -220,6 +255,7 @@ class Engine:
         if callback is None:
             return
         state: CallbackState = states[callback]
+        result.causes[callback] = event
         state.forget(call_id)
         if event.type == "call.missed":
             state.add_missed(call_id, event.instant, subjects)
@@ -258,8 +294,10 @@ class Engine:
         previous = (deal.account[0], deal.account[1]) if deal.account else None
         if previous and previous != account:
             result.accounts.setdefault(previous, []).append((key[1], None))
+            result.causes[previous] = result.causes[key]
         if account:
             result.accounts.setdefault(account, []).append((key[1], win))
+            result.causes[account] = result.causes[key]
         deal.account = list(account) if account else None
 
     def _rebook(self, deltas: Deltas, state: Any, wanted: list[Booked]) -> None:
@@ -279,6 +317,8 @@ class Engine:
         self._add(deltas, Booked(ts, subjects, tuple(counters.items())), +1)
 
     def _add(self, deltas: Deltas, booked: Booked, sign: int) -> None:
+        if self._ledger is not None and self._cause is not None:
+            self._ledger.append((self._cause, booked, sign))
         starts = bucket_starts(booked.at, self._tz)
         for scope, subject in booked.subjects:
             for metric, amount in booked.counters:

@@ -9,18 +9,24 @@ from where the numbers now are. The flush (``services.kpi.flush``) reads and wri
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from services.kpi.domain.activity import Placed, placed
 from services.kpi.domain.engine import Deltas
 from services.kpi.domain.roster import Roster
+from shared.buckets import bucket_starts
 from shared.calendar import local_month_start
 from shared.catalogue import BASE_COUNTERS
 from shared.events import Actor
 
 # (identity key, a time) -> the subjects [[scope, id], ...] it is credited to then
 Resolve = Callable[[str, int], list[list[str]]]
+Cell = tuple[str, str, int]  # unassigned subject, grain, bucket start
+Recorded = tuple[
+    int, str, int, dict[str, int]
+]  # activity row: id, unassigned subject, at, counters
 MARKER = '["unassigned",'  # how every unassigned subject starts in a state's JSON (orjson)
 
 
@@ -82,3 +88,45 @@ def recredit_row(
             for each, at in buckets if value else ():
                 key = (scope, metric, each, at, subject_id)
                 deltas[key] = deltas.get(key, 0) + int(value)
+
+
+def recredit_with_record(
+    rows: Mapping[Cell, Sequence[int]],
+    recorded: Sequence[Recorded],
+    resolve: Resolve,
+    tz: ZoneInfo,
+) -> tuple[Deltas, list[tuple[int, Placed]]]:
+    """What re-crediting the unassigned bucket ``rows`` (minute, hour and day rows deleted,
+    counters in ``BASE_COUNTERS`` order) adds, and where each ``recorded`` activity row of those
+    subjects goes.
+
+    What the activity record explains moves event by event, to the rep and team at the event's
+    own instant, into the buckets that still exist; only what it does not hold (activity older
+    than its retention, or booked before it existed) moves bucket by bucket as
+    ``recredit_row`` does. The buckets thus stay the sum of the record's rows."""
+    deltas: Deltas = {}
+    explained: dict[Cell, dict[str, int]] = {}
+    moves: list[tuple[int, Placed]] = []
+    for row_id, subject, at, counters in recorded:
+        whom = resolve(subject, at)
+        moves.append((row_id, placed(tuple((s, i) for s, i in whom))))
+        for grain, start in bucket_starts(at, tz):
+            cell = (subject, grain, start)
+            if grain == "month" or cell not in rows:
+                continue  # months are made from days; a pruned bucket is not made again
+            sums = explained.setdefault(cell, {})
+            targets = [(grain, start)] + (
+                [("month", local_month_start(start, tz))] if grain == "day" else []
+            )
+            for name, value in counters.items():
+                sums[name] = sums.get(name, 0) + value
+                for scope, subject_id in whom:
+                    for each, bucket in targets:
+                        key = (scope, name, each, bucket, subject_id)
+                        deltas[key] = deltas.get(key, 0) + value
+    for (subject, row_grain, row_start), values in rows.items():
+        sums = explained.get((subject, row_grain, row_start), {})
+        rest = [int(v) - sums.get(name, 0) for name, v in zip(BASE_COUNTERS, values, strict=True)]
+        if any(rest):
+            recredit_row(deltas, row_grain, row_start, subject, rest, resolve, tz)
+    return deltas, moves
