@@ -37,13 +37,16 @@ from services.kpi.flush import Booking, FlushResult, KpiStore
 from services.kpi.offsets import OffsetsWentBackwards
 from shared import events as ev
 from shared.bus import Bus, BusUnavailable, Consumer, OutgoingRecord, Record
+from shared.corrections import CONTENT_TYPE as CORRECTION_TYPE
+from shared.corrections import CorrectionMessage
 from shared.db.repeats import Repeats, fingerprint
 from shared.db.retry import is_conflict, is_unavailable
 from shared.deadletter import dead_letter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Decoded = list[tuple[Record, Item | None]]  # each record, with its event if it decoded
+# each record, with its event (and the event's counters), or its correction, if it decoded
+Decoded = list[tuple[Record, Item | CorrectionMessage | None]]
 MAX_PAUSE_S = 30.0
 DECODE_SLICE = 500
 
@@ -179,6 +182,9 @@ class KpiConsumer:
         rejects: list[OutgoingRecord] = []
         for record in records:
             try:
+                if _is_correction(record):
+                    decoded.append((record, CorrectionMessage.model_validate_json(record.value)))
+                    continue
                 event = ev.parse_event(record.value)
                 decoded.append((record, (event, self._kpi.contributions(event))))
             except Exception as exc:  # anything one event makes fail fails that event alone
@@ -282,7 +288,12 @@ class KpiConsumer:
 
     async def _flush(self, decoded: Decoded, dry_run: bool = False) -> FlushResult:
         records = [record for record, _ in decoded]
-        booking = Booking(records, [item for _, item in decoded if item is not None])
+        items = [item for _, item in decoded if item is not None]
+        booking = Booking(
+            records,
+            [item for item in items if not isinstance(item, CorrectionMessage)],
+            [item for item in items if isinstance(item, CorrectionMessage)],
+        )
         started = time.perf_counter()
         result = await self._store.flush(booking, dry_run=dry_run)
         if not dry_run:
@@ -405,3 +416,8 @@ def _summary(exc: BaseException) -> str:
     if isinstance(exc, UnusableEvent | SystemicFailure | NotAnOutage):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _is_correction(record: Record) -> bool:
+    """A correction made through the API, not an event (``shared.corrections``)."""
+    return dict(record.headers).get("content-type", b"").decode(errors="replace") == CORRECTION_TYPE

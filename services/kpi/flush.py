@@ -22,8 +22,10 @@ from services.kpi import metrics
 from services.kpi.alerts import AlertWatch
 from services.kpi.bulk import StateRow, writer_for
 from services.kpi.domain.activity import rows as activity_rows
+from services.kpi.domain.activity import subjects_of_row
 from services.kpi.domain.engine import (
     STATE_TYPES,
+    Applied,
     Deltas,
     Engine,
     Entry,
@@ -33,16 +35,18 @@ from services.kpi.domain.engine import (
 )
 from services.kpi.domain.recredit import MARKER, recredit_with_record, resolver, rewrite_state
 from services.kpi.domain.roster import Roster
-from services.kpi.domain.state import StateKey, Win
+from services.kpi.domain.state import Booked, StateKey, Subjects
 from services.kpi.offsets import Offsets, next_offsets
 from shared import events as ev
 from shared.bus import Record
 from shared.catalogue import BASE_COUNTERS
+from shared.corrections import CorrectionMessage
 from shared.db.chunks import chunks
 from shared.db.models import (
     ActivityRecord,
     AlertsVersion,
     AppliedEvent,
+    Correction,
     Identity,
     KpiState,
     RosterVersion,
@@ -66,6 +70,7 @@ _identities = table(Identity)
 _teams = table(Team)
 _activity = activity
 _record = table(ActivityRecord)
+_corrections = table(Correction)
 
 
 @dataclass(slots=True)
@@ -74,6 +79,7 @@ class Booking:
 
     records: Sequence[Record]
     booked: list[tuple[ev.Event, dict[str, int]]]
+    corrections: list[CorrectionMessage] = field(default_factory=list)  # in the bus's order
 
 
 @dataclass(slots=True)
@@ -158,10 +164,12 @@ class KpiStore:
         1. refresh the roster snapshot if its version moved (one single-row read)
         2. claim the batch's event ids; a conflicting id is a duplicate and is skipped
         3. apply the KPI engine to the newly claimed events only -> aggregate deltas; deal updates
-           are merged into the deals' locked state rows, which book the difference
+           are merged into the deals' locked state rows, which book the difference; then the
+           newly claimed corrections, each booking the difference it makes
         4. upsert the deltas, keys sorted so concurrent instances lock rows in one order
         4a. append what each event booked to the activity record (``domain/activity.py``)
-        4b. write the notifications those aggregates cause (``alerts.py``): the outbox
+        4b. write the notifications the events' aggregates cause (``alerts.py``): the outbox
+        4c. mark the corrections applied (the API shows them so)
         5. record the next offset of every partition in the batch (only ever forward)
         6. commit; only after this may the caller acknowledge anything
         """
@@ -172,16 +180,19 @@ class KpiStore:
             async with self._db.begin() as conn:
                 await self._writer.begin(conn)
                 alerts_version = await self._refresh_roster(conn)  # 1
-                fresh = await self._claim(conn, booking.booked)  # 2
+                fresh, corrections = await self._claim(conn, booking)  # 2
                 result.applied = [event for event, _ in fresh]
                 result.duplicates = len(booking.booked) - len(fresh)
                 result.unassigned = sum(1 for e in result.applied if self._unassigned(e))
-                deltas, wins, ledger = await self._apply(conn, fresh)  # 3
+                booked, corrected = await self._apply(conn, fresh, corrections)  # 3
+                deltas = booked.deltas
                 await self._upsert(conn, deltas)  # 4
-                await self._record(conn, ledger, fresh)  # 4a: the activity record
+                await self._upsert(conn, corrected.deltas)
+                await self._record(conn, booked.ledger + corrected.ledger, fresh)  # 4a
                 await self.alerts.raise_for(
-                    conn, alerts_version, deltas, wins, members=self._roster.memberships
-                )  # 4b: outbox
+                    conn, alerts_version, deltas, booked.wins, members=self._roster.memberships
+                )  # 4b: outbox (a correction raises none: it is history)
+                await self._mark_applied(conn, corrections)  # 4c
                 result.booked = _business(deltas)
                 await self._offsets.record(conn, result.next_offsets)  # 5
                 if dry_run:
@@ -304,14 +315,34 @@ class KpiStore:
         if rewritten:
             await self._writer.save_states(conn, [], rewritten)
 
-    async def _claim(self, conn: AsyncConnection, booked: list[Item]) -> list[Item]:
+    async def _claim(
+        self, conn: AsyncConnection, booking: Booking
+    ) -> tuple[list[Item], list[CorrectionMessage]]:
+        """The batch's events and corrections not applied before (their keys claimed now)."""
         unique: dict[bytes, Item] = {}
-        for event, counters in booked:
+        for event, counters in booking.booked:
             unique.setdefault(event_key(event.source, event.id), (event, counters))
-        if not unique:
-            return []
-        claimed = await self._writer.claim(conn, list(unique), int(time.time()))
-        return [item for key, item in unique.items() if key in claimed]
+        corrections = {c.key: c for c in booking.corrections}
+        if not unique and not corrections:
+            return [], []
+        keys = list(unique) + [k for k in corrections if k not in unique]
+        claimed = await self._writer.claim(conn, keys, int(time.time()))
+        return (
+            [item for key, item in unique.items() if key in claimed],
+            [c for key, c in corrections.items() if key in claimed],
+        )
+
+    async def _mark_applied(
+        self, conn: AsyncConnection, corrections: list[CorrectionMessage]
+    ) -> None:
+        now = int(time.time())
+        for undo in (False, True):
+            ids = sorted({c.id for c in corrections if c.undo is undo})
+            column = "undo_applied_at" if undo else "applied_at"
+            for chunk in chunks(ids):
+                await conn.execute(
+                    update(_corrections).where(_corrections.c.id.in_(chunk)).values({column: now})
+                )
 
     async def _record(self, conn: AsyncConnection, ledger: list[Entry], fresh: list[Item]) -> None:
         """What each event of the batch booked, in the aggregates' transaction: exact through
@@ -320,18 +351,61 @@ class KpiStore:
         await self._writer.add_activity(conn, activity_rows(ledger, applied))
 
     async def _apply(
-        self, conn: AsyncConnection, fresh: list[Item]
-    ) -> tuple[Deltas, list[Win], list[Entry]]:
-        """Book the batch; the states it changes are locked for the transaction."""
-        states, new = await self._lock_states(conn, self._kpi.plan(fresh, self._roster))
+        self, conn: AsyncConnection, fresh: list[Item], corrections: list[CorrectionMessage]
+    ) -> tuple[Applied, Applied]:
+        """Book the batch, then its corrections: what each booked (the events' and the
+        corrections' apart: alerts follow the events only). The states they change are locked
+        for the transaction."""
+        keys = self._kpi.plan(fresh, self._roster) | self._kpi.plan_corrections(corrections)
+        states, new = await self._lock_states(conn, keys)
         applied = self._kpi.apply(fresh, states, self._roster)
-        if applied.followups:  # known only once the batch is merged: locked second
-            more, more_new = await self._lock_states(conn, applied.followups - set(states))
+        recorded = await self._recorded(conn, corrections, applied.ledger) if corrections else {}
+        corrected = self._kpi.correct(corrections, states, self._roster, recorded)
+        followups = applied.followups | corrected.followups
+        if followups:  # known only once the batch is merged: locked second
+            more, more_new = await self._lock_states(conn, followups - set(states))
             states.update(more)
             new |= more_new
             _add_all(applied.deltas, self._kpi.settle(applied, states))
+            _add_all(corrected.deltas, self._kpi.settle(corrected, states))
         await self._save_states(conn, states, new)
-        return applied.deltas, applied.wins, applied.ledger
+        return applied, corrected
+
+    async def _recorded(
+        self, conn: AsyncConnection, corrections: list[CorrectionMessage], pending: list[Entry]
+    ) -> dict[bytes, list[Booked]]:
+        """What each corrected event books now, from the activity record (and what this batch
+        books for it, not written yet): a correction's first step learns it from there."""
+        targets = {c.target.key for c in corrections}
+        net: dict[bytes, dict[tuple[int, Subjects], dict[str, int]]] = {k: {} for k in targets}
+        for chunk in chunks(sorted(targets)):
+            rows = await conn.execute(
+                select(
+                    _activity.c.event_key,
+                    _activity.c.at,
+                    _activity.c.scope,
+                    _activity.c.subject,
+                    _activity.c.team_id,
+                    _activity.c.counters,
+                )
+                .where(_activity.c.event_key.in_(chunk))
+                .order_by(_activity.c.id)
+            )
+            for key, at, scope, subject, team, counters in rows:
+                place = subjects_of_row(scope, subject, team)
+                _add_counters(net[bytes(key)], (int(at), place), orjson.loads(counters), 1)
+        for cause, booked, sign in pending:
+            key = event_key(cause.source, cause.id)
+            if key in net:
+                _add_counters(net[key], (booked.at, booked.subjects), dict(booked.counters), sign)
+        return {
+            key: [
+                Booked(at, place, tuple((n, v) for n, v in sorted(c.items()) if v))
+                for (at, place), c in cells.items()
+                if any(c.values())
+            ]
+            for key, cells in net.items()
+        }
 
     async def _lock_states(
         self, conn: AsyncConnection, keys: set[StateKey]
@@ -385,3 +459,14 @@ def _business(deltas: Deltas) -> dict[tuple[str, str, str], int]:
 
 class _RolledBack(Exception):
     """Leaves a dry-run flush's transaction, which rolls it back."""
+
+
+def _add_counters(
+    into: dict[tuple[int, Subjects], dict[str, int]],
+    cell: tuple[int, Subjects],
+    counters: dict[str, int],
+    sign: int,
+) -> None:
+    sums = into.setdefault(cell, {})
+    for name, value in counters.items():
+        sums[name] = sums.get(name, 0) + sign * value

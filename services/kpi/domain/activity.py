@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from services.kpi.domain.engine import Entry
+from services.kpi.domain.engine import Entry, Fact
 from services.kpi.domain.state import Subjects
 from shared import events as ev
 from shared.catalogue import BASE_COUNTERS
@@ -43,6 +43,13 @@ def placed(subjects: Subjects) -> Placed:
     return Placed("unassigned", found["unassigned"], None)
 
 
+def subjects_of_row(scope: str, subject: str, team_id: str | None) -> Subjects:
+    """The subjects an ``activity`` row's booking went to (``placed``, the other way)."""
+    if scope == "rep":
+        return (("rep", subject), ("team", team_id)) if team_id else (("rep", subject),)
+    return (("unassigned", subject),)
+
+
 def mask(counters: dict[str, int]) -> int:
     """Bit i set when counter i of ``BASE_COUNTERS`` is non-zero."""
     bits = 0
@@ -53,39 +60,37 @@ def mask(counters: dict[str, int]) -> int:
 
 
 def rows(
-    entries: Iterable[Entry],
-    applied: Iterable[tuple[ev.Event, Subjects]],
-    correction: str | None = None,
+    entries: Iterable[Entry], applied: Iterable[tuple[ev.Event, Subjects]]
 ) -> list[dict[str, Any]]:
-    """The ``activity`` rows of a batch: its entries netted per event, place and instant; and
-    an empty row, at its own time and place (``applied``: each fresh event and the subjects
-    its actor resolves to), for each applied event that booked nothing. ``correction`` names
-    the correction that caused the entries, if one did."""
-    net: dict[tuple[bytes, int, Placed], dict[str, int]] = {}
-    events: dict[bytes, ev.Event] = {}
-    for event, booked, sign in entries:
-        key = event_key(event.source, event.id)
-        events[key] = event
-        counters = net.setdefault((key, booked.at, placed(booked.subjects)), {})
+    """The ``activity`` rows of a batch: its entries netted per event, correction, place and
+    instant; and an empty row, at its own time and place (``applied``: each fresh event and
+    the subjects its actor resolves to), for each applied event that booked nothing."""
+    net: dict[tuple[bytes, str | None, int, Placed], dict[str, int]] = {}
+    causes: dict[tuple[bytes, str | None], Fact] = {}
+    for cause, booked, sign in entries:
+        key = event_key(cause.source, cause.id)
+        correction = getattr(cause, "correction_id", None)
+        causes[key, correction] = cause
+        counters = net.setdefault((key, correction, booked.at, placed(booked.subjects)), {})
         for name, amount in booked.counters:
             counters[name] = counters.get(name, 0) + sign * amount
     found: list[dict[str, Any]] = []
     booked_something: set[bytes] = set()
-    for (key, at, place), counters in net.items():
+    for (key, correction, at, place), counters in net.items():
         kept = {name: value for name, value in counters.items() if value}
         if kept:
             booked_something.add(key)
-            found.append(_row(events[key], key, at, place, kept, correction))
+            found.append(_row(causes[key, correction], key, at, place, kept, correction))
     for event, subjects in applied:
         key = event_key(event.source, event.id)
         if key not in booked_something:
-            found.append(_row(event, key, event.epoch, placed(subjects), {}, correction))
+            found.append(_row(event, key, event.epoch, placed(subjects), {}, None))
             booked_something.add(key)
     return found
 
 
 def _row(
-    event: ev.Event,
+    event: Fact,
     key: bytes,
     at: int,
     place: Placed,

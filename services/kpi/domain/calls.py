@@ -14,9 +14,19 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from services.kpi.domain.state import Booked, Subjects, Version, booked_from_json, booked_to_json
+from services.kpi.domain.state import (
+    Booked,
+    Counters,
+    Overrides,
+    Subjects,
+    Version,
+    booked_from_json,
+    booked_to_json,
+    in_force,
+    rep_actor_json,
+)
 
 _NOT_DIALLED = re.compile(r"[^\d+]")
 CALLBACK_WINDOW_SECONDS = 3600
@@ -31,25 +41,79 @@ def normalise_number(number: str | None) -> str | None:
     return cleaned or None
 
 
+MAX_REPORTS = 20  # per call: its latest reports, enough for a correction to fall back on
+
+
+class Report(NamedTuple):
+    """One report of a call, as much as booking it needs: when, which event, its type, its
+    actor (JSON), its counters, the number called or calling, and its bus key (whom it is
+    kept under when no rep owns it)."""
+
+    time: float
+    id: str
+    type: str
+    actor: dict[str, str] | None
+    counters: Counters
+    counterpart: str | None
+    key: str
+
+
 @dataclass(slots=True)
 class CallState:
     version: list[Any] | None = None  # [time, id] of the event booked for the call
     booked: list[Booked] = field(default_factory=list)
     callback: str | None = None  # the callback state this call is registered in
+    reports: list[Report] = field(default_factory=list)  # its latest reports, by time
+    overrides: Overrides = field(default_factory=dict)  # corrections of its reports
 
     def newer(self, version: Version) -> bool:
         return self.version is None or (self.version[0], self.version[1]) < version
+
+    def record(self, report: Report) -> None:
+        """Remember a report (once), keeping the latest ``MAX_REPORTS``."""
+        if any(r.id == report.id for r in self.reports):
+            return
+        self.reports.append(report)
+        self.reports.sort(key=lambda r: (r.time, r.id))
+        del self.reports[:-MAX_REPORTS]
+
+    def outcome(self) -> Report | None:
+        """The report that decides the call: the latest not excluded, its actor the rep it was
+        reassigned to, if it was."""
+        for report in reversed(self.reports):
+            decided = in_force(self.overrides, report.id)
+            if decided is None:
+                return report
+            action, rep_id = decided
+            if action == "reassign" and rep_id is not None:
+                return report._replace(actor=rep_actor_json(rep_id))
+        return None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "version": self.version,
             "booked": booked_to_json(self.booked),
             "callback": self.callback,
+            "reports": [
+                [r.time, r.id, r.type, r.actor, [list(c) for c in r.counters], r.counterpart, r.key]
+                for r in self.reports
+            ],
+            "overrides": self.overrides,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CallState:
-        return cls(data.get("version"), booked_from_json(data.get("booked")), data.get("callback"))
+        reports = [
+            Report(t, i, k, a, tuple((n, int(v)) for n, v in c), p, b)
+            for t, i, k, a, c, p, b in data.get("reports", [])
+        ]
+        return cls(
+            data.get("version"),
+            booked_from_json(data.get("booked")),
+            data.get("callback"),
+            reports,
+            data.get("overrides", {}),
+        )
 
 
 @dataclass(slots=True)

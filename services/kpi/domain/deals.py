@@ -14,7 +14,15 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from services.kpi.domain.state import Booked, Version, booked_from_json, booked_to_json
+from services.kpi.domain.state import (
+    Booked,
+    Overrides,
+    Version,
+    booked_from_json,
+    booked_to_json,
+    in_force,
+    rep_actor_json,
+)
 from shared import events as ev
 
 TRACKED = ("actor", "amount", "currency", "stage", "account_id", "margin", "discount", "created_at")
@@ -30,24 +38,75 @@ class DealState:
     touches: list[list[Any]] = field(default_factory=list)
     booked: list[Booked] = field(default_factory=list)
     account: list[str] | None = None  # the account state this deal's win is registered in
+    # every update: [event time, event id, its tracked fields (JSON), its status or None]
+    updates: list[list[Any]] = field(default_factory=list)
+    overrides: Overrides = field(default_factory=dict)  # corrections of its events
 
     def merge(self, event: ev.DealUpdated) -> None:
-        version: Version = (event.time.timestamp(), event.id)
         data = event.data.model_dump(mode="json", exclude_none=True)
-        for name in TRACKED:
-            if name in data:
-                current = self.fields.get(name)
-                if current is None or (current[1], current[2]) <= version:
-                    self.fields[name] = [data[name], *version]
-        if event.data.status is not None:
-            entry = [*version, event.data.status]
+        update = [
+            event.time.timestamp(),
+            event.id,
+            {n: data[n] for n in TRACKED if n in data},
+            event.data.status,
+        ]
+        if any(u[1] == event.id for u in self.updates):
+            return
+        if not self.updates and self.fields:
+            self.updates = self._history()  # a deal from before updates were kept
+        self.updates.append(update)
+        self._fold(update)
+
+    def _fold(self, update: list[Any]) -> None:
+        time, event_id, fields, status = update
+        version: Version = (time, event_id)
+        decided = in_force(self.overrides, event_id)
+        if decided is not None:
+            action, rep_id = decided
+            if action == "exclude":
+                return
+            if rep_id is not None:
+                fields = {**fields, "actor": rep_actor_json(rep_id)}
+        for name, value in fields.items():
+            current = self.fields.get(name)
+            if current is None or (current[1], current[2]) <= version:
+                self.fields[name] = [value, *version]
+        if status is not None:
+            entry = [*version, status]
             if entry not in self.statuses:
                 self.statuses.append(entry)
+
+    def refold(self) -> None:
+        """The fields and statuses again from every update, the corrections in force applied
+        (an excluded update as if it never came, a reassigned one as if its rep sent it)."""
+        if not self.updates and self.fields:
+            self.updates = self._history()
+        self.fields, self.statuses = {}, []
+        for update in sorted(self.updates, key=lambda u: (u[0], u[1])):
+            self._fold(update)
+
+    def _history(self) -> list[list[Any]]:
+        """Updates made up from what a deal of an earlier release kept: its fields' latest
+        values and its statuses (the values they replaced are gone)."""
+        made: dict[tuple[float, str], list[Any]] = {}
+        for name, (value, time, event_id) in self.fields.items():
+            made.setdefault((time, event_id), [time, event_id, {}, None])[2][name] = value
+        for time, event_id, status in self.statuses:
+            made.setdefault((time, event_id), [time, event_id, {}, None])[3] = status
+        return [made[k] for k in sorted(made)]
 
     def touch(self, event: ev.Event) -> None:
         entry = [event.time.timestamp(), event.id]
         if entry not in self.touches:
             self.touches.append(entry)
+
+    def counted_touches(self, until: float) -> int:
+        """The touches logged on the deal up to ``until``, but those excluded."""
+        return sum(
+            1
+            for time, event_id in self.touches
+            if time <= until and (in_force(self.overrides, event_id) or ("",))[0] != "exclude"
+        )
 
     def value(self, name: str) -> Any:
         entry = self.fields.get(name)
@@ -68,6 +127,8 @@ class DealState:
             "touches": self.touches,
             "booked": booked_to_json(self.booked),
             "account": self.account,
+            "updates": self.updates,
+            "overrides": self.overrides,
         }
 
     @classmethod
@@ -78,6 +139,8 @@ class DealState:
             data.get("touches", []),
             booked_from_json(data.get("booked")),
             data.get("account"),
+            data.get("updates", []),
+            data.get("overrides", {}),
         )
 
 
@@ -92,7 +155,7 @@ def won_counters(state: DealState, at: float, rate: Decimal | None) -> dict[str,
     counters = {
         "deals_won": 1,
         "revenue_cents": cents(state.value("amount"), rate),
-        "touches_on_wins": sum(1 for t, _ in state.touches if t <= at),
+        "touches_on_wins": state.counted_touches(at),
     }
     if state.value("margin") is not None:
         counters["margin_cents"] = cents(state.value("margin"), rate)

@@ -15,24 +15,35 @@ beforehand (a deal's account, the callback state a call was registered in before
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from services.kpi.domain.accounts import AccountState
-from services.kpi.domain.calls import CallbackState, CallState, normalise_number
+from services.kpi.domain.calls import CallbackState, CallState, Report, normalise_number
+from services.kpi.domain.corrections import CorrectedEvent
 from services.kpi.domain.deals import DealState, won_counters
 from services.kpi.domain.roster import Owner, Roster
-from services.kpi.domain.state import Booked, StateKey, Subjects, Win
+from services.kpi.domain.state import (
+    Booked,
+    StateKey,
+    Subjects,
+    Win,
+    in_force,
+    override,
+    rep_actor_json,
+)
 from shared import events as ev
 from shared.buckets import bucket_starts
+from shared.corrections import CorrectionMessage, Target
 from shared.fx import unrated_currency
 
 CALL_TYPES = {"call.placed", "call.received", "call.missed"}
 DEAL_TOUCHES = {"meeting.held", "email.sent", "conversation.logged"}
 STATE_TYPES: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "event": CorrectedEvent.from_json,
     "deal": DealState.from_json,
     "call": CallState.from_json,
     "callback": CallbackState.from_json,
@@ -58,9 +69,67 @@ class BucketKey(NamedTuple):
 
 
 Key = tuple[str, str, str, int, str]  # the fields of a BucketKey
+
+
+class Fact(Protocol):
+    """What the engine and the activity record read of an event: an event itself, or the
+    target of a correction (``shared.corrections.Target``) as the record knows it."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def actor(self) -> ev.Actor | None: ...
+    @property
+    def data(self) -> Any: ...
+    @property
+    def partition_key(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Corrected:
+    """The cause of what a correction books: its target, as the event it is, and its id."""
+
+    target: Target
+    correction_id: str
+
+    @property
+    def id(self) -> str:
+        return self.target.id
+
+    @property
+    def source(self) -> str:
+        return self.target.source
+
+    @property
+    def type(self) -> str:
+        return self.target.type
+
+    @property
+    def epoch(self) -> int:
+        return self.target.epoch
+
+    @property
+    def actor(self) -> ev.Actor | None:
+        return self.target.actor
+
+    @property
+    def data(self) -> Any:
+        return self.target.data
+
+    @property
+    def partition_key(self) -> str:
+        return self.target.partition_key
+
+
 # A booking of the activity record: the event that caused it, and what it booked (``sign`` -1
 # takes back an earlier booking, as a call's next report or a deal's edit does).
-Entry = tuple[ev.Event, Booked, int]
+Entry = tuple[Fact, Booked, int]
 Deltas = dict[Key, int]
 Item = tuple[ev.Event, dict[str, int]]  # an event and its stateless counters
 
@@ -78,16 +147,18 @@ class Applied:
     )
     # callback state key -> calls whose earlier report registered there and no longer holds
     forget: dict[StateKey, list[str]] = field(default_factory=dict)
+    # callback state key -> calls a correction registers there: (call id, type, time, subjects)
+    register: dict[StateKey, list[tuple[str, str, float, Subjects]]] = field(default_factory=dict)
     wins: list[Win] = field(default_factory=list)  # deals newly won in the batch, for alerts
     # every booking, signed, with the event that caused it: the activity record's rows
     ledger: list[Entry] = field(default_factory=list)
     # the event behind each follow-up state (the last of the batch that touched it)
-    causes: dict[StateKey, ev.Event] = field(default_factory=dict)
+    causes: dict[StateKey, Fact] = field(default_factory=dict)
 
     @property
     def followups(self) -> set[StateKey]:
         """States ``settle`` needs, beyond those ``plan`` named."""
-        return set(self.accounts) | set(self.forget)
+        return set(self.accounts) | set(self.forget) | set(self.register)
 
 
 def new_state(key: StateKey) -> Any:
@@ -100,7 +171,7 @@ class Engine:
         # While ``apply`` or ``settle`` runs: where each booking is recorded, and the event that
         # causes the bookings being made (the engine books one batch at a time).
         self._ledger: list[Entry] | None = None
-        self._cause: ev.Event | None = None
+        self._cause: Fact | None = None
         self._currency = currency
         self._fx = {currency: Decimal(1), **(fx_rates or {})}
         self._contributions: dict[str, Callable[[Any], dict[str, int]]] = {
@@ -202,11 +273,13 @@ class Engine:
         deltas: Deltas = defaultdict(int)
         self._ledger = applied.ledger
         try:
-            for key in sorted(applied.forget):
+            for key in sorted(set(applied.forget) | set(applied.register)):
                 self._cause = applied.causes[key]
                 callbacks: CallbackState = states[key]
-                for call_id in applied.forget[key]:
+                for call_id in applied.forget.get(key, []):
                     callbacks.forget(call_id)
+                for call_id, kind, time, subjects in applied.register.get(key, []):
+                    _register(callbacks, call_id, kind, time, subjects)
                 self._rebook(deltas, callbacks, callbacks.bookings())
             for key in sorted(applied.accounts):
                 self._cause = applied.causes[key]
@@ -221,6 +294,86 @@ class Engine:
             self._ledger = self._cause = None
         return deltas
 
+    # -- corrections -----------------------------------------------------------------------
+
+    def plan_corrections(self, corrections: Iterable[CorrectionMessage]) -> set[StateKey]:
+        """The states corrections need: their events' calls or deals, or (an event no state
+        holds) a state of the event's own."""
+        keys: set[StateKey] = set()
+        for correction in corrections:
+            target = correction.target
+            if target.type in CALL_TYPES:
+                keys.add(_call_key(target))
+            elif target.type == "deal.updated":
+                keys.add(_deal_key(target))
+            else:
+                keys.add(_corrected_key(target))
+                if _touches_deal(target):
+                    keys.add(_deal_key(target))
+        return keys
+
+    def correct(
+        self,
+        corrections: Iterable[CorrectionMessage],
+        states: States,
+        roster: Roster,
+        recorded: Mapping[bytes, list[Booked]],
+    ) -> Applied:
+        """Apply corrections, in order, as if each corrected event had been so from the start
+        (its rep another, or not there at all): each books the difference it makes, caused by
+        its event (``Corrected``). ``recorded``: what each corrected event books now, from
+        the activity record, for events no state holds. Follow-ups as ``apply``'s."""
+        result = Applied(defaultdict(int))
+        touched: dict[str, set[StateKey]] = defaultdict(set)
+        self._ledger = result.ledger
+        try:
+            for correction in corrections:
+                self._correct(correction, states, roster, recorded, result, touched)
+            for key in sorted(touched["callback"]):
+                self._cause = result.causes[key]
+                self._rebook(result.deltas, states[key], states[key].bookings())
+            for key in sorted(touched["deal"]):
+                self._cause = result.causes[key]
+                self._book_deal(key, states[key], roster, result)
+        finally:
+            self._ledger = self._cause = None
+        return result
+
+    def _correct(
+        self,
+        correction: CorrectionMessage,
+        states: States,
+        roster: Roster,
+        recorded: Mapping[bytes, list[Booked]],
+        result: Applied,
+        touched: dict[str, set[StateKey]],
+    ) -> None:
+        target = correction.target
+        self._cause = cause = Corrected(target, correction.id)
+        change = (target.id, correction.id, correction.action, correction.rep_id, correction.undo)
+        if target.type in CALL_TYPES:
+            call: CallState = states[_call_key(target)]
+            override(call.overrides, *change)
+            self._book_call(call, _call_id(target), states, roster, result, touched)
+            return
+        if target.type == "deal.updated":
+            deal: DealState = states[_deal_key(target)]
+            override(deal.overrides, *change)
+            deal.refold()
+            touched["deal"].add(_deal_key(target))
+            result.causes[_deal_key(target)] = cause
+            return
+        corrected: CorrectedEvent = states[_corrected_key(target)]
+        if not corrected.learnt:
+            corrected.learn(recorded.get(target.key, []), target.epoch)
+        override(corrected.overrides, *change)
+        self._rebook(result.deltas, corrected, _corrected_booking(corrected, target, roster))
+        if _touches_deal(target):  # an excluded touch no longer counts on its deal's win
+            deal = states[_deal_key(target)]
+            override(deal.overrides, *change)
+            touched["deal"].add(_deal_key(target))
+            result.causes[_deal_key(target)] = cause
+
     def _call(
         self,
         event: ev.Event,
@@ -230,38 +383,71 @@ class Engine:
         result: Applied,
         touched: dict[str, set[StateKey]],
     ) -> None:
-        ts = event.epoch
-        owner = roster.owner(event.actor, ts)
-        subjects = _subjects(owner, event.actor, fallback=event.partition_key)
         call: CallState = states[_call_key(event)]
-        version = (event.instant, event.id)
-        if not call.newer(version):
+        if not call.reports and not call.newer((event.instant, event.id)):
+            return  # an older report of a call told, before reports were kept, by a later one
+        actor = event.actor.model_dump() if event.actor else None
+        call.record(
+            Report(
+                event.instant,
+                event.id,
+                event.type,
+                actor,
+                tuple(counters.items()),
+                getattr(event.data, "counterpart", None),
+                event.partition_key,
+            )
+        )
+        self._book_call(call, _call_id(event), states, roster, result, touched)
+
+    def _book_call(
+        self,
+        call: CallState,
+        call_id: str,
+        states: States,
+        roster: Roster,
+        result: Applied,
+        touched: dict[str, set[StateKey]],
+    ) -> None:
+        """Book the call as its outcome (its latest report, corrections applied) says, and
+        register it where it meets the team's other calls to the same number."""
+        cause = self._cause
+        assert cause is not None, "booked within apply or correct"
+        report = call.outcome()
+        wanted: list[Booked] = []
+        callback: StateKey | None = None
+        subjects: Subjects = ()
+        if report is not None:
+            actor = ev.Actor(**report.actor) if report.actor else None
+            owner = roster.owner(actor, int(report.time))
+            subjects = _subjects(owner, actor, fallback=report.key)
+            wanted = [Booked(int(report.time), subjects, report.counters)]
+            callback = _callback_at(report.type, report.counterpart, owner)
+        version = [report.time, report.id] if report is not None else None
+        if version == call.version and wanted == call.booked:
             return  # an older report of a call already told by a later one
-        call.version = list(version)  # the latest report of a call is its outcome
-        self._rebook(result.deltas, call, [Booked(ts, subjects, tuple(counters.items()))])
-        call_id = getattr(event.data, "call_id", event.id)
-        callback = _callback_key(event, owner)
+        call.version = version
+        self._rebook(result.deltas, call, wanted)
         previous = ("callback", call.callback) if call.callback else None
         if previous and previous != callback:
             # What an earlier report registered elsewhere no longer holds. If no event of this
             # batch maps there, that state is not locked yet: ``settle`` undoes it.
-            result.causes[previous] = event
+            result.causes[previous] = cause
             if previous in states:
                 states[previous].forget(call_id)
                 touched["callback"].add(previous)
             else:
                 result.forget.setdefault(previous, []).append(call_id)
         call.callback = callback[1] if callback else None
-        if callback is None:
+        if callback is None or report is None:
             return
-        state: CallbackState = states[callback]
-        result.causes[callback] = event
-        state.forget(call_id)
-        if event.type == "call.missed":
-            state.add_missed(call_id, event.instant, subjects)
-        elif event.type == "call.placed":
-            state.add_placed(call_id, event.instant)
-        touched["callback"].add(callback)
+        result.causes[callback] = cause
+        if callback in states:
+            _register(states[callback], call_id, report.type, report.time, subjects)
+            touched["callback"].add(callback)
+        else:  # a correction moved the call to a team no event of the batch named
+            entry = (call_id, report.type, report.time, subjects)
+            result.register.setdefault(callback, []).append(entry)
 
     def _book_deal(self, key: StateKey, deal: DealState, roster: Roster, result: Applied) -> None:
         decided = deal.decided()
@@ -346,23 +532,41 @@ def _subjects(owner: Owner | None, actor: ev.Actor | None, fallback: str) -> Sub
 
 def _callback_key(event: ev.Event, owner: Owner | None) -> StateKey | None:
     """Where a missed or placed call meets the others: its owner's team and the number."""
-    if event.type not in ("call.missed", "call.placed"):
+    return _callback_at(event.type, getattr(event.data, "counterpart", None), owner)
+
+
+def _callback_at(kind: str, counterpart: str | None, owner: Owner | None) -> StateKey | None:
+    if kind not in ("call.missed", "call.placed"):
         return None
-    number = normalise_number(getattr(event.data, "counterpart", None))
+    number = normalise_number(counterpart)
     if number is None or owner is None or owner.team_id is None:
         return None
     return ("callback", f"{owner.team_id}|{number}")
 
 
-def _call_key(event: ev.Event) -> StateKey:
+def _register(
+    callbacks: CallbackState, call_id: str, kind: str, time: float, subjects: Subjects
+) -> None:
+    callbacks.forget(call_id)
+    if kind == "call.missed":
+        callbacks.add_missed(call_id, time, subjects)
+    elif kind == "call.placed":
+        callbacks.add_placed(call_id, time)
+
+
+def _call_id(event: Fact) -> str:
+    return str(getattr(event.data, "call_id", event.id))
+
+
+def _call_key(event: Fact) -> StateKey:
     return ("call", f"{event.source}|{getattr(event.data, 'call_id', event.id)}")
 
 
-def _deal_key(event: ev.Event) -> StateKey:
+def _deal_key(event: Fact) -> StateKey:
     return ("deal", f"{event.source}|{getattr(event.data, 'deal_id', '')}")
 
 
-def _touches_deal(event: ev.Event) -> bool:
+def _touches_deal(event: Fact) -> bool:
     return event.type in DEAL_TOUCHES and bool(getattr(event.data, "deal_id", None))
 
 
@@ -391,3 +595,21 @@ def _won_before(booked: list[Booked]) -> bool:
     or its time moved by a late earlier report), not a new win. A deal open or lost before is
     won anew."""
     return any(dict(b.counters).get("deals_won") for b in booked)
+
+
+def _corrected_key(target: Target) -> StateKey:
+    return ("event", target.key.hex())
+
+
+def _corrected_booking(corrected: CorrectedEvent, target: Target, roster: Roster) -> list[Booked]:
+    """Where a corrected event (no state of its own besides) books now: nowhere if excluded,
+    to its rep if reassigned, to its own actor otherwise."""
+    decided = in_force(corrected.overrides, target.id)
+    if (decided is not None and decided[0] == "exclude") or not corrected.counters:
+        return []
+    actor = target.actor
+    if decided is not None and decided[1] is not None:
+        actor = ev.Actor(**rep_actor_json(decided[1]))
+    at = corrected.at if corrected.at is not None else target.epoch
+    subjects = _subjects(roster.owner(actor, at), actor, fallback=target.partition_key)
+    return [Booked(at, subjects, tuple((n, int(v)) for n, v in corrected.counters))]

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from services.kpi.domain.state import REP_PROVIDER
 from shared.events import Actor
 from shared.roster import Memberships
 
@@ -50,7 +51,10 @@ class Roster:
         or the rep had left by then (the activity is then unassigned)."""
         if actor is None:
             return None
-        rep_id = self.identities.get((actor.provider, actor.external_id))
+        if actor.provider == REP_PROVIDER:  # an event reassigned to a rep: hers
+            rep_id: str | None = actor.external_id
+        else:
+            rep_id = self.identities.get((actor.provider, actor.external_id))
         if rep_id is None or not self.memberships.present(rep_id, ts):
             return None
         return Owner(rep_id, self.team_at(rep_id, ts))

@@ -48,3 +48,41 @@ def booked_to_json(booked: list[Booked]) -> list[Any]:
 
 def booked_from_json(data: list[Any] | None) -> list[Booked]:
     return [Booked.from_json(b) for b in data or []]
+
+
+# event id -> the corrections in force on it, oldest first: [[correction id, action, rep id]].
+# The last one decides: ``exclude``, or ``reassign`` to its rep.
+Overrides = dict[str, list[list[Any]]]
+
+
+def override(
+    overrides: Overrides,
+    event_id: str,
+    correction_id: str,
+    action: str,
+    rep_id: str | None,
+    undo: bool,
+) -> None:
+    """Put a correction in force on an event, or (``undo``) take it back."""
+    active = [a for a in overrides.get(event_id, []) if a[0] != correction_id]
+    if not undo:
+        active.append([correction_id, action, rep_id])
+    if active:
+        overrides[event_id] = active
+    else:
+        overrides.pop(event_id, None)
+
+
+def in_force(overrides: Overrides, event_id: str) -> tuple[str, str | None] | None:
+    """The correction that decides an event now: (action, rep id), or None."""
+    active = overrides.get(event_id)
+    return (active[-1][1], active[-1][2]) if active else None
+
+
+REP_PROVIDER = "salespulse-rep"  # the actor of an event reassigned to a rep: that rep, directly
+
+
+def rep_actor_json(rep_id: str) -> dict[str, str]:
+    """The actor (as JSON) that stands for a rep herself: an event reassigned to her is hers,
+    as if she had been its actor (``Roster.owner`` knows it)."""
+    return {"provider": REP_PROVIDER, "external_id": rep_id}
