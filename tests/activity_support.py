@@ -3,15 +3,20 @@ their instants, are exactly the aggregates (every scope, subject, grain, bucket 
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
+from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared import events as ev
 from shared.buckets import bucket_starts
 from shared.catalogue import BASE_COUNTERS
+from shared.corrections import CorrectionMessage, Target, TargetData, rep_actor
 from shared.db.models import activity, kpi_rollups
 
 Cell = tuple[str, str, str, int, str]  # scope, subject, grain, bucket start, counter
@@ -52,3 +57,35 @@ async def assert_the_record_adds_up(db: AsyncEngine, tz: ZoneInfo) -> None:
     extra = {k: v for k, v in record.items() if buckets.get(k) != v}
     assert not missing, f"buckets the record does not explain: {list(missing.items())[:5]}"
     assert not extra, f"record rows in no bucket: {list(extra.items())[:5]}"
+
+
+def target(body: dict[str, Any]) -> Target:
+    data = body["data"]
+    actor = data.get("actor")
+    return Target(
+        id=body["id"],
+        source=body["source"],
+        type=body["type"],
+        time=datetime.fromisoformat(body["time"]),
+        actor=ev.Actor(**actor) if actor else None,
+        data=TargetData(call_id=data.get("call_id"), deal_id=data.get("deal_id")),
+    )
+
+
+def reassign(body: dict[str, Any], rep: str) -> CorrectionMessage:
+    return CorrectionMessage(
+        id=f"c-{uuid.uuid4().hex[:8]}", action="reassign", rep_id=rep, target=target(body)
+    )
+
+
+def exclude(body: dict[str, Any]) -> CorrectionMessage:
+    return CorrectionMessage(id=f"c-{uuid.uuid4().hex[:8]}", action="exclude", target=target(body))
+
+
+def undo(correction: CorrectionMessage) -> CorrectionMessage:
+    return correction.model_copy(update={"undo": True})
+
+
+def as_rep(body: dict[str, Any], rep: str) -> dict[str, Any]:
+    """The event as if its rep had sent it (a correction made at the source)."""
+    return {**body, "data": {**body["data"], "actor": rep_actor(rep).model_dump()}}

@@ -179,12 +179,12 @@ class KpiStore:
         try:
             async with self._db.begin() as conn:
                 await self._writer.begin(conn)
-                alerts_version = await self._refresh_roster(conn)  # 1
+                alerts_version, moved_calls = await self._refresh_roster(conn)  # 1
                 fresh, corrections = await self._claim(conn, booking)  # 2
                 result.applied = [event for event, _ in fresh]
                 result.duplicates = len(booking.booked) - len(fresh)
                 result.unassigned = sum(1 for e in result.applied if self._unassigned(e))
-                booked, corrected = await self._apply(conn, fresh, corrections)  # 3
+                booked, corrected = await self._apply(conn, fresh, corrections, moved_calls)  # 3
                 deltas = booked.deltas
                 await self._upsert(conn, deltas)  # 4
                 await self._upsert(conn, corrected.deltas)
@@ -210,9 +210,10 @@ class KpiStore:
         """Booked under the actor's identity: no rep on the roster has it."""
         return not self._roster.knows(event.actor)
 
-    async def _refresh_roster(self, conn: AsyncConnection) -> int:
+    async def _refresh_roster(self, conn: AsyncConnection) -> tuple[int, list[StateKey]]:
         """Reload the roster if its version moved, and re-credit newly known identities; the
-        alerts version, read in the same round trip, is returned for step 4b.
+        alerts version, read in the same round trip, is returned for step 4b, with the calls
+        the re-credit moved (their callbacks are looked at again in step 3).
 
         The version row is read FOR SHARE: a roster change (an UPDATE of that row) waits for
         the flushes under way, and flushes after it see it. So no flush booking with an old
@@ -222,7 +223,7 @@ class KpiStore:
         version, alerts = (await conn.execute(version_query)).one()
         version, alerts = version or 0, int(alerts or 0)
         if version == self._roster.version:
-            return alerts
+            return alerts, []
         known = set(self._roster.identities)
         identities = await conn.execute(
             select(_identities.c.provider, _identities.c.external_id, _identities.c.rep_id)
@@ -237,11 +238,9 @@ class KpiStore:
             "roster loaded", extra={"version": version, "identities": len(self._roster.identities)}
         )
         newly = [f"{p}:{x}" for p, x in set(self._roster.identities) - known]
-        if newly:
-            await self._recredit(conn, newly)
-        return alerts
+        return alerts, await self._recredit(conn, newly) if newly else []
 
-    async def _recredit(self, conn: AsyncConnection, keys: list[str]) -> None:
+    async def _recredit(self, conn: AsyncConnection, keys: list[str]) -> list[StateKey]:
         """Move the unassigned activity of ``keys`` to their reps (see ``recredit.py``), and
         the activity record's rows with it.
 
@@ -288,14 +287,15 @@ class KpiStore:
                     for i, p in moves
                 ],
             )
-        if found:
-            await self._rewrite_states(conn, found)
-            log.info(
-                "unassigned activity re-credited",
-                extra={"identities": len(found), "first": sorted(found)[:10]},
-            )
+        if not found:
+            return []
+        log.info(
+            "unassigned activity re-credited",
+            extra={"identities": len(found), "first": sorted(found)[:10]},
+        )
+        return await self._rewrite_states(conn, found)
 
-    async def _rewrite_states(self, conn: AsyncConnection, keys: set[str]) -> None:
+    async def _rewrite_states(self, conn: AsyncConnection, keys: set[str]) -> list[StateKey]:
         """Rewrite the states that booked to the unassigned subjects of ``keys``: one scan of
         the states that booked to any unassigned subject, however many identities became
         known (not one scan per identity: 10,000 scans for an import of 10,000). The rows it
@@ -314,6 +314,7 @@ class KpiStore:
                 rewritten.append((kind, state_key, orjson.dumps(state).decode()))
         if rewritten:
             await self._writer.save_states(conn, [], rewritten)
+        return [("call", key) for kind, key, _ in rewritten if kind == "call"]
 
     async def _claim(
         self, conn: AsyncConnection, booking: Booking
@@ -351,16 +352,20 @@ class KpiStore:
         await self._writer.add_activity(conn, activity_rows(ledger, applied))
 
     async def _apply(
-        self, conn: AsyncConnection, fresh: list[Item], corrections: list[CorrectionMessage]
+        self,
+        conn: AsyncConnection,
+        fresh: list[Item],
+        corrections: list[CorrectionMessage],
+        moved_calls: list[StateKey],
     ) -> tuple[Applied, Applied]:
-        """Book the batch, then its corrections: what each booked (the events' and the
-        corrections' apart: alerts follow the events only). The states they change are locked
-        for the transaction."""
+        """Book the batch, then its corrections and the callbacks of the calls a re-credit
+        moved: what each booked (the events' and the history's apart: alerts follow the
+        events only). The states they change are locked for the transaction."""
         keys = self._kpi.plan(fresh, self._roster) | self._kpi.plan_corrections(corrections)
-        states, new = await self._lock_states(conn, keys)
+        states, new = await self._lock_states(conn, keys | set(moved_calls))
         applied = self._kpi.apply(fresh, states, self._roster)
         recorded = await self._recorded(conn, corrections, applied.ledger) if corrections else {}
-        corrected = self._kpi.correct(corrections, states, self._roster, recorded)
+        corrected = self._kpi.correct(corrections, states, self._roster, recorded, moved_calls)
         followups = applied.followups | corrected.followups
         if followups:  # known only once the batch is merged: locked second
             more, more_new = await self._lock_states(conn, followups - set(states))

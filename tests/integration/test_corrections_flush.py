@@ -21,11 +21,18 @@ from services.kpi.domain.engine import Engine
 from services.kpi.flush import Booking, KpiStore
 from shared import events as ev
 from shared.bus import Record
-from shared.corrections import CorrectionMessage, Target, TargetData, rep_actor
+from shared.corrections import CorrectionMessage
 from shared.db.engine import create_engine
 from shared.db.migrate import migrate
 from shared.settings import Settings
-from tests.activity_support import assert_the_record_adds_up, from_the_buckets
+from tests.activity_support import (
+    as_rep,
+    assert_the_record_adds_up,
+    exclude,
+    from_the_buckets,
+    reassign,
+    undo,
+)
 from tests.conftest import canonical, fresh_postgres_database
 
 T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=5)
@@ -91,38 +98,6 @@ async def new_floor(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
             return floor
 
         yield make
-
-
-def target(body: dict[str, Any]) -> Target:
-    data = body["data"]
-    actor = data.get("actor")
-    return Target(
-        id=body["id"],
-        source=body["source"],
-        type=body["type"],
-        time=datetime.fromisoformat(body["time"]),
-        actor=ev.Actor(**actor) if actor else None,
-        data=TargetData(call_id=data.get("call_id"), deal_id=data.get("deal_id")),
-    )
-
-
-def reassign(body: dict[str, Any], rep: str) -> CorrectionMessage:
-    return CorrectionMessage(
-        id=f"c-{uuid.uuid4().hex[:8]}", action="reassign", rep_id=rep, target=target(body)
-    )
-
-
-def exclude(body: dict[str, Any]) -> CorrectionMessage:
-    return CorrectionMessage(id=f"c-{uuid.uuid4().hex[:8]}", action="exclude", target=target(body))
-
-
-def undo(correction: CorrectionMessage) -> CorrectionMessage:
-    return correction.model_copy(update={"undo": True})
-
-
-def as_rep(body: dict[str, Any], rep: str) -> dict[str, Any]:
-    """The event as if its rep had sent it (a correction made at the source)."""
-    return {**body, "data": {**body["data"], "actor": rep_actor(rep).model_dump()}}
 
 
 async def assert_same(corrected: Floor, at_source: Floor) -> None:

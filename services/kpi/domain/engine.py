@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
@@ -37,7 +38,7 @@ from services.kpi.domain.state import (
 )
 from shared import events as ev
 from shared.buckets import bucket_starts
-from shared.corrections import CorrectionMessage, Target
+from shared.corrections import CorrectionMessage, Target, TargetData
 from shared.fx import unrated_currency
 
 CALL_TYPES = {"call.placed", "call.received", "call.missed"}
@@ -318,15 +319,23 @@ class Engine:
         states: States,
         roster: Roster,
         recorded: Mapping[bytes, list[Booked]],
+        moved_calls: Iterable[StateKey] = (),
     ) -> Applied:
         """Apply corrections, in order, as if each corrected event had been so from the start
         (its rep another, or not there at all): each books the difference it makes, caused by
         its event (``Corrected``). ``recorded``: what each corrected event books now, from
-        the activity record, for events no state holds. Follow-ups as ``apply``'s."""
+        the activity record, for events no state holds. ``moved_calls``: calls a re-credit
+        moved from unassigned to a rep, now registered where the rep's team's calls meet
+        (what they book is moved already). Follow-ups as ``apply``'s."""
         result = Applied(defaultdict(int))
         touched: dict[str, set[StateKey]] = defaultdict(set)
         self._ledger = result.ledger
         try:
+            for key in moved_calls:
+                call: CallState = states[key]
+                self._cause = _report_fact(key, call.outcome())
+                if self._cause is not None:
+                    self._book_call(call, key[1].split("|", 1)[1], states, roster, result, touched)
             for correction in corrections:
                 self._correct(correction, states, roster, recorded, result, touched)
             for key in sorted(touched["callback"]):
@@ -424,7 +433,8 @@ class Engine:
             wanted = [Booked(int(report.time), subjects, report.counters)]
             callback = _callback_at(report.type, report.counterpart, owner)
         version = [report.time, report.id] if report is not None else None
-        if version == call.version and wanted == call.booked:
+        registered = callback[1] if callback else None
+        if version == call.version and wanted == call.booked and registered == call.callback:
             return  # an older report of a call already told by a later one
         call.version = version
         self._rebook(result.deltas, call, wanted)
@@ -438,6 +448,8 @@ class Engine:
                 touched["callback"].add(previous)
             else:
                 result.forget.setdefault(previous, []).append(call_id)
+                pending = result.register.get(previous, [])  # registered there earlier in the
+                pending[:] = [e for e in pending if e[0] != call_id]  # batch: no longer holds
         call.callback = callback[1] if callback else None
         if callback is None or report is None:
             return
@@ -613,3 +625,18 @@ def _corrected_booking(corrected: CorrectedEvent, target: Target, roster: Roster
     at = corrected.at if corrected.at is not None else target.epoch
     subjects = _subjects(roster.owner(actor, at), actor, fallback=target.partition_key)
     return [Booked(at, subjects, tuple((n, int(v)) for n, v in corrected.counters))]
+
+
+def _report_fact(key: StateKey, report: Report | None) -> Target | None:
+    """A call's report as the cause of what re-registering the call books."""
+    if report is None:
+        return None
+    source, call_id = key[1].split("|", 1)
+    return Target(
+        id=report.id,
+        source=source,
+        type=report.type,
+        time=datetime.fromtimestamp(report.time, UTC),
+        actor=ev.Actor(**report.actor) if report.actor else None,
+        data=TargetData(call_id=call_id),
+    )
