@@ -9,8 +9,11 @@ import json
 import os
 import random
 import resource
+import statistics
 import time
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +117,12 @@ def rss_mib() -> float:
         return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-async def kpi_rate(settings: Settings, bus: KafkaBus, topic: str) -> tuple[float, list[float]]:
-    """Events applied per second, and the memory at each tenth of the run (flat = no growth)."""
+async def kpi_rate(
+    settings: Settings, bus: KafkaBus, topic: str, record: bool = True
+) -> tuple[float, list[float]]:
+    """Events applied per second, and the memory at each tenth of the run (flat = no growth).
+    ``record=False`` skips the activity record's write (the flush's step 4a), which is what the
+    record costs on the hot path besides the engine's ledger."""
     db = create_engine(settings.database_url)
     await migrate(db)
     conn = await seed.connect(settings.database_url)
@@ -124,6 +131,8 @@ async def kpi_rate(settings: Settings, bus: KafkaBus, topic: str) -> tuple[float
     finally:
         await conn.close()
     service = build_kpi_service(settings, bus, db)
+    if not record:
+        service.store._record = _skip_record  # type: ignore[method-assign,assignment]
     tune_gc_for_batches()  # as `salespulse kpi` does
     targets = await bus.end_offsets(topic)
     total = sum(targets.values())
@@ -146,11 +155,17 @@ async def kpi_rate(settings: Settings, bus: KafkaBus, topic: str) -> tuple[float
     return total / elapsed, memory
 
 
-async def measure(servers: str, database_url: str, count: int) -> dict[str, Any]:
+async def _skip_record(*_: Any) -> None:
+    return None
+
+
+async def measure(
+    servers: str, fresh: Callable[[], AbstractAsyncContextManager[str]], count: int
+) -> dict[str, Any]:
+    """The KPI consumer's rate with and without the activity record, alternating, each run on
+    its own database (``fresh``) and the same topic; the median of each side."""
     prefix = f"bench-kpi-{uuid.uuid4().hex[:8]}."
-    settings = Settings(
-        kafka_bootstrap_servers=servers, database_url=database_url, topic_prefix=prefix
-    )
+    settings = Settings(kafka_bootstrap_servers=servers, topic_prefix=prefix)
     bus = KafkaBus(servers, partitions=6)
     await bus.start()
     topic = settings.activity_topic
@@ -158,7 +173,15 @@ async def measure(servers: str, database_url: str, count: int) -> dict[str, Any]
     await publish(bus, topic, activity(count, random.Random(11)))
     raw = await raw_rate(servers, topic, count)
     quix = await quix_rate(servers, topic, count)
-    applied, memory = await kpi_rate(settings, bus, topic)
+    runs: dict[bool, list[float]] = {True: [], False: []}
+    memory: list[float] = []
+    for record in (True, False, True, False, True, False):
+        async with fresh() as url:
+            run = settings.model_copy(update={"database_url": url})
+            rate, sampled = await kpi_rate(run, bus, topic, record)
+            runs[record].append(rate)
+            memory = sampled if record else memory
+    applied, unrecorded = (statistics.median(runs[r]) for r in (True, False))
     await bus.stop()
     return {
         "events": count,
@@ -167,6 +190,12 @@ async def measure(servers: str, database_url: str, count: int) -> dict[str, Any]
         "kpi_applied_per_second": round(applied),
         "ratio_to_raw": round(applied / raw, 3),
         "ratio_to_quix_streams": round(applied / quix, 3),
+        "kpi_without_activity_record_per_second": round(unrecorded),
+        "activity_record_cost": round(1 - applied / unrecorded, 3),
+        "kpi_runs_per_second": {
+            "with_record": [round(r) for r in runs[True]],
+            "without_record": [round(r) for r in runs[False]],
+        },
         "rss_mib_each_tenth_of_the_run": memory,
         "batch_size": settings.kpi_batch_size,
     }

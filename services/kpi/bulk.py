@@ -19,7 +19,7 @@ from sqlalchemy import insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.kpi.domain.activity import COLUMNS
+from services.kpi.domain.activity import COLUMNS, Row, as_dict
 from shared.catalogue import BASE_COUNTERS
 from shared.db.chunks import chunks
 from shared.db.models import AppliedEvent, KpiState, activity, kpi_rollups, table
@@ -58,7 +58,7 @@ class BulkWriter(Protocol):
         """Add each value to its counter of its ``kpi_rollups`` row (made if new)."""
         ...
 
-    async def add_activity(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    async def add_activity(self, conn: AsyncConnection, rows: Sequence[Row]) -> None:
         """Append the activity record's rows (``domain.activity.rows``)."""
         ...
 
@@ -125,9 +125,9 @@ class CoreWriter:
         )
         await conn.execute(statement, wide_rows(rows))
 
-    async def add_activity(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    async def add_activity(self, conn: AsyncConnection, rows: Sequence[Row]) -> None:
         if rows:
-            await conn.execute(insert(activity), list(rows))  # executemany: paged
+            await conn.execute(insert(activity), [as_dict(r) for r in rows])  # executemany: paged
 
 
 def wide_rows(rows: Sequence[BucketRow]) -> list[dict[str, Any]]:
@@ -228,13 +228,11 @@ class PostgresWriter:
         )
         await driver.execute(self.ADD)
 
-    async def add_activity(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    async def add_activity(self, conn: AsyncConnection, rows: Sequence[Row]) -> None:
         """COPYed straight into the table: appended, never in conflict."""
         if rows:
             driver = await _driver(conn)
-            await driver.copy_records_to_table(
-                "activity", records=[tuple(r[c] for c in COLUMNS) for r in rows], columns=COLUMNS
-            )
+            await driver.copy_records_to_table("activity", records=rows, columns=COLUMNS)
 
 
 async def _driver(conn: AsyncConnection) -> Any:

@@ -348,8 +348,11 @@ class KpiStore:
     async def _record(self, conn: AsyncConnection, ledger: list[Entry], fresh: list[Item]) -> None:
         """What each event of the batch booked, in the aggregates' transaction: exact through
         crashes and replays as they are."""
-        applied = [(event, self._kpi.subjects_of(event, self._roster)) for event, _ in fresh]
-        await self._writer.add_activity(conn, activity_rows(ledger, applied))
+        roster = self._roster
+        rows = activity_rows(
+            ledger, (event for event, _ in fresh), lambda e: self._kpi.subjects_of(e, roster)
+        )
+        await self._writer.add_activity(conn, rows)
 
     async def _apply(
         self,
@@ -381,9 +384,10 @@ class KpiStore:
     ) -> dict[bytes, list[Booked]]:
         """What each corrected event books now, from the activity record (and what this batch
         books for it, not written yet): a correction's first step learns it from there."""
-        targets = {c.target.key for c in corrections}
+        targets = {c.target.key: c.target.id for c in corrections}
         net: dict[bytes, dict[tuple[int, Subjects], dict[str, int]]] = {k: {} for k in targets}
-        for chunk in chunks(sorted(targets)):
+        # found through ``ix_activity_event`` (the event's id); its key tells sources apart
+        for chunk in chunks(sorted(targets.items()), params_per_item=2):
             rows = await conn.execute(
                 select(
                     _activity.c.event_key,
@@ -393,7 +397,10 @@ class KpiStore:
                     _activity.c.team_id,
                     _activity.c.counters,
                 )
-                .where(_activity.c.event_key.in_(chunk))
+                .where(
+                    _activity.c.event_id.in_({event_id for _, event_id in chunk}),
+                    _activity.c.event_key.in_([key for key, _ in chunk]),
+                )
                 .order_by(_activity.c.id)
             )
             for key, at, scope, subject, team, counters in rows:

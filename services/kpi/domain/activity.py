@@ -10,12 +10,12 @@ subject and bucket, to exactly what the batch added to the buckets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import orjson
 
-from services.kpi.domain.engine import Entry, Fact
+from services.kpi.domain.engine import Corrected, Entry, Fact
 from services.kpi.domain.state import Subjects
 from shared import events as ev
 from shared.catalogue import BASE_COUNTERS
@@ -59,34 +59,52 @@ def mask(counters: dict[str, int]) -> int:
     return bits
 
 
+Row = tuple[Any, ...]  # an ``activity`` row, its values in the order of ``COLUMNS``
+
+
 def rows(
-    entries: Iterable[Entry], applied: Iterable[tuple[ev.Event, Subjects]]
-) -> list[dict[str, Any]]:
+    entries: Iterable[Entry], applied: Iterable[ev.Event], where: Callable[[ev.Event], Subjects]
+) -> list[Row]:
     """The ``activity`` rows of a batch: its entries netted per event, correction, place and
-    instant; and an empty row, at its own time and place (``applied``: each fresh event and
-    the subjects its actor resolves to), for each applied event that booked nothing."""
+    instant; and an empty row, at its own time and place (``where`` its actor resolves to),
+    for each event ``applied`` that booked nothing.
+
+    On the hot path (a row per event and subject): each cause's key and each subjects' place
+    is worked out once per batch, and rows are built as tuples, as COPY takes them."""
     net: dict[tuple[bytes, str | None, int, Placed], dict[str, int]] = {}
     causes: dict[tuple[bytes, str | None], Fact] = {}
+    keys: dict[int, tuple[bytes, str | None]] = {}  # id(cause) -> (its key, its correction)
+    places: dict[Subjects, Placed] = {}
     for cause, booked, sign in entries:
-        key = event_key(cause.source, cause.id)
-        correction = getattr(cause, "correction_id", None)
-        causes[key, correction] = cause
-        counters = net.setdefault((key, correction, booked.at, placed(booked.subjects)), {})
+        known = keys.get(id(cause))
+        if known is None:
+            correction = cause.correction_id if isinstance(cause, Corrected) else None
+            known = keys[id(cause)] = (event_key(cause.source, cause.id), correction)
+            causes[known] = cause
+        place = places.get(booked.subjects)
+        if place is None:
+            place = places[booked.subjects] = placed(booked.subjects)
+        counters = net.setdefault((*known, booked.at, place), {})
         for name, amount in booked.counters:
             counters[name] = counters.get(name, 0) + sign * amount
-    found: list[dict[str, Any]] = []
+    found: list[Row] = []
     booked_something: set[bytes] = set()
     for (key, correction, at, place), counters in net.items():
         kept = {name: value for name, value in counters.items() if value}
         if kept:
             booked_something.add(key)
             found.append(_row(causes[key, correction], key, at, place, kept, correction))
-    for event, subjects in applied:
-        key = event_key(event.source, event.id)
+    for event in applied:
+        known = keys.get(id(event))
+        key = known[0] if known else event_key(event.source, event.id)
         if key not in booked_something:
-            found.append(_row(event, key, event.epoch, placed(subjects), {}, None))
+            found.append(_row(event, key, event.epoch, placed(where(event)), {}, None))
             booked_something.add(key)
     return found
+
+
+def as_dict(row: Row) -> dict[str, Any]:
+    return dict(zip(COLUMNS, row, strict=True))
 
 
 def _row(
@@ -96,22 +114,21 @@ def _row(
     place: Placed,
     counters: dict[str, int],
     correction: str | None,
-) -> dict[str, Any]:
-    data = event.data
-    return {
-        "event_key": key,
-        "event_id": event.id,
-        "source": event.source,
-        "type": event.type,
-        "time": event.epoch,
-        "actor": event.actor.key if event.actor else None,
-        "call_id": getattr(data, "call_id", None),
-        "deal_id": getattr(data, "deal_id", None),
-        "scope": place.scope,
-        "subject": place.subject,
-        "team_id": place.team_id,
-        "at": at,
-        "counters": orjson.dumps(counters).decode(),
-        "mask": mask(counters),
-        "correction": correction,
-    }
+) -> Row:
+    data = vars(event.data)  # a model's fields: a getattr of one it lacks costs an exception
+    actor = event.actor
+    return (
+        key,
+        event.id,
+        event.source,
+        event.type,
+        event.epoch,
+        actor.key if actor else None,
+        data.get("call_id"),
+        data.get("deal_id"),
+        *place,
+        at,
+        orjson.dumps(counters).decode(),
+        mask(counters),
+        correction,
+    )
