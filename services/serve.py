@@ -81,7 +81,7 @@ def _jobs(settings: Settings, bus: Bus, db: AsyncEngine, admin_key: str | None) 
         jobs.pop("database")
         return {"bus": await bus.ready(), "consuming": kpi.consumer.healthy, **jobs}
 
-    api = create_api(settings, db, also_ready=the_rest_ready)
+    api = create_api(settings, db, also_ready=the_rest_ready, bus=bus)
     ingest = create_ingest(settings, bus)
     jobs: list[Job] = [
         lambda stop: serve(ingest, settings.ingest_host, settings.ingest_port, stop),
