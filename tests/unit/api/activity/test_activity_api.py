@@ -14,11 +14,14 @@ from typing import Any
 import httpx
 import openpyxl
 import pytest
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.app import create_app
 from services.kpi.app import build_kpi_service
+from services.worker.resend import RESEND_AFTER_S, resend_pending
 from shared.bus.log import LogBus
+from shared.db.models import BusLogRecord
 from shared.settings import Settings
 from tests.api_support import ADMIN, READ, api_client, book, fields, floor
 from tests.conftest import ADMIN_KEY, READ_KEY, canonical
@@ -254,3 +257,16 @@ async def test_without_a_bus_a_correction_is_a_503(
         found = await client.post("/v1/corrections", json=body, headers=ADMIN)
         assert found.status_code == 503
         assert "bus" in found.json()["detail"]
+
+
+async def test_the_worker_sends_again_what_the_kpi_service_did_not_apply(rig: Rig) -> None:
+    body = {"event_id": "evt-stranger", "action": "exclude", "reason": "a test call"}
+    made = (await rig.client.post("/v1/corrections", json=body, headers=ADMIN)).json()
+    async with rig.db.begin() as conn:  # as if the bus had lost it: nothing on the log
+        await conn.execute(delete(BusLogRecord))
+    later = int(NOW.timestamp()) + RESEND_AFTER_S + 60
+    assert await resend_pending(rig.db, rig.bus, rig.settings.activity_topic, later) == 1
+    await rig.apply()
+    listed = (await rig.client.get("/v1/corrections", headers=READ)).json()["items"]
+    assert [(c["id"], c["status"]) for c in listed] == [(made["id"], "applied")]
+    assert await resend_pending(rig.db, rig.bus, rig.settings.activity_topic, later) == 0
