@@ -12,7 +12,20 @@ Status = Literal["pending", "applied", "undo_pending", "undone"]
 
 
 class CorrectionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": "evt-2027-0142",
+                    "action": "reassign",
+                    "rep_id": "alice",
+                    "reason": "logged from Bob's phone while he covered Alice's line",
+                },
+                {"event_id": "evt-2027-0143", "action": "exclude", "reason": "a test call"},
+            ]
+        },
+    )
     event_id: str = Field(min_length=1, max_length=256, description="an event of the activity")
     action: Action
     rep_id: str | None = Field(
