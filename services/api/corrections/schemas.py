@@ -7,12 +7,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.api_model import ApiModel
+
 Action = Literal["reassign", "exclude"]
 Status = Literal["pending", "applied", "undo_pending", "undone"]
 
 
-class CorrectionIn(BaseModel):
+class CorrectionIn(ApiModel):
     model_config = ConfigDict(
+        allow_inf_nan=False,
         extra="forbid",
         json_schema_extra={
             "examples": [

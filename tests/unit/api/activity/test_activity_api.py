@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,10 +24,12 @@ from services.api.app import create_app
 from services.kpi.app import build_kpi_service
 from services.worker.resend import RESEND_AFTER_S, resend_pending
 from shared.bus.log import LogBus
+from shared.db.engine import create_engine
+from shared.db.migrate import migrate
 from shared.db.models import BusLogRecord
 from shared.settings import Settings
 from tests.api_support import ADMIN, READ, api_client, book, fields, floor
-from tests.conftest import ADMIN_KEY, READ_KEY, canonical
+from tests.conftest import ADMIN_KEY, READ_KEY, canonical, fresh_postgres_database
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 WINDOW = {
@@ -72,6 +77,21 @@ class Rig:
             cursor = found.json()["next_cursor"]
             if cursor is None:
                 return items
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """The API's database: SQLite in a file, and a fresh PostgreSQL database."""
+    async with AsyncExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'api.db'}"
+        else:
+            admin = request.getfixturevalue("postgres_admin_url")
+            url = await stack.enter_async_context(fresh_postgres_database(admin))
+        engine = create_engine(url)
+        stack.push_async_callback(engine.dispose)
+        await migrate(engine)
+        yield engine
 
 
 @pytest.fixture
@@ -215,7 +235,9 @@ async def test_a_correction_moves_the_number_and_its_undo_moves_it_back(rig: Rig
 
 async def test_an_unassigned_event_is_given_to_a_rep_by_a_correction(rig: Rig) -> None:
     listed = (await rig.client.get("/v1/unassigned", params=WINDOW, headers=READ)).json()["rows"]
-    assert [r["identity"] for r in listed] == ["crm:u-9"]
+    assert [(r["identity"], r["activity"]) for r in listed] == [
+        ("crm:u-9", "/v1/unassigned/crm:u-9/activity")
+    ]
     items = await rig.items("/v1/unassigned/crm:u-9", "calls_total")
     assert [i["event_id"] for i in items] == ["evt-stranger"]
     body = {"event_id": "evt-stranger", "action": "reassign", "rep_id": "bob", "reason": "Bob's"}
@@ -264,7 +286,7 @@ async def test_the_worker_sends_again_what_the_kpi_service_did_not_apply(rig: Ri
     made = (await rig.client.post("/v1/corrections", json=body, headers=ADMIN)).json()
     async with rig.db.begin() as conn:  # as if the bus had lost it: nothing on the log
         await conn.execute(delete(BusLogRecord))
-    later = int(NOW.timestamp()) + RESEND_AFTER_S + 60
+    later = int(time.time()) + RESEND_AFTER_S + 60
     assert await resend_pending(rig.db, rig.bus, rig.settings.activity_topic, later) == 1
     await rig.apply()
     listed = (await rig.client.get("/v1/corrections", headers=READ)).json()["items"]
