@@ -72,7 +72,7 @@ async def _migrate(db: AsyncEngine) -> None:
 def _jobs(settings: Settings, bus: Bus, db: AsyncEngine, admin_key: str | None) -> list[Job]:
     """Every part, on the one bus and the one engine (one pool, one database)."""
     kpi = build_kpi_service(settings, bus, db)
-    worker = build_worker(settings, db)  # delivery, settlement, pace checks, retention
+    worker = build_worker(settings, db, bus=bus)  # delivery, settlement, pace, retention...
 
     async def the_rest_ready() -> dict[str, bool]:
         """The API's /readyz is the process's: it answers for the bus, the KPI consumer and
@@ -81,7 +81,7 @@ def _jobs(settings: Settings, bus: Bus, db: AsyncEngine, admin_key: str | None) 
         jobs.pop("database")
         return {"bus": await bus.ready(), "consuming": kpi.consumer.healthy, **jobs}
 
-    api = create_api(settings, db, also_ready=the_rest_ready)
+    api = create_api(settings, db, also_ready=the_rest_ready, bus=bus)
     ingest = create_ingest(settings, bus)
     jobs: list[Job] = [
         lambda stop: serve(ingest, settings.ingest_host, settings.ingest_port, stop),

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.bus.base import OutgoingRecord
 from shared.events import Actor, event_key
 
 CONTENT_TYPE = "application/vnd.salespulse.correction+json"
@@ -87,3 +88,29 @@ def rep_actor(rep_id: str) -> Actor:
     """The actor that stands for a rep itself: an event reassigned to her is hers, as if she
     had been its actor."""
     return Actor(provider=REP_PROVIDER, external_id=rep_id)
+
+
+HEADERS = (("content-type", CONTENT_TYPE.encode()),)
+
+
+def outgoing(message: CorrectionMessage) -> OutgoingRecord:
+    """The bus record of ``message``: keyed like the event it corrects, typed by its header
+    (the KPI consumer tells it from an event by its content type)."""
+    return OutgoingRecord(
+        message.target.partition_key.encode(), message.model_dump_json().encode(), HEADERS
+    )
+
+
+def message_of(
+    correction_id: str, action: str, rep_id: str | None, target_json: str, undo: bool
+) -> CorrectionMessage:
+    """The message of a ``corrections`` row (its ``target`` as stored), or of its undo."""
+    return CorrectionMessage.model_validate(
+        {
+            "id": correction_id,
+            "action": action,
+            "rep_id": rep_id,
+            "undo": undo,
+            "target": Target.model_validate_json(target_json),
+        }
+    )

@@ -6,6 +6,8 @@ turns its route off; nothing here ever means "accept unsigned".
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -46,24 +48,50 @@ class KeyScope(StrEnum):
     admin = "admin"
 
 
+KEY_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
 @dataclass(frozen=True)
 class ApiKey:
     key: SecretStr
     scopes: frozenset[KeyScope]
+    # who holds it, as corrections record it (``made_by``): given as ``name@key``, else made
+    # from a hash of the key (``key-<8 hex>``), never the key itself
+    name: str = ""
+
+
+def key_name(key: str) -> str:
+    """The name of a key given without one: ``key-`` and the first 8 hex digits of its
+    SHA-256, which tells keys apart in an audit without revealing any."""
+    return f"key-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
 def parse_api_keys(spec: str) -> list[ApiKey]:
-    """Parse ``key:scope[+scope],...`` (e.g. ``k1:read+admin,k2:read``)."""
+    """Parse ``[name@]key:scope[+scope],...`` (e.g. ``ops@k1:read+admin,k2:read``).
+
+    A name is letters, digits, ``.``, ``_`` and ``-`` (at most 64), unique; the first ``@``
+    ends it, so a key that holds an ``@`` is given with a name in front. Errors never repeat
+    a key."""
     keys: list[ApiKey] = []
     for item in filter(None, (part.strip() for part in spec.split(","))):
-        key, sep, scopes = item.rpartition(":")
-        if not sep or not key:
-            raise ValueError("each API key entry must be key:scope[+scope]")
+        named, sep, scopes = item.rpartition(":")
+        if not sep or not named:
+            raise ValueError("each API key entry must be [name@]key:scope[+scope]")
+        name, at, key = named.partition("@")
+        if not at:
+            name, key = key_name(named), named
+        elif not KEY_NAME.fullmatch(name) or not key:
+            raise ValueError(
+                "an API key's name is 1 to 64 letters, digits, '.', '_' or '-', then '@' "
+                "and the key: name@key:scope[+scope]"
+            )
         try:
             parsed = frozenset(KeyScope(s) for s in scopes.split("+"))
         except ValueError:
             raise ValueError(f"unknown scope in {scopes!r}; scopes are read and admin") from None
-        keys.append(ApiKey(SecretStr(key), parsed))
+        if any(k.name == name for k in keys):
+            raise ValueError(f"two API keys are named {name!r}; give each its own name")
+        keys.append(ApiKey(SecretStr(key), parsed, name))
     return keys
 
 

@@ -20,6 +20,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import Lifespan
 
+from services.api.activity import routes as activity
 from services.api.alerts import routes as alerts
 from services.api.alerts.hub import NotificationHub
 from services.api.channels import routes as channels
@@ -28,6 +29,7 @@ from services.api.common.headers import SecurityHeaders
 from services.api.common.sse import StreamSlots
 from services.api.contests import routes as contests
 from services.api.contests.standings import Standings
+from services.api.corrections import routes as corrections
 from services.api.kpis import routes as kpis
 from services.api.leaderboards import routes as leaderboards
 from services.api.leaderboards.service import Boards
@@ -41,6 +43,7 @@ from services.api.targets.service import TargetCache
 from services.api.wallboard import routes as wallboard
 from services.api.wins import routes as wins
 from shared.api_docs import serve_docs
+from shared.bus import Bus
 from shared.db.engine import create_engine
 from shared.db.migrate import require_current
 from shared.health import ReadinessCheck, database_ready, health_router
@@ -50,33 +53,55 @@ from shared.settings import Settings
 
 
 def create_app(
-    settings: Settings, db: AsyncEngine | None = None, *, also_ready: ReadinessCheck | None = None
+    settings: Settings,
+    db: AsyncEngine | None = None,
+    *,
+    also_ready: ReadinessCheck | None = None,
+    bus: Bus | None = None,
 ) -> FastAPI:
     """The API app; pass ``db`` to share an engine (``serve``) — its owner disposes of it.
     ``also_ready``: more checks for ``/readyz`` (``serve`` adds the KPI consumer's and the
-    worker's, the process's one probe)."""
+    worker's, the process's one probe). ``bus``: where corrections go (``serve`` passes its
+    own, its owner starts it); without one, a Kafka producer when Kafka is configured (the app
+    owns it), else none, and making a correction is a 503 problem saying why."""
     owns_db = db is None
     db = db if db is not None else create_engine(settings.database_url, pool_pre_ping=True)
+    owns_bus = bus is None and bool(settings.kafka_bootstrap_servers)
+    if owns_bus:
+        from shared.bus.kafka import KafkaBus
+
+        bus = KafkaBus(
+            settings.kafka_bootstrap_servers or "",
+            partitions=settings.kafka_partitions,
+            replication_factor=settings.kafka_replication_factor,
+            client_id="salespulse-api",
+            publish_timeout_s=settings.publish_timeout_seconds,
+        )
     app = FastAPI(
         title="SalesPulse API",
         version="1",
-        lifespan=_lifespan(db, owns_db),
+        lifespan=_lifespan(db, owns_db, bus if owns_bus else None),
         telemetry=NO_TELEMETRY,
         docs_url=None,  # served offline by _document
         redoc_url=None,
     )
     _hold_resources(app, settings, db)
+    app.state.bus = bus
     _handle_requests(app, settings)
     _answer_routes(app, db, also_ready)
     _document(app)
     return app
 
 
-def _lifespan(db: AsyncEngine, owns_db: bool) -> Lifespan[FastAPI]:
+def _lifespan(db: AsyncEngine, owns_db: bool, owned_bus: Bus | None) -> Lifespan[FastAPI]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await require_current(db)  # the schema is migrated beforehand (salespulse migrate)
+        if owned_bus is not None:
+            await owned_bus.start()  # a broker down at start: it connects on first publish
         yield
+        if owned_bus is not None:
+            await owned_bus.stop()
         await app.state.board_hub.close()
         await app.state.contest_hub.close()
         await app.state.notification_hub.close()
@@ -120,7 +145,9 @@ def _answer_routes(app: FastAPI, db: AsyncEngine, also_ready: ReadinessCheck | N
     """The features' routes, the health probes, the wallboard page."""
     features = (
         roster,
+        activity,  # before kpis: /unassigned/{identity}/activity
         kpis,
+        corrections,
         leaderboards,
         targets,
         contests,

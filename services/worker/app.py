@@ -21,7 +21,9 @@ from services.worker.dispatcher import metrics as dispatch_metrics
 from services.worker.dispatcher.dispatcher import Dispatcher
 from services.worker.jobs import Job, Periodic
 from services.worker.pace_checks import CHECK_EVERY_S, check_pace
+from services.worker.resend import RESEND_EVERY_S, resend_pending
 from services.worker.service import Worker, readiness
+from shared.bus import Bus
 from shared.bus.log import Keep
 from shared.bus.log import prune as prune_log
 from shared.db.engine import create_engine
@@ -42,8 +44,12 @@ def build_worker(
     settle_every_s: float = SETTLE_EVERY_S,
     pace_every_s: float = CHECK_EVERY_S,
     prune_every_s: float = PRUNE_EVERY_S,
+    bus: Bus | None = None,
+    resend_every_s: float = RESEND_EVERY_S,
 ) -> Worker:
-    """The worker and its jobs: ``dispatcher``, ``settlement``, ``pace_checks``, ``retention``."""
+    """The worker and its jobs: ``dispatcher``, ``settlement``, ``pace_checks``, ``retention``;
+    and, given the ``bus`` corrections travel on (its owner starts it), ``corrections``: those
+    the KPI service has not applied sent again (``resend``)."""
     owns_db = db is None
     # pre-ping: a connection the pool kept across a database restart is replaced, not failed
     db = db if db is not None else create_engine(settings.database_url, pool_pre_ping=True)
@@ -66,6 +72,13 @@ def build_worker(
         "pace_checks": Periodic("pace checks", pace_every_s, check, db),
         "retention": Periodic("pruning", prune_every_s, retain, db),
     }
+    if bus is not None:
+        the_bus = bus
+
+        async def resend() -> None:
+            await resend_pending(db, the_bus, settings.activity_topic, int(time.time()))
+
+        jobs["corrections"] = Periodic("sending corrections again", resend_every_s, resend, db)
     dispatch_metrics.initialise()  # every series from the start, at 0
     return Worker(db, jobs, create_health_app(db, jobs), owns_db)
 

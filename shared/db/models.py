@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -217,6 +218,13 @@ activity = Table(
     Index("ix_activity_subject", "scope", "subject", "at"),
     Index("ix_activity_team", "team_id", "at"),
     Index("ix_activity_event", "event_id"),
+    # a deal's history (``GET /v1/deals/{id}``); most rows are calls, with no deal
+    Index(
+        "ix_activity_deal",
+        "deal_id",
+        sqlite_where=text("deal_id IS NOT NULL"),
+        postgresql_where=text("deal_id IS NOT NULL"),
+    ),
 )
 
 
@@ -249,6 +257,9 @@ class Correction(SQLModel, table=True):
     undone_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     undo_applied_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     bus_key: str = Field(sa_column=Column(String(340), nullable=False))
+    # the message's target (``shared.corrections.Target`` as JSON), so that it can be sent
+    # again, or undone, whatever the activity record still holds; NULL on rows of 0013
+    target: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class BusLogRecord(SQLModel, table=True):

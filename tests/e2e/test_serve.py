@@ -39,6 +39,7 @@ async def test_one_readiness_probe_answers_for_every_part_of_the_process(tmp_pat
                     "settlement",
                     "pace_checks",
                     "retention",
+                    "corrections",
                 ),
                 True,
             )

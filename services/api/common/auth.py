@@ -49,24 +49,28 @@ QueryKey = Annotated[str | None, Depends(QUERY_KEY)]
 
 class KeyRing:
     def __init__(self, keys: list[ApiKey]) -> None:
-        self._keys = [(k.key.get_secret_value().encode(), k.scopes) for k in keys]
+        self._keys = [(k.key.get_secret_value().encode(), k.scopes, k.name) for k in keys]
 
-    def scopes_of(self, presented: str) -> frozenset[KeyScope] | None:
-        """Compare against every key in constant time (no early exit that would leak which)."""
+    def holder_of(self, presented: str) -> tuple[str, frozenset[KeyScope]] | None:
+        """The name and scopes of the key presented, or None: compared against every key in
+        constant time (no early exit that would leak which)."""
         candidate = presented.encode()
-        found: frozenset[KeyScope] | None = None
-        for key, scopes in self._keys:
+        found: tuple[str, frozenset[KeyScope]] | None = None
+        for key, scopes, name in self._keys:
             if hmac.compare_digest(key, candidate):
-                found = scopes
+                found = (name, scopes)
         return found
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who is asking: the scopes of the key presented, and whether it came in the query."""
+    """Who is asking: the scopes of the key presented, whether it came in the query, and the
+    key's name (``SALESPULSE_API_KEYS``: ``name@key:scopes``), which a correction records as
+    who made it; never the key."""
 
     scopes: frozenset[KeyScope]
     from_query: bool
+    name: str = ""
 
     def may(self, scope: KeyScope) -> bool:
         """Keys in the query string are read-only: URLs end up in logs and browser history."""
@@ -97,10 +101,11 @@ def identified(
             headers={"WWW-Authenticate": "Bearer"},
         )
     ring: KeyRing = request.app.state.keyring
-    scopes = ring.scopes_of(key)
-    if scopes is None:
+    found = ring.holder_of(key)
+    if found is None:
         raise Unauthorized("unknown API key", headers={"WWW-Authenticate": "Bearer"})
-    return Caller(scopes, from_query)
+    name, scopes = found
+    return Caller(scopes, from_query, name)
 
 
 async def reader(request: Request, bearer: BearerKey, query: QueryKey) -> Caller:
@@ -120,19 +125,29 @@ CALLERS: dict[KeyScope, Callable[..., Awaitable[Caller]]] = {
 }
 
 
-def require(scope: KeyScope) -> Callable[[Caller], Awaitable[None]]:
-    """A dependency refusing with 401 (no or unknown key) or 403 (key lacks ``scope``)."""
-
+def _check_of(scope: KeyScope) -> Callable[[Caller], Awaitable[Caller]]:
     # ``Depends`` as a default, not in ``Annotated``: this module's annotations are strings,
     # evaluated later where ``scope`` is not in sight
-    async def check(who: Caller = Depends(CALLERS[scope])) -> None:
+    async def check(who: Caller = Depends(CALLERS[scope])) -> Caller:
         if not who.may(scope):
             raise Forbidden(
                 f"this key lacks the {scope.value!r} scope"
                 + (" (keys in the query string are read-only)" if who.from_query else "")
             )
+        return who
 
     return check
+
+
+# one check per scope: a route that both lists ``ADMIN_ACCESS`` and takes ``AdminCaller`` runs
+# it once (FastAPI caches a dependency per request) and declares it once
+_CHECKS = {scope: _check_of(scope) for scope in KeyScope}
+
+
+def require(scope: KeyScope) -> Callable[[Caller], Awaitable[Caller]]:
+    """A dependency refusing with 401 (no or unknown key) or 403 (key lacks ``scope``); it
+    gives the caller to a route that takes it (``AdminCaller``)."""
+    return _CHECKS[scope]
 
 
 def access(scope: KeyScope) -> list[Any]:
@@ -142,6 +157,8 @@ def access(scope: KeyScope) -> list[Any]:
 
 READ_ACCESS: list[Any] = access(KeyScope.read)
 ADMIN_ACCESS: list[Any] = access(KeyScope.admin)
+# the admin calling, for a route that records who did what (a correction's ``made_by``)
+AdminCaller = Annotated[Caller, Security(require(KeyScope.admin), scopes=[KeyScope.admin.value])]
 
 
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}

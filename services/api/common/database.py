@@ -9,10 +9,15 @@
 Routes get the connection as ``Db``; repositories and queries take it and never begin, commit or
 roll back. Work that runs outside a request (the leaderboard cache, the live boards, seeding)
 opens its own connection from the engine.
+
+What may happen only once a write is committed (a correction published on the bus: whoever reads
+it must find its row) a route hands to ``AfterCommit``: run after the commit, before the answer
+leaves, never for an attempt rolled back (a run again after a conflict hands its own).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
@@ -25,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.db.retry import retrying
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Database = AsyncEngine | AsyncConnection  # a connection, or an engine to take one from
 READS = frozenset({"GET", "HEAD"})
@@ -36,6 +42,10 @@ class _UnitOfWork:
     def __init__(self, db: AsyncEngine, write: bool) -> None:
         self._db, self._write = db, write
         self._conn: AsyncConnection | None = None
+        self._after_commit: list[Callable[[], Awaitable[None]]] = []
+
+    def after_commit(self, action: Callable[[], Awaitable[None]]) -> None:
+        self._after_commit.append(action)
 
     async def connection(self) -> AsyncConnection:
         if self._conn is None:
@@ -45,14 +55,21 @@ class _UnitOfWork:
         return self._conn
 
     async def finish(self, succeeded: bool) -> None:
-        """Commit a write that succeeded; then close, which rolls back anything left open."""
-        if self._conn is None:
-            return
-        try:
-            if self._write and succeeded:
-                await self._conn.commit()
-        finally:
-            await self._conn.close()
+        """Commit a write that succeeded; then close, which rolls back anything left open;
+        then, the write committed, its ``after_commit`` actions, in order."""
+        if self._conn is not None:
+            try:
+                if self._write and succeeded:
+                    await self._conn.commit()
+            finally:
+                await self._conn.close()
+        if succeeded:
+            for action in self._after_commit:
+                try:
+                    await action()
+                except Exception:  # committed already: neither a reason to run the write again
+                    # (a retry would write it twice) nor to fail an answer whose write stands
+                    log.exception("an action after a commit failed", extra={"action": action})
 
 
 class UnitOfWorkRoute(APIRoute):
@@ -96,6 +113,16 @@ async def request_connection(request: Request) -> AsyncConnection:
 
 
 Db = Annotated[AsyncConnection, Depends(request_connection)]
+
+
+def after_commit(request: Request) -> Callable[[Callable[[], Awaitable[None]]], None]:
+    """Where a route hands what must run once its write is committed (see the module)."""
+    unit: _UnitOfWork | None = getattr(request.state, "unit_of_work", None)
+    assert unit is not None, "a route that writes is made by api_router()"
+    return unit.after_commit
+
+
+AfterCommit = Annotated[Callable[[Callable[[], Awaitable[None]]], None], Depends(after_commit)]
 
 
 @asynccontextmanager

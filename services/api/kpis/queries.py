@@ -126,6 +126,13 @@ class KpiQueries:
                     sums[counter] += int(value)
         return result
 
+    def tiling(self, window: Window) -> list[BucketRange]:
+        """The buckets that answer ``window``: the coarsest that fit, those past their
+        retention replaced by the coarser ones holding them. Each range [lo, hi) covers exactly
+        the instants in it, so the activity record's rows at instants in these ranges are
+        what the window's value adds up (the drill-down reads them)."""
+        return self._tiling(window)
+
     def _tiling(self, window: Window) -> list[BucketRange]:
         ranges = tile(window.start_ts, window.end_ts, self._tz)
         if self._floors is not None:

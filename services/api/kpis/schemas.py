@@ -74,6 +74,9 @@ class UnassignedRow(BaseModel):
     calls_total: int
     deals_won: int
     revenue: float
+    activity: str = Field(
+        description="where its events are listed, each with the event_id a correction names"
+    )
 
 
 class UnassignedOut(BaseModel):

@@ -201,6 +201,7 @@ def _unassigned_row(identity: str, sums: dict[str, int]) -> UnassignedRow:
         calls_total=int(values["calls_total"] or 0),
         deals_won=int(values["deals_won"] or 0),
         revenue=float(values["revenue"] or 0),
+        activity=f"/v1/unassigned/{identity}/activity",
     )
 
 

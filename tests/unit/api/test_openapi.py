@@ -63,7 +63,8 @@ def api_app(tmp_path: Path) -> Any:
 
     asyncio.run(prepare())
     settings = Settings(api_keys=f"{ADMIN_KEY}:read+admin,{READ_KEY}:read", database_url=url)
-    return create_app(settings, create_engine(url))
+    # a bus, so that a correction is made (without one it is a 503, on purpose)
+    return create_app(settings, create_engine(url), bus=MemoryBus())
 
 
 def operations(spec: dict[str, Any]) -> set[tuple[str, str]]:
