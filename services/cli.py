@@ -211,21 +211,30 @@ def api() -> None:
 
 @app.command()
 def worker() -> None:
-    """Run the worker (notification delivery, contest settlement, pace checks, retention),
-    with /healthz, /readyz (per job) and /metrics."""
+    """Run the worker (notification delivery, contest settlement, pace checks, retention,
+    corrections sent again), with /healthz, /readyz (per job) and /metrics."""
     from services.runner import run_all, serve
     from services.worker.app import build_worker
+    from shared.bus import build_bus
 
     settings = _settings()
 
     async def main() -> None:
-        async with build_worker(settings) as background:
-            await run_all(
-                background.run,
-                lambda stop: serve(
-                    background.health, settings.worker_host, settings.worker_port, stop
-                ),
-            )
+        # in the Kafka shape, corrections not yet applied are sent again on the activity topic
+        bus = build_bus(settings, "salespulse-worker") if settings.kafka_bootstrap_servers else None
+        if bus is not None:
+            await bus.start()
+        try:
+            async with build_worker(settings, bus=bus) as background:
+                await run_all(
+                    background.run,
+                    lambda stop: serve(
+                        background.health, settings.worker_host, settings.worker_port, stop
+                    ),
+                )
+        finally:
+            if bus is not None:
+                await bus.stop()
 
     uvloop.run(main())
 

@@ -174,6 +174,29 @@ async def test_signed_webhook_reaches_the_leaderboard_once(services: Services) -
         assert applied is not None
         assert float(applied.group(1)) == 2
 
+        # the marker excluded from the API: through Kafka to the KPI process, and back on undo
+        excluded = await client.post(
+            f"{services.api}/v1/corrections",
+            json={"event_id": marker["id"], "action": "exclude", "reason": "a test call"},
+            headers=admin,
+        )
+        assert excluded.status_code in (200, 201), excluded.text
+        while await alice_value(client, services.api) != 1:
+            assert time.monotonic() - posted < 45, "the correction never reached the board"
+            await asyncio.sleep(0.05)
+        behind = await client.get(
+            f"{services.api}/v1/reps/alice/activity?metric=calls_total&window=today",
+            headers={"authorization": f"Bearer {READ_KEY}"},
+        )
+        assert [i["event_id"] for i in behind.json()["items"]] == [event["id"]]
+        undone = await client.delete(
+            f"{services.api}/v1/corrections/{excluded.json()['id']}", headers=admin
+        )
+        assert undone.is_success, undone.text
+        while await alice_value(client, services.api) != 2:
+            assert time.monotonic() - posted < 60, "the undo never reached the board"
+            await asyncio.sleep(0.05)
+
 
 async def test_the_worker_says_it_is_ready_job_by_job(services: Services) -> None:
     async with httpx.AsyncClient(timeout=5) as client:
@@ -182,6 +205,6 @@ async def test_the_worker_says_it_is_ready_job_by_job(services: Services) -> Non
     assert ready.json() == {
         "ready": True,
         "checks": {"database": True, "dispatcher": True, "settlement": True,
-                   "pace_checks": True, "retention": True},
+                   "pace_checks": True, "retention": True, "corrections": True},
     }  # fmt: skip
     assert 'salespulse_notifications_delivered_total{kind="webhook"} 0.0' in metrics
