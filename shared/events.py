@@ -64,12 +64,27 @@ Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
+def actor_email(value: str) -> str:
+    """An actor's email as reps' are kept: trimmed and lower-case."""
+    value = value.strip().lower()
+    local, at, domain = value.rpartition("@")
+    if not at or not local or "." not in domain.strip(".") or any(c.isspace() for c in value):
+        raise ValueError("not an email address (name@example.com)")
+    return value
+
+
+ActorEmail = Annotated[str, Field(max_length=320), Clean, AfterValidator(actor_email)]
+
+
 class Actor(BaseModel):
-    """Who did it, as the source names them; the KPI service maps it to a rep and team."""
+    """Who did it, as the source names them; the KPI service maps it to a rep and team: by
+    identity, else by ``email`` (when the event carries one) to the rep with that email, whose
+    identity it then learns."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     provider: ProviderName
     external_id: NonEmpty
+    email: ActorEmail | None = None
 
     @property
     def key(self) -> str:

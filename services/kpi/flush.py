@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import orjson
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.kpi import metrics
@@ -49,6 +51,7 @@ from shared.db.models import (
     Correction,
     Identity,
     KpiState,
+    Rep,
     RosterVersion,
     Team,
     activity,
@@ -67,6 +70,7 @@ _states = table(KpiState)
 _version = table(RosterVersion)
 _alerts_version = table(AlertsVersion)
 _identities = table(Identity)
+_reps = table(Rep)
 _teams = table(Team)
 _activity = activity
 _record = table(ActivityRecord)
@@ -163,6 +167,8 @@ class KpiStore:
 
         1. refresh the roster snapshot if its version moved (one single-row read)
         2. claim the batch's event ids; a conflicting id is a duplicate and is skipped
+        2b. learn the identities of actors nobody has whose email is a rep's, and re-credit
+           what they did before
         3. apply the KPI engine to the newly claimed events only -> aggregate deltas; deal updates
            are merged into the deals' locked state rows, which book the difference; then the
            newly claimed corrections, each booking the difference it makes
@@ -181,6 +187,7 @@ class KpiStore:
                 await self._writer.begin(conn)
                 alerts_version, moved_calls = await self._refresh_roster(conn)  # 1
                 fresh, corrections = await self._claim(conn, booking)  # 2
+                moved_calls += await self._learn_identities(conn, fresh)  # 2b
                 result.applied = [event for event, _ in fresh]
                 result.duplicates = len(booking.booked) - len(fresh)
                 result.unassigned = sum(1 for e in result.applied if self._unassigned(e))
@@ -228,10 +235,14 @@ class KpiStore:
         identities = await conn.execute(
             select(_identities.c.provider, _identities.c.external_id, _identities.c.rep_id)
         )
+        emails = await conn.execute(
+            select(_reps.c.email, _reps.c.id).where(_reps.c.email.is_not(None))
+        )
         self._roster = Roster(
             int(version),
             {(p, x): rep for p, x, rep in identities},
             await read_memberships(conn),
+            {str(email): str(rep) for email, rep in emails},
         )
         metrics.initialise_teams(self._roster.memberships.teams())
         log.info(
@@ -239,6 +250,37 @@ class KpiStore:
         )
         newly = [f"{p}:{x}" for p, x in set(self._roster.identities) - known]
         return alerts, await self._recredit(conn, newly) if newly else []
+
+    async def _learn_identities(self, conn: AsyncConnection, fresh: list[Item]) -> list[StateKey]:
+        """An actor that matches no identity is matched by its email to the rep with that
+        email: the identity is hers from now on (marked learnt, and when), in this flush's
+        transaction, and what it did before, unassigned, is re-credited to her. Another
+        instance that learnt it first wins: its row is read back."""
+        learn = self._roster.to_learn(event.actor for event, _ in fresh)
+        if not learn:
+            return []
+        now = int(time.time())
+        rows = [
+            {"provider": p, "external_id": x, "rep_id": rep, "learned_from": "email",
+             "learned_at": now}
+            for (p, x), rep in sorted(learn.items())
+        ]  # fmt: skip
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        for chunk in chunks(rows, params_per_item=5):
+            await conn.execute(insert(_identities).values(list(chunk)).on_conflict_do_nothing())
+        pair = tuple_(_identities.c.provider, _identities.c.external_id)
+        # a new snapshot: a flush rolled back goes back to the one it started with
+        self._roster = replace(self._roster, identities=dict(self._roster.identities))
+        for part in chunks(sorted(learn), params_per_item=2):
+            owners = await conn.execute(
+                select(
+                    _identities.c.provider, _identities.c.external_id, _identities.c.rep_id
+                ).where(pair.in_(list(part)))
+            )
+            for provider, external_id, rep in owners:
+                self._roster.identities[provider, external_id] = rep
+        log.info("identities learnt by email", extra={"identities": len(learn)})
+        return await self._recredit(conn, [f"{p}:{x}" for p, x in learn])
 
     async def _recredit(self, conn: AsyncConnection, keys: list[str]) -> list[StateKey]:
         """Move the unassigned activity of ``keys`` to their reps (see ``recredit.py``), and

@@ -60,6 +60,10 @@ class Identity(SQLModel, table=True):
     provider: str = Field(primary_key=True, max_length=64)
     external_id: str = Field(primary_key=True, max_length=256)
     rep_id: str = Field(index=True, max_length=64)
+    # how the KPI service learnt it (``email``: the event's actor carried the rep's email),
+    # and when; NULL for an identity given in the roster
+    learned_from: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
+    learned_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class RosterVersion(SQLModel, table=True):

@@ -11,7 +11,7 @@ SQLite) rather than one parameter per value, which the drivers cap at about 32,0
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Subquery, Table, delete, func, or_, select, true
@@ -43,6 +43,7 @@ class RepRecord:
     memberships: list[Membership]  # ascending
     email: str | None = None
     left_at: int | None = None  # epoch seconds
+    learned: dict[tuple[str, str], int] = field(default_factory=dict)  # by email: when
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +96,23 @@ class RosterRepository:
         found = await self._named_history(rep_id)
         if found is None:
             return None
-        identities = await self._conn.execute(
-            select(_identities.c.provider, _identities.c.external_id)
-            .where(_identities.c.rep_id == rep_id)
-            .order_by(_identities.c.provider, _identities.c.external_id)
-        )
+        identities = (
+            await self._conn.execute(
+                select(_identities.c.provider, _identities.c.external_id, _identities.c.learned_at)
+                .where(_identities.c.rep_id == rep_id)
+                .order_by(_identities.c.provider, _identities.c.external_id)
+            )
+        ).all()
         name, email, left_at, history = found
-        return RepRecord(rep_id, name, [(p, x) for p, x in identities], history, email, left_at)
+        return RepRecord(
+            rep_id,
+            name,
+            [(p, x) for p, x, _ in identities],
+            history,
+            email,
+            left_at,
+            {(p, x): int(at) for p, x, at in identities if at is not None},
+        )
 
     async def memberships(self, rep_id: str) -> list[Membership] | None:
         """The rep's team history, ascending; None if there is no such rep. One query."""

@@ -83,6 +83,17 @@ class IdentityModel(ApiModel):
     external_id: str = Field(min_length=1, max_length=256)
 
 
+class IdentityOut(BaseModel):
+    provider: str
+    external_id: str
+    learned_from: str | None = Field(
+        default=None,
+        description="`email` when SalesPulse learnt it: an event of this identity carried the "
+        "rep's email; null when given in the roster",
+    )
+    learned_at: datetime | None = None
+
+
 REP_EXAMPLE: dict[str, Any] = {
     "name": "Chloé Martin",
     "team_id": "paris",
@@ -146,7 +157,7 @@ class RepOut(BaseModel):
     team_id: str | None = Field(description="the team now (the last one, after leaving)")
     email: str | None = None
     left_at: datetime | None = None
-    identities: list[IdentityModel]
+    identities: list[IdentityOut]
     teams: list[Membership]
 
 

@@ -27,7 +27,7 @@ from services.api.roster import imports
 from services.api.roster.imports import RepItem, RepNow, RosterImport, RosterState
 from services.api.roster.repository import Membership, RepFilter, RepRecord, RosterRepository
 from services.api.roster.schemas import (
-    IdentityModel,
+    IdentityOut,
     ImportCounts,
     RepList,
     RepOut,
@@ -147,6 +147,17 @@ async def rep(roster: RosterRepository, rep_id: str, now: datetime) -> RepOut:
     return _rep_out(found, epoch(now))
 
 
+def _identity_out(provider: str, external_id: str, learned_at: int | None) -> IdentityOut:
+    if learned_at is None:
+        return IdentityOut(provider=provider, external_id=external_id)
+    return IdentityOut(
+        provider=provider,
+        external_id=external_id,
+        learned_from="email",
+        learned_at=datetime.fromtimestamp(learned_at, UTC),
+    )
+
+
 def _rep_out(rep: RepRecord, at: int) -> RepOut:
     return RepOut(
         id=rep.id,
@@ -154,7 +165,7 @@ def _rep_out(rep: RepRecord, at: int) -> RepOut:
         team_id=team_at(rep.memberships, at),
         email=rep.email,
         left_at=_at(rep.left_at),
-        identities=[IdentityModel(provider=p, external_id=x) for p, x in rep.identities],
+        identities=[_identity_out(p, x, rep.learned.get((p, x))) for p, x in rep.identities],
         teams=[
             MembershipOut(team_id=t, effective_from=datetime.fromtimestamp(s, UTC))
             for s, t in rep.memberships

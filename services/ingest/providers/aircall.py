@@ -19,6 +19,7 @@ from services.ingest.providers.base import (
     require,
     same_secret,
 )
+from shared.events import actor_email
 from shared.problems import Problem, Unauthorized, Unprocessable
 
 PROVIDER = "aircall"
@@ -75,9 +76,13 @@ def _call(call: dict[str, Any], timestamp: Any) -> dict[str, Any]:
     answered = _stamp(call, "answered_at")
     ended = _stamp(call, "ended_at") or _number(timestamp, "aircall.timestamp") or started
     talk = max(ended - answered, 0) if answered and ended else 0
-    user = _object(call, "user").get("id")
+    user = _object(call, "user")
+    email = user.get("email")
+    actor = {"provider": PROVIDER, "external_id": str(user["id"])} if user.get("id") else None
+    if actor is not None and isinstance(email, str) and _is_email(email):
+        actor["email"] = email  # the rep is matched by it when the user id is not known yet
     who = {
-        "actor": {"provider": PROVIDER, "external_id": str(user)} if user else None,
+        "actor": actor,
         "counterpart": call.get("raw_digits"),
     }
     if call["direction"] == "outbound":
@@ -89,6 +94,15 @@ def _call(call: dict[str, Any], timestamp: Any) -> dict[str, Any]:
         return _event(call, "call.missed", ended, **who, **_missed(call))
     wait = max(answered - started, 0) if started else 0
     return _event(call, "call.received", ended, **who, talk_seconds=talk, wait_seconds=wait)
+
+
+def _is_email(value: str) -> bool:
+    """An email the event can carry (one it cannot is left out: the call still counts)."""
+    try:
+        actor_email(value)
+    except ValueError:
+        return False
+    return len(value) <= 320
 
 
 def _missed(call: dict[str, Any]) -> dict[str, str]:

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from services.kpi.domain.engine import Corrected, Entry, Fact
-from services.kpi.domain.state import Subjects
+from services.kpi.domain.state import Counters, Subjects
 from shared import events as ev
 from shared.catalogue import BASE_COUNTERS
 from shared.events import event_key
@@ -71,29 +71,44 @@ def rows(
 
     On the hot path (a row per event and subject): each cause's key and each subjects' place
     is worked out once per batch, and rows are built as tuples, as COPY takes them."""
-    net: dict[tuple[bytes, str | None, int, Placed], dict[str, int]] = {}
-    causes: dict[tuple[bytes, str | None], Fact] = {}
+    groups: dict[tuple[bytes, str | None], list[Entry]] = {}
     keys: dict[int, tuple[bytes, str | None]] = {}  # id(cause) -> (its key, its correction)
-    places: dict[Subjects, Placed] = {}
-    for cause, booked, sign in entries:
+    for entry in entries:
+        cause = entry[0]
         known = keys.get(id(cause))
         if known is None:
             correction = cause.correction_id if isinstance(cause, Corrected) else None
             known = keys[id(cause)] = (event_key(cause.source, cause.id), correction)
-            causes[known] = cause
-        place = places.get(booked.subjects)
+        group = groups.get(known)
+        if group is None:
+            groups[known] = [entry]
+        else:
+            group.append(entry)
+    places: dict[Subjects, Placed] = {}
+
+    def place_of(subjects: Subjects) -> Placed:
+        place = places.get(subjects)
         if place is None:
-            place = places[booked.subjects] = placed(booked.subjects)
-        counters = net.setdefault((*known, booked.at, place), {})
-        for name, amount in booked.counters:
-            counters[name] = counters.get(name, 0) + sign * amount
+            place = places[subjects] = placed(subjects)
+        return place
+
     found: list[Row] = []
     booked_something: set[bytes] = set()
-    for (key, correction, at, place), counters in net.items():
-        kept = {name: value for name, value in counters.items() if value}
-        if kept:
-            booked_something.add(key)
-            found.append(_row(causes[key, correction], key, at, place, kept, correction))
+    for (key, correction), group in groups.items():
+        cause = group[0][0]
+        if len(group) == 1:  # most events: one booking, nothing to net
+            _, booked, sign = group[0]
+            cells = {(booked.at, booked.subjects): _signed(booked.counters, sign, {})}
+        else:
+            cells = {}
+            for _, booked, sign in group:
+                cell = cells.setdefault((booked.at, booked.subjects), {})
+                _signed(booked.counters, sign, cell)
+        for (at, subjects), counters in cells.items():
+            kept = {name: value for name, value in counters.items() if value}
+            if kept:
+                booked_something.add(key)
+                found.append(_row(cause, key, at, place_of(subjects), kept, correction))
     for event in applied:
         known = keys.get(id(event))
         key = known[0] if known else event_key(event.source, event.id)
@@ -101,6 +116,12 @@ def rows(
             found.append(_row(event, key, event.epoch, placed(where(event)), {}, None))
             booked_something.add(key)
     return found
+
+
+def _signed(counters: Counters, sign: int, into: dict[str, int]) -> dict[str, int]:
+    for name, amount in counters:
+        into[name] = into.get(name, 0) + sign * amount
+    return into
 
 
 def as_dict(row: Row) -> dict[str, Any]:

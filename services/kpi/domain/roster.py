@@ -23,6 +23,7 @@ class Roster:
     # (provider, external_id) -> rep id
     identities: dict[tuple[str, str], str] = field(default_factory=dict)
     memberships: Memberships = field(default_factory=Memberships)
+    emails: dict[str, str] = field(default_factory=dict)  # lower-case email -> rep id
 
     @classmethod
     def build(
@@ -39,6 +40,17 @@ class Roster:
             identities={(p, x): rep for p, x, rep in identities},
             memberships=Memberships.build(memberships, left),
         )
+
+    def to_learn(self, actors: Iterable[Actor | None]) -> dict[tuple[str, str], str]:
+        """The identities of ``actors`` nobody has, whose email is a rep's: identity -> rep."""
+        found: dict[tuple[str, str], str] = {}
+        for actor in actors:
+            if actor is None or actor.email is None or actor.provider == REP_PROVIDER:
+                continue
+            identity = (actor.provider, actor.external_id)
+            if identity not in self.identities and actor.email in self.emails:
+                found[identity] = self.emails[actor.email]
+        return found
 
     def team_at(self, rep_id: str, ts: int) -> str | None:
         return self.memberships.team_at(rep_id, ts)

@@ -18,7 +18,11 @@ async def test_answered_inbound_call_is_received_with_talk_and_wait_time(ingest:
     [event] = ingest.events()
     assert event["type"] == "call.received"
     assert event["id"] == "call-812345678"
-    assert event["data"]["actor"] == {"provider": "aircall", "external_id": "456789"}
+    assert event["data"]["actor"] == {
+        "provider": "aircall",
+        "external_id": "456789",
+        "email": "alice@example.com",  # the rep is matched by it if 456789 is nobody's yet
+    }
     assert (event["data"]["talk_seconds"], event["data"]["wait_seconds"]) == (258, 12)
     assert event["time"] == "2026-11-25T10:04:30Z"
 
@@ -104,3 +108,13 @@ async def test_a_call_that_cannot_be_translated_is_dead_lettered_not_refused(
     assert reason in letter["reason"]
     assert AIRCALL_TOKEN not in base64.b64decode(letter["body_base64"]).decode()
     assert ingest.events() == []
+
+
+async def test_a_users_email_that_is_not_one_is_left_out_and_the_call_counts(
+    ingest: Ingest,
+) -> None:
+    payload = fixture("aircall_call_ended_inbound_answered")
+    payload["data"]["user"]["email"] = "not an email"
+    assert (await ingest.send.aircall(payload)).status_code == 202
+    [event] = ingest.events()
+    assert event["data"]["actor"] == {"provider": "aircall", "external_id": "456789"}
