@@ -82,7 +82,7 @@ def _jobs(settings: Settings, bus: Bus, db: AsyncEngine, admin_key: str | None) 
         return {"bus": await bus.ready(), "consuming": kpi.consumer.healthy, **jobs}
 
     api = create_api(settings, db, also_ready=the_rest_ready, bus=bus)
-    ingest = create_ingest(settings, bus)
+    ingest = create_ingest(settings, bus, db)
     jobs: list[Job] = [
         lambda stop: serve(ingest, settings.ingest_host, settings.ingest_port, stop),
         lambda stop: serve(api, settings.api_host, settings.api_port, stop),

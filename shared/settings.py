@@ -134,6 +134,8 @@ class Settings(BaseSettings):
     # How long a publish (connecting included) may take before ingest answers 503 + Retry-After:
     # under the providers' own 5 s timeouts (HubSpot, Aircall), so they see our answer.
     publish_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    # how often the ingest writes its deliveries' tallies (``GET /v1/connections``)
+    connection_tallies_seconds: float = Field(default=10.0, gt=0, le=3600)
     database_url: str = "sqlite:///./salespulse.db"
     topic_prefix: str = ""
     timezone: str = "Europe/Paris"

@@ -27,6 +27,7 @@ from services.api.channels import routes as channels
 from services.api.common.auth import KeyRing, scopes_in_openapi
 from services.api.common.headers import SecurityHeaders
 from services.api.common.sse import StreamSlots
+from services.api.connections import routes as connections
 from services.api.contests import routes as contests
 from services.api.contests.standings import Standings
 from services.api.corrections import routes as corrections
@@ -156,6 +157,7 @@ def _answer_routes(app: FastAPI, db: AsyncEngine, also_ready: ReadinessCheck | N
         organisation,
         wins,
         reports,
+        connections,
     )
     for feature in features:
         app.include_router(feature.router)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingest import metrics
+from services.ingest.deliveries import DeliveryLog, keep_writing
 from services.ingest.providers import ROUTES, build_adapters
 from services.ingest.publisher import EventPublisher
 from services.ingest.routes import Ingest, add_webhook_routes
 from shared.api_docs import serve_docs
 from shared.bus import Bus, build_bus
+from shared.db.engine import create_engine
 from shared.health import health_router
 from shared.observability import NO_TELEMETRY, HttpMetricsMiddleware
 from shared.problems import install_problem_handlers
@@ -22,10 +26,16 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, bus: Bus | None = None) -> FastAPI:
-    """The ingest app; pass ``bus`` to share one (dev mode, tests) — its owner starts it."""
+def create_app(
+    settings: Settings, bus: Bus | None = None, db: AsyncEngine | None = None
+) -> FastAPI:
+    """The ingest app; pass ``bus`` to share one (dev mode, tests) — its owner starts it — and
+    ``db`` likewise (the database the deliveries' tallies go to, for ``/v1/connections``)."""
     owns_bus = bus is None
     the_bus = bus if bus is not None else build_bus(settings, client_id="salespulse-ingest")
+    owns_db = db is None
+    the_db = db if db is not None else create_engine(settings.database_url, pool_pre_ping=True)
+    deliveries = DeliveryLog()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -35,7 +45,15 @@ def create_app(settings: Settings, bus: Bus | None = None) -> FastAPI:
                 await the_bus.ensure_topics([settings.activity_topic, settings.deadletter_topic])
             except Exception as exc:  # the broker may come later; publishes answer 503 till then
                 log.warning("could not ensure topics at start", extra={"error": repr(exc)})
+        stop = asyncio.Event()
+        writing = asyncio.create_task(
+            keep_writing(the_db, deliveries, settings.connection_tallies_seconds, stop)
+        )
         yield
+        stop.set()
+        await writing
+        if owns_db:
+            await the_db.dispose()
         if owns_bus:
             await the_bus.stop()
 
@@ -53,6 +71,7 @@ def create_app(settings: Settings, bus: Bus | None = None) -> FastAPI:
         rates=settings.rates,
         max_body_bytes=settings.max_body_bytes,
         public_base_url=settings.public_base_url,
+        deliveries=deliveries,
     )
     metrics.initialise(ROUTES, [settings.activity_topic, settings.deadletter_topic])
     install_problem_handlers(app)

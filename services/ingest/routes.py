@@ -11,8 +11,9 @@ routes need of the app is one object built at start (``Ingest``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -23,6 +24,7 @@ from fastapi.routing import APIRoute
 from starlette.types import Receive, Scope, Send
 
 from services.ingest import metrics
+from services.ingest.deliveries import DeliveryLog
 from services.ingest.providers import ROUTES, Adapter, Delivery
 from services.ingest.publisher import EventPublisher
 from services.ingest.schemas import Accepted
@@ -42,6 +44,7 @@ class Ingest:
     rates: dict[str, Decimal]
     max_body_bytes: int
     public_base_url: str | None
+    deliveries: DeliveryLog = field(default_factory=DeliveryLog)  # for /v1/connections
 
 
 class WebhookRoute(APIRoute):
@@ -99,9 +102,14 @@ async def receive(request: Request, provider: str, ingest: Ingest) -> Response:
         result = sort_out(translation, ingest.rates)
     except Problem as problem:
         metrics.REFUSED.labels(provider, problem.slug).inc()
+        if problem.slug != "route-off":  # a provider not connected has no deliveries to show
+            ingest.deliveries.refused(provider, time.time(), problem.slug, problem.summary())
         raise
     records = dead_letters(provider, result.letters, delivery, adapter)
     outcome = await publish(ingest.publisher, provider, result.events, records)
+    ingest.deliveries.delivered(
+        provider, time.time(), outcome.accepted, outcome.duplicates, len(records)
+    )
     return accepted(
         {
             "accepted": outcome.accepted,

@@ -266,6 +266,29 @@ class Correction(SQLModel, table=True):
     target: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
+class ConnectionDeliveries(SQLModel, table=True):
+    """What a provider's deliveries became in one hour (``GET /v1/connections``), added up by
+    the ingest every few seconds."""
+
+    __tablename__ = "connection_deliveries"
+    provider: str = Field(sa_column=Column(String(64), primary_key=True))
+    hour_start: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    accepted: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    duplicates: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    deadlettered: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    refused: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class ConnectionStatus(SQLModel, table=True):
+    """A provider's last delivery and last refusal (its reason: never a secret nor a body)."""
+
+    __tablename__ = "connection_status"
+    provider: str = Field(sa_column=Column(String(64), primary_key=True))
+    last_delivery_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+    last_refusal_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+    last_refusal_reason: str | None = Field(default=None, sa_column=Column(Text))
+
+
 class BusLogRecord(SQLModel, table=True):
     """The bus of one process (``salespulse serve``): a topic's records, numbered gap-free in
     commit order per partition (``shared.bus.log``)."""
