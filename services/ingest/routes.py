@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 from starlette.types import Receive, Scope, Send
 
 from services.ingest import metrics
+from services.ingest.enrichment import Enricher
 from services.ingest.providers import ROUTES, Adapter, Delivery
 from services.ingest.publisher import EventPublisher
 from services.ingest.schemas import Accepted
@@ -42,6 +43,8 @@ class Ingest:
     rates: dict[str, Decimal]
     max_body_bytes: int
     public_base_url: str | None
+    # Completes thin HubSpot deals in the background (HUBSPOT_ACCESS_TOKEN set), else None.
+    enricher: Enricher | None = None
 
 
 class WebhookRoute(APIRoute):
@@ -102,6 +105,8 @@ async def receive(request: Request, provider: str, ingest: Ingest) -> Response:
         raise
     records = dead_letters(provider, result.letters, delivery, adapter)
     outcome = await publish(ingest.publisher, provider, result.events, records)
+    if ingest.enricher is not None and provider == "hubspot":
+        ingest.enricher.offer(result.events)  # after the thin events are safe; never waits
     return accepted(
         {
             "accepted": outcome.accepted,
