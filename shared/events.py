@@ -70,6 +70,9 @@ class Actor(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     provider: ProviderName
     external_id: NonEmpty
+    # The actor's email when the source knows it (lower-cased): a rep is matched by it when no
+    # identity matches.
+    email: Annotated[str, Field(max_length=256), Clean, AfterValidator(str.lower)] | None = None
 
     @property
     def key(self) -> str:
