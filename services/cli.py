@@ -197,6 +197,42 @@ def dead_letters(
     uvloop.run(main())
 
 
+@app.command("import")
+def import_command(
+    file: Annotated[
+        Path, typer.Argument(help="JSON lines of canonical events, or CSV (see the README)")
+    ],
+    restart: Annotated[
+        bool, typer.Option("--restart", help="forget where an earlier run stopped; start over")
+    ] = False,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="events per published batch")] = 1000,
+) -> None:
+    """Import past activity from FILE through the same validation as live events, with a
+    progress bar and a summary. Resumable: run it again after an interruption and it goes on
+    where it stopped. Safe to repeat: nothing is counted twice, and history raises no alert."""
+    from services.history.command import ProgressBar, nothing_read, run_import, summary_lines
+    from services.history.files import UnreadableInput
+    from shared.db.migrate import SchemaBehind
+
+    settings = _settings()
+    total = file.stat().st_size if file.is_file() else None
+    try:
+        with ProgressBar(file.name, total) as bar:
+            summary = uvloop.run(run_import(settings, file, restart=restart, batch_size=batch,
+                                            progress=bar.update))  # fmt: skip
+    except (UnreadableInput, SchemaBehind) as exc:
+        typer.echo(f"import failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted: run the same command again to resume", err=True)
+        raise typer.Exit(130) from None
+    for line in summary_lines(summary):
+        typer.echo(line)
+    if nothing_read(summary):
+        typer.echo("nothing could be imported from this file", err=True)
+        raise typer.Exit(1)
+
+
 @app.command()
 def api() -> None:
     """Run the API gateway (queries, leaderboards, roster admin, /metrics)."""
