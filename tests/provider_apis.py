@@ -52,16 +52,18 @@ class Faults:
 
     throttle: int = 0  # answer 429 to this many next requests
     retry_after: int = 1
-    fail_after: int | None = None  # answer 500 once this many more requests were served
+    fail_after: int | None = None  # answer ``fail_status`` once this many more were served
+    fail_status: int = 500
     served: int = 0  # requests answered 2xx
     seen: list[str] = field(default_factory=list)  # "METHOD path?query" of every request
 
     def throttle_next(self, n: int, retry_after: int = 1) -> None:
         self.throttle, self.retry_after = n, retry_after
 
-    def fail_from(self, n: int | None) -> None:
-        """Answer 500 to every request once ``n`` more have been served (None: never)."""
+    def fail_from(self, n: int | None, status: int = 500) -> None:
+        """Answer ``status`` to every request once ``n`` more have been served (None: never)."""
         self.fail_after = None if n is None else self.served + n
+        self.fail_status = status
 
 
 class ProviderApi:
@@ -93,7 +95,9 @@ class ProviderApi:
                 faults.throttle -= 1
                 return self.throttled()
             if faults.fail_after is not None and faults.served >= faults.fail_after:
-                return JSONResponse({"status": "error", "message": "internal error"}, 500)
+                return JSONResponse(
+                    {"status": "error", "message": "internal error"}, faults.fail_status
+                )
             response = await handler(request)
             if response.status_code < 300:
                 faults.served += 1
