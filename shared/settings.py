@@ -154,6 +154,16 @@ class Settings(BaseSettings):
     api_keys: SecretStr | None = None
     fx_rates: str = ""  # "USD:0.92,GBP:1.17": one unit of each currency in the reporting one
     hubspot_won_stages: str = "closedwon"
+    # HubSpot's CRM API (enrichment of thin deal webhooks, backfill): a private app's token.
+    hubspot_access_token: SecretStr | None = None
+    hubspot_api_base: str = "https://api.hubapi.com"
+    # Aircall's public API (backfill): Basic auth with the API ID and API token.
+    aircall_api_base: str = "https://api.aircall.io"
+    aircall_api_id: str | None = None
+    aircall_api_token: SecretStr | None = None
+    # Thin HubSpot deals waiting for enrichment in one ingest process; past it they are dropped
+    # (counted and logged: a backfill heals them).
+    enrichment_queue_size: int = Field(default=1000, ge=1)
     hubspot_lost_stages: str = "closedlost"
 
     simulate: bool = True

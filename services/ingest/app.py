@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
+import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingest import metrics
 from services.ingest.deliveries import DeliveryLog, keep_writing
+from services.ingest.enrichment import Enricher
 from services.ingest.providers import ROUTES, build_adapters
 from services.ingest.publisher import EventPublisher
 from services.ingest.routes import Ingest, add_webhook_routes
+from services.providers_api.hubspot import HubSpotClient, http_client
 from shared.api_docs import serve_docs
 from shared.bus import Bus, build_bus
 from shared.db.engine import create_engine
@@ -24,6 +27,13 @@ from shared.problems import install_problem_handlers
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def enrichment_client(settings: Settings) -> httpx.AsyncClient | None:
+    """HubSpot's API client when enrichment is on: a token, and the HubSpot route on."""
+    if settings.hubspot_access_token is None or settings.hubspot_client_secret is None:
+        return None
+    return http_client(settings.hubspot_api_base, settings.hubspot_access_token)
 
 
 def create_app(
@@ -37,6 +47,20 @@ def create_app(
     the_db = db if db is not None else create_engine(settings.database_url, pool_pre_ping=True)
     deliveries = DeliveryLog()
 
+    publisher = EventPublisher(the_bus, settings.activity_topic, settings.deadletter_topic)
+    hubspot_api = enrichment_client(settings)
+    enricher = (
+        Enricher(
+            HubSpotClient(hubspot_api, settings.hubspot_access_token),
+            publisher,
+            settings.rates,
+            settings.enrichment_queue_size,
+            settings.hubspot_api_base,
+        )
+        if hubspot_api is not None and settings.hubspot_access_token is not None
+        else None
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if owns_bus:
@@ -49,7 +73,14 @@ def create_app(
         writing = asyncio.create_task(
             keep_writing(the_db, deliveries, settings.connection_tallies_seconds, stop)
         )
+        enriching = asyncio.create_task(enricher.run()) if enricher is not None else None
         yield
+        if enriching is not None:
+            enriching.cancel()
+            with suppress(asyncio.CancelledError):
+                await enriching
+        if hubspot_api is not None:
+            await hubspot_api.aclose()
         stop.set()
         await writing
         if owns_db:
@@ -67,12 +98,14 @@ def create_app(
     )
     ingest = Ingest(
         adapters=build_adapters(settings),
-        publisher=EventPublisher(the_bus, settings.activity_topic, settings.deadletter_topic),
+        publisher=publisher,
         rates=settings.rates,
         max_body_bytes=settings.max_body_bytes,
         public_base_url=settings.public_base_url,
         deliveries=deliveries,
+        enricher=enricher,
     )
+    app.state.enricher = enricher  # its queue can be waited on (a graceful stop, tests)
     metrics.initialise(ROUTES, [settings.activity_topic, settings.deadletter_topic])
     install_problem_handlers(app)
     app.add_middleware(HttpMetricsMiddleware, service="ingest")

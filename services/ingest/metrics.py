@@ -16,6 +16,12 @@ DEADLETTERED = Counter(
 PRODUCE_ERRORS = Counter(
     "salespulse_kafka_produce_errors_total", "Publishes the bus did not acknowledge", ["topic"]
 )
+ENRICHMENTS = Counter(
+    "salespulse_ingest_enrichments_total",
+    "Thin deals completed from the provider's API, by outcome",
+    ["provider", "outcome"],
+)
+ENRICHMENT_OUTCOMES = ("enriched", "deadlettered", "dropped", "failed")
 
 # Every slug a refusal of a webhook can carry (the problem types of services/ingest); a test
 # checks the code names no other, so that each series exists before its first refusal.
@@ -41,6 +47,8 @@ def initialise(providers: Iterable[str], topics: Iterable[str]) -> None:
             REFUSED.labels(provider, reason)
     for topic in topics:
         PRODUCE_ERRORS.labels(topic)
+    for outcome in ENRICHMENT_OUTCOMES:
+        ENRICHMENTS.labels("hubspot", outcome)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from services.ingest import metrics
 from services.ingest.deliveries import DeliveryLog
+from services.ingest.enrichment import Enricher
 from services.ingest.providers import ROUTES, Adapter, Delivery
 from services.ingest.publisher import EventPublisher
 from services.ingest.schemas import Accepted
@@ -45,6 +46,8 @@ class Ingest:
     max_body_bytes: int
     public_base_url: str | None
     deliveries: DeliveryLog = field(default_factory=DeliveryLog)  # for /v1/connections
+    # Completes thin HubSpot deals in the background (HUBSPOT_ACCESS_TOKEN set), else None.
+    enricher: Enricher | None = None
 
 
 class WebhookRoute(APIRoute):
@@ -110,6 +113,8 @@ async def receive(request: Request, provider: str, ingest: Ingest) -> Response:
     ingest.deliveries.delivered(
         provider, time.time(), outcome.accepted, outcome.duplicates, len(records)
     )
+    if ingest.enricher is not None and provider == "hubspot":
+        ingest.enricher.offer(result.events)  # after the thin events are safe; never waits
     return accepted(
         {
             "accepted": outcome.accepted,

@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.kpi.domain.engine import Deltas
+from services.kpi.domain.engine import Applied, Deltas
 from services.kpi.domain.state import Win
 from shared import outbox
 from shared.alert_reads import Sums, metric_values, targets_by_metric, window_sums
@@ -135,6 +135,25 @@ class AlertWatch:
                 metric = alert.trigger.metric
                 found += decide(alert, Reading(name, window.start_ts, values[metric]))
         return found
+
+
+def live_only(applied: Applied, history: frozenset[tuple[str, str]]) -> tuple[Deltas, list[Win]]:
+    """What a batch booked that alerts may look at: not what its historical events booked
+    (``history``: their ``(source, id)``; ``shared.history``), so a deal won two months ago
+    rings no bell today. Read off the batch's ledger: the subjects and deals its live events
+    booked to (a subject a live event touched is evaluated as it stands, history included)."""
+    if not history:
+        return applied.deltas, applied.wins
+    subjects: set[tuple[str, str]] = set()
+    deals: set[str] = set()
+    for cause, booked, _ in applied.ledger:
+        if (cause.source, cause.id) in history:
+            continue
+        subjects.update(booked.subjects)
+        if deal_id := cause.data.__dict__.get("deal_id"):
+            deals.add(deal_id)
+    deltas = {key: v for key, v in applied.deltas.items() if (key[0], key[4]) in subjects}
+    return deltas, [win for win in applied.wins if win.deal_id in deals]
 
 
 def _watches(watched: list[Watched], kinds: type[Any] | UnionType) -> dict[Watch, list[Watched]]:

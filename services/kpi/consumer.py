@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
@@ -42,6 +42,7 @@ from shared.corrections import CorrectionMessage
 from shared.db.repeats import Repeats, fingerprint
 from shared.db.retry import is_conflict, is_unavailable
 from shared.deadletter import dead_letter
+from shared.history import is_history
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -293,6 +294,7 @@ class KpiConsumer:
             records,
             [item for item in items if not isinstance(item, CorrectionMessage)],
             [item for item in items if isinstance(item, CorrectionMessage)],
+            frozenset(_history(decoded)),
         )
         started = time.perf_counter()
         result = await self._store.flush(booking, dry_run=dry_run)
@@ -421,3 +423,10 @@ def _summary(exc: BaseException) -> str:
 def _is_correction(record: Record) -> bool:
     """A correction made through the API, not an event (``shared.corrections``)."""
     return dict(record.headers).get("content-type", b"").decode(errors="replace") == CORRECTION_TYPE
+
+
+def _history(decoded: Decoded) -> Iterator[tuple[str, str]]:
+    """The ``(source, id)`` of the batch's imported past events (``shared.history``)."""
+    for record, item in decoded:
+        if isinstance(item, tuple) and is_history(record.headers):
+            yield item[0].source, item[0].id

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.kpi import metrics
-from services.kpi.alerts import AlertWatch
+from services.kpi.alerts import AlertWatch, live_only
 from services.kpi.bulk import StateRow, writer_for
 from services.kpi.domain.activity import rows as activity_rows
 from services.kpi.domain.activity import subjects_of_row
@@ -84,6 +84,7 @@ class Booking:
     records: Sequence[Record]
     booked: list[tuple[ev.Event, dict[str, int]]]
     corrections: list[CorrectionMessage] = field(default_factory=list)  # in the bus's order
+    history: frozenset[tuple[str, str]] = frozenset()  # (source, id) of imported past events
 
 
 @dataclass(slots=True)
@@ -196,8 +197,9 @@ class KpiStore:
                 await self._upsert(conn, deltas)  # 4
                 await self._upsert(conn, corrected.deltas)
                 await self._record(conn, booked.ledger + corrected.ledger, fresh)  # 4a
+                live, wins = live_only(booked, booking.history)  # past events decide none
                 await self.alerts.raise_for(
-                    conn, alerts_version, deltas, booked.wins, members=self._roster.memberships
+                    conn, alerts_version, live, wins, members=self._roster.memberships
                 )  # 4b: outbox (a correction raises none: it is history)
                 await self._mark_applied(conn, corrections)  # 4c
                 result.booked = _business(deltas)

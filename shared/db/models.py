@@ -313,6 +313,21 @@ class BusLogEnd(SQLModel, table=True):
     next_offset: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
+class HistoryImport(SQLModel, table=True):
+    """Where an import of past activity (``salespulse import``) got to, per input: an
+    interrupted import resumes after ``line``, from ``mark`` (the input's own resume point, e.g.
+    a byte offset and the hash of the bytes before it), once the bus acknowledged them."""
+
+    __tablename__ = "history_imports"
+    key: str = Field(sa_column=Column(String(200), primary_key=True))  # the input's identity
+    label: str = Field(sa_column=Column(String(1024), nullable=False))  # what it is, for people
+    line: int = Field(sa_column=Column(BigInteger, nullable=False))  # last line published
+    mark: str = Field(sa_column=Column(Text, nullable=False))
+    published: int = Field(sa_column=Column(BigInteger, nullable=False))  # events, all runs
+    updated_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    finished_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
 def table(model: type[SQLModel]) -> Table:
     """The Core table of a model, for set-based statements (bulk upserts, aggregates)."""
     return model.__table__  # type: ignore[attr-defined,no-any-return]

@@ -146,3 +146,10 @@ def _event(call: dict[str, Any], type_: str, when: Any, **data: Any) -> dict[str
         time=epoch(when, field="aircall.data.ended_at"),
         data=body,
     )
+
+
+def call_event(call: dict[str, Any]) -> dict[str, Any]:
+    """The canonical event of a finished call, as its ``call.ended`` webhook makes it: a call of
+    Aircall's REST API has the shape of a webhook's ``data`` (a backfill; same id, same source)."""
+    require(call, "id", "direction", where="aircall.data")
+    return _call(call, None)

@@ -72,6 +72,14 @@ class HubSpotAdapter:
         self._won, self._lost = won, lost
         self._clock = clock
 
+    @property
+    def won(self) -> frozenset[str]:
+        return self._won
+
+    @property
+    def lost(self) -> frozenset[str]:
+        return self._lost
+
     def verify(self, delivery: Delivery) -> None:
         presented = delivery.headers.get("x-hubspot-signature-v3")
         stamp = delivery.headers.get("x-hubspot-request-timestamp", "")
@@ -97,6 +105,11 @@ class HubSpotAdapter:
         for item in bounded_items(delivery.json(), "hubspot"):
             result.add(self._item(item), item)
         return result
+
+    def item(self, item: Any) -> dict[str, Any] | Unusable:
+        """One webhook item's event (a backfill makes items from the CRM API's deals, so that
+        its events are the webhooks' own)."""
+        return self._item(item)
 
     def _item(self, item: Any) -> dict[str, Any] | Unusable:
         if not isinstance(item, dict):
