@@ -167,8 +167,19 @@ def new_state(key: StateKey) -> Any:
 
 
 class Engine:
-    def __init__(self, tz: ZoneInfo, currency: str, fx_rates: dict[str, Decimal] | None = None):
+    def __init__(
+        self,
+        tz: ZoneInfo,
+        currency: str,
+        fx_rates: dict[str, Decimal] | None = None,
+        *,
+        hold_thin_wins: bool = False,
+    ):
+        """``hold_thin_wins``: a win known only by its stage (no rep, no amount: a HubSpot
+        webhook's) is not announced while HubSpot enrichment will complete it; it is announced
+        once it has its rep or its amount."""
         self._tz = tz
+        self._hold_thin_wins = hold_thin_wins
         # While ``apply`` or ``settle`` runs: where each booking is recorded, and the event that
         # causes the bookings being made (the engine books one batch at a time).
         self._ledger: list[Entry] | None = None
@@ -477,7 +488,8 @@ class Engine:
             wanted = [Booked(int(at), subjects, tuple(counters.items()))]
             if kind == "won":
                 win = (int(at), counters["revenue_cents"], subjects)
-                if not _won_before(deal.booked):
+                hold = self._hold_thin_wins
+                if not (hold and _thin(wanted[0])) and not _announced(deal.booked, hold):
                     rep = next((i for scope, i in subjects if scope == "rep"), None)
                     result.wins.append(Win(deal_id, int(at), counters["revenue_cents"], rep))
         self._rebook(result.deltas, deal, wanted)
@@ -602,11 +614,18 @@ def _survey_answered(event: ev.SurveyAnswered) -> dict[str, int]:
     return {"csat_answers": 1, "csat_sum": csat or 0}
 
 
-def _won_before(booked: list[Booked]) -> bool:
-    """Whether the deal was booked won already: then this is an edit of that win (its amount,
-    or its time moved by a late earlier report), not a new win. A deal open or lost before is
-    won anew."""
-    return any(dict(b.counters).get("deals_won") for b in booked)
+def _announced(booked: list[Booked], held_thin: bool) -> bool:
+    """Whether the deal's win was announced already: then this is an edit of that win (its
+    amount, or its time moved by a late earlier report), not a new win. A deal open or lost
+    before is won anew; a thin win held back is announced when it is completed."""
+    return any(dict(b.counters).get("deals_won") and not (held_thin and _thin(b)) for b in booked)
+
+
+def _thin(won: Booked) -> bool:
+    """A win booked to nobody, for nothing: all its webhook said was its stage."""
+    return all(scope != "rep" for scope, _ in won.subjects) and not dict(won.counters).get(
+        "revenue_cents"
+    )
 
 
 def _corrected_key(target: Target) -> StateKey:

@@ -6,8 +6,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.kpi.domain.engine import BucketKey, Engine, UnusableEvent
+from services.kpi.domain.engine import BucketKey, Engine, UnusableEvent, new_state
 from services.kpi.domain.roster import Roster
+from services.kpi.domain.state import Win
 from shared import events as ev
 from tests.conftest import canonical
 
@@ -90,3 +91,40 @@ def test_roster_resolves_team_history() -> None:
     assert ROSTER.team_at("alice", MOVE) == "south"
     assert ROSTER.team_at("nobody", MOVE) is None
     assert ROSTER.owner(ev.Actor(provider="crm", external_id="u-404"), MOVE) is None
+
+
+def wins_of(engine: Engine, states: dict[Any, Any], *events: ev.Event) -> list[Win]:
+    """The wins a batch announces, its states kept in ``states`` from batch to batch."""
+    batch = [(e, engine.contributions(e)) for e in events]
+    for key in engine.plan(batch, ROSTER):
+        states.setdefault(key, new_state(key))
+    return engine.apply(batch, states, ROSTER).wins
+
+
+def hubspot_deal(when: datetime, event_id: str, **data: Any) -> ev.Event:
+    """A partial deal update: what ``data`` gives (None: the field left out)."""
+    body = canonical("deal.updated", event_id=event_id, time=when, deal_id="D-7")
+    given = {"deal_id": "D-7", **data}
+    body["data"] = {k: v for k, v in given.items() if v is not None}
+    return ev.parse_events(body)[0]
+
+
+@pytest.mark.parametrize("hold", [True, False])
+def test_a_thin_win_is_announced_once_completed_while_hubspot_enrichment_is_on(
+    hold: bool,
+) -> None:
+    engine = Engine(PARIS, "EUR", hold_thin_wins=hold)
+    states: dict[Any, Any] = {}
+    when = datetime(2026, 11, 25, 10, tzinfo=UTC)
+    # the stage change alone: no owner, no amount (HubSpot's webhook)
+    thin = hubspot_deal(when, "e-1", status="won")
+    announced = wins_of(engine, states, thin)
+    assert announced == ([] if hold else [Win("D-7", int(when.timestamp()), 0, None)])
+    # the enrichment: its owner (Alice's CRM identity) and amount, at the same instant
+    owner = {"provider": "crm", "external_id": "u-1"}
+    full = hubspot_deal(when, "e-1-enriched", actor=owner, amount="12500.50", currency="EUR")
+
+    completed = wins_of(engine, states, full)
+    assert completed == ([Win("D-7", int(when.timestamp()), 1_250_050, "alice")] if hold else [])
+    # an amount edited later is an edit, not another win
+    assert wins_of(engine, states, hubspot_deal(when, "e-2", amount="13000")) == []
