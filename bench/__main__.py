@@ -5,7 +5,8 @@
 2. Webhook -> API latency: `salespulse ingest`, `kpi`, `api` as processes on Kafka + PostgreSQL;
    one signed event at a time, timed from the POST until the leaderboard shows it.
 3. With PostgreSQL: KPI throughput, API reads and the roster import at 10,000 reps, and a
-   10,000-rep report as JSON, CSV and xlsx (``bench/reports.py``).
+   10,000-rep report as JSON, CSV and xlsx (``bench/reports.py``), and ``salespulse import``
+   of 100,000 past events (``bench/history_import.py``).
 4. ``salespulse serve`` on SQLite and PostgreSQL: events/s end to end, board reads at 40, 400
    and 4,000 reps, the database's growth per million events (``bench/serve.py``).
 """
@@ -28,7 +29,7 @@ import httpx
 import orjson
 import uvloop
 
-from bench import api_reads, roster_import
+from bench import api_reads, history_import, roster_import
 from bench import kpi as kpi_bench
 from bench import reports as reports_bench
 from bench import serve as serve_bench
@@ -171,6 +172,7 @@ async def main() -> None:
         async with fresh_database(database_url) as url:
             report["api_reads"] = await api_reads.measure(url, free_port())
         report["roster_import"] = await roster_import.run(database_url)
+        report["history_import"] = await history_import.run(database_url)
         report["reports"] = await reports_bench.run(database_url, free_port())
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as work:
         report["serve"] = await serve_bench.run(database_url, Path(work))
