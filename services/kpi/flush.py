@@ -202,7 +202,11 @@ class KpiStore:
                     conn, alerts_version, live, wins, members=self._roster.memberships
                 )  # 4b: outbox (a correction raises none: it is history)
                 await self._mark_applied(conn, corrections)  # 4c
-                result.booked = _business(deltas)
+                result.booked = (  # the business counters count what happens now
+                    _business_of_live(booked.ledger, booking.history)
+                    if booking.history
+                    else _business(deltas)
+                )
                 await self._offsets.record(conn, result.next_offsets)  # 5
                 if dry_run:
                     raise _RolledBack
@@ -511,6 +515,25 @@ def _business(deltas: Deltas) -> dict[tuple[str, str, str], int]:
         for (scope, metric, grain, _, subject), v in deltas.items()
         if grain == "day" and metric in BUSINESS and scope != "unassigned"
     }
+
+
+def _business_of_live(
+    ledger: list[Entry], history: frozenset[tuple[str, str]]
+) -> dict[tuple[str, str, str], int]:
+    """``_business`` of what the batch's live events booked: an import of past activity is no
+    burst of calls on the operator's dashboards."""
+    found: dict[tuple[str, str, str], int] = {}
+    for cause, booked, sign in ledger:
+        if (cause.source, cause.id) in history:
+            continue
+        for scope, subject in booked.subjects:
+            if scope == "unassigned":
+                continue
+            for metric, amount in booked.counters:
+                if metric in BUSINESS:
+                    key = (scope, subject, metric)
+                    found[key] = found.get(key, 0) + sign * amount
+    return {key: v for key, v in found.items() if v}
 
 
 class _RolledBack(Exception):

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -195,6 +196,7 @@ async def test_an_import_of_100000_events_run_twice_counts_each_once_and_rings_n
     bad = write_lines(path, bodies, rng)
     want = expected(bodies, settings)
 
+    calls_before = business_calls()
     first = await run_import(settings, path, batch_size=2000)
     assert first.published == 100_000
     assert first.duplicates == path.read_bytes().count(b"\n") - 100_000 - len(bad)
@@ -205,6 +207,7 @@ async def test_an_import_of_100000_events_run_twice_counts_each_once_and_rings_n
     drained = await floor_db.drain()
     assert await floor_db.kpis() == want
     assert await floor_db.notifications() == []  # history: no win, no threshold rings
+    assert business_calls() == calls_before  # no burst of calls on the operator's dashboards
     print(f"\nimport: {first.published:,} events in {first.seconds:.1f} s, "
           f"{first.rate:,.0f} events/s; KPI consumer caught up in {drained:.1f} s, "
           f"{first.published / drained:,.0f} events/s")  # fmt: skip
@@ -230,6 +233,18 @@ async def test_an_import_of_100000_events_run_twice_counts_each_once_and_rings_n
     today = datetime.now(settings.tz).date().isoformat()
     busy = [("busy", "rep-7")] if want.get(("rep-7", today, "calls_placed")) else []
     assert await floor_db.notifications() == [*busy, ("busy", "rep-8"), ("won", "rep-7")]
+    assert business_calls() == calls_before + 1  # the live call counts
+
+
+def business_calls() -> float:
+    """The teams' calls as Prometheus counts them in this process (``salespulse_calls_total``)."""
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "salespulse_calls"
+        for sample in metric.samples
+        if sample.name == "salespulse_calls_total"
+    )
 
 
 class Interrupted(Exception):
