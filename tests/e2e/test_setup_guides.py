@@ -17,9 +17,10 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN_KEY, AIRCALL_TOKEN, HUBSPOT_SECRET, READ_KEY
+from tests.kpi_rig import SALESPULSE
 from tests.provider_apis import AircallApi, HubSpotApi, aircall_call
 from tests.providers_support import Providers
-from tests.reliability.test_serve_crashes import SALESPULSE, Serve
+from tests.reliability.test_serve_crashes import Serve
 
 pytestmark = pytest.mark.e2e
 PUBLIC = "https://sales.example.com"
@@ -108,7 +109,7 @@ async def test_the_setup_guides_followed_against_provider_shaped_servers(tmp_pat
                     return dict(answer.json()["metrics"])
 
                 async def alice_won() -> bool:
-                    return (await kpis("alice"))["revenue"] == 12500.5
+                    return bool((await kpis("alice"))["revenue"] == 12500.5)
 
                 await until(alice_won, "the thin win completed from HubSpot's API")
 
@@ -119,7 +120,7 @@ async def test_the_setup_guides_followed_against_provider_shaped_servers(tmp_pat
                 assert (await providers.aircall(webhook)).status_code == 202
 
                 async def bob_called() -> bool:
-                    return (await kpis("bob"))["calls_total"] == 1
+                    return bool((await kpis("bob"))["calls_total"] == 1)
 
                 await until(bob_called, "the Aircall call matched by email")
                 shown = (await client.get(f"{api}/v1/reps/bob", headers=READ)).json()
@@ -141,14 +142,14 @@ async def test_the_setup_guides_followed_against_provider_shaped_servers(tmp_pat
                 assert backfill.returncode == 0, backfill.stderr.decode()[-2000:]
 
                 async def bob_backfilled() -> bool:
-                    return (await kpis("bob"))["calls_total"] == 4
+                    return bool((await kpis("bob"))["calls_total"] == 4)
 
                 await until(bob_backfilled, "the backfilled calls")
 
                 async def tallied() -> bool:
                     listed = (await client.get(f"{api}/v1/connections", headers=READ)).json()
                     by = {c["provider"]: c for c in listed["items"]}
-                    return (
+                    return bool(
                         by["hubspot"]["last_24h"]["accepted"] >= 1
                         and by["hubspot"]["last_24h"]["refused"] == 1
                         and by["aircall"]["last_24h"]["accepted"] == 1
