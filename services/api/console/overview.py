@@ -34,12 +34,19 @@ async def overview(console: Viewer, db: Db, now: Now) -> Response:
     settings = console.settings
     today = resolve(WindowQuery("today"), now, settings)
     kpis = KpiQueries(db, settings.tz, settings.retention_floors)
-    totals = await kpis.totals("team", today, needed_counters(HEADLINES))
+    per_team = await kpis.sums("team", today, needed_counters(HEADLINES))
+    totals: dict[str, int] = {}
+    for counters in per_team.values():  # the floor: every team's counters added up
+        for counter, value in counters.items():
+            totals[counter] = totals.get(counter, 0) + value
     headline = evaluate(totals, HEADLINES)
     unassigned = await kpis.sums("unassigned", today, needed_counters(["calls_total"]))
     version = await data_version(db)
-    dead = None
-    if isinstance(console.request.app.state.bus, LogBus):
+    dead: int | str | None = None  # None: no bus; "kafka": on the broker, not in the database
+    bus = console.request.app.state.bus
+    if bus is not None and not isinstance(bus, LogBus):
+        dead = "kafka"
+    elif isinstance(bus, LogBus):
         since = int((time.time() - 86400) * 1000)
         dead = await queries.dead_letters_since(db, settings.deadletter_topic, since)
     age = None if not version.updated_at_ms else int(time.time() - version.updated_at_ms / 1000)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,7 @@ from services.api.console.session import COOKIE, Session, Signer, secret_of
 from shared.db.engine import create_engine
 from shared.db.migrate import migrate
 from shared.settings import KeyScope, Settings
-from tests.api_support import floor
+from tests.api_support import ADMIN, floor
 from tests.conftest import ADMIN_KEY, READ_KEY
 
 PAGES = [
@@ -33,6 +34,7 @@ PAGES = [
     "/console/targets/import",
     "/console/contests",
     "/console/contests/new",
+    "/console/contests/points",
     "/console/alerts",
     "/console/activity",
     "/console/activity?scope=rep&id=alice&metric=calls_total&window=today",
@@ -50,7 +52,7 @@ async def console(
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Settings]]:
     db = create_engine(f"sqlite:///{tmp_path / 'console.db'}")
     await migrate(db)
-    settings = make_settings(console_secret="test-console-secret")
+    settings = make_settings(console_secret="test-console-secret", allow_private_channels=True)
     app = create_app(settings, db)
     transport = httpx.ASGITransport(app)
     async with (
@@ -58,8 +60,29 @@ async def console(
         httpx.AsyncClient(transport=transport, base_url="http://t") as client,
     ):
         await floor(client)
+        await with_alerts_and_a_points_contest(client)
         yield client, settings
     await db.dispose()
+
+
+async def with_alerts_and_a_points_contest(client: httpx.AsyncClient) -> None:
+    channel = {"kind": "webhook", "url": "http://127.0.0.1:9/hook"}
+    assert (await client.put("/v1/channels/ops", json=channel, headers=ADMIN)).status_code == 200
+    for alert_id, trigger in (
+        ("won", {"kind": "deal_won"}),
+        ("calls", {"kind": "threshold", "metric": "calls_total", "window": "today", "value": 50}),
+    ):
+        body = {"name": alert_id, "channels": ["ops"], "trigger": trigger}
+        assert (
+            await client.put(f"/v1/alerts/{alert_id}", json=body, headers=ADMIN)
+        ).status_code == 200
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    contest = {
+        "name": "Points", "starts_at": (now - timedelta(hours=1)).isoformat(),
+        "ends_at": (now + timedelta(days=6)).isoformat(),
+        "score": {"points": {"deals_won": 10, "calls_total": 1}},
+    }  # fmt: skip
+    assert (await client.put("/v1/contests/points", json=contest, headers=ADMIN)).status_code == 200
 
 
 async def sign_in(client: httpx.AsyncClient, key: str) -> httpx.Response:
