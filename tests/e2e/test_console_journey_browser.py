@@ -134,6 +134,7 @@ async def test_onboarding_a_40_rep_floor_in_the_console(tmp_path: Path) -> None:
             assert "Équipes : 4 créée(s)" in counts
             assert "Commerciaux : 40 créé(s)" in counts
             assert await page.locator("text=nouveau").count() == 40
+            await page.screenshot(path=str(ARTIFACTS / "console-journey-import-preview.png"))
             await page.click("text=Appliquer l'import")
             await page.wait_for_url("**/console/reps?done=imported")
             assert "40 commercial(aux)" in await page.locator("#reps-table caption").inner_text()
