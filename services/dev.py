@@ -74,6 +74,7 @@ def banner(settings: Settings, admin_key: str | None) -> str:
     read = _read_key(settings)
     lines = [
         "SalesPulse (one process; database " + masked_url(settings.database_url) + ")",
+        f"  console    {api}/console  (sign in with the admin key below)",
         f"  wallboard  {api}/wallboard?key={read}&metrics=calls_total,deals_won,revenue"
         "&windows=today,this_week",
     ]

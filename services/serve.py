@@ -117,6 +117,7 @@ def _summary(settings: Settings) -> str:
         [
             f"SalesPulse serve: database {masked_url(settings.database_url)}, bus: {bus}",
             f"  API and wallboard  http://{settings.api_host}:{settings.api_port}",
+            f"  console            http://{settings.api_host}:{settings.api_port}/console",
             f"  webhooks           http://{settings.ingest_host}:{settings.ingest_port}/webhooks/<provider>",
         ]
     )

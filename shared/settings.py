@@ -204,6 +204,11 @@ class Settings(BaseSettings):
     # Server-Sent Events streams open at once in one API process: in all, and per API key.
     sse_max_streams: int = Field(default=1000, ge=1)
     sse_max_streams_per_key: int = Field(default=100, ge=1)
+    # The console's session cookie: signed with this secret (unset: one derived from the API
+    # keys, so sessions survive a restart and end when the keys change); it ends after this
+    # many hours without a request.
+    console_secret: SecretStr | None = None
+    console_session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """The database URL's password never shows (the secrets are ``SecretStr`` already)."""

@@ -20,6 +20,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import Lifespan
 
+from services.api import console
 from services.api.activity import routes as activity
 from services.api.alerts import routes as alerts
 from services.api.alerts.hub import NotificationHub
@@ -143,7 +144,7 @@ def _handle_requests(app: FastAPI, settings: Settings) -> None:
 
 
 def _answer_routes(app: FastAPI, db: AsyncEngine, also_ready: ReadinessCheck | None) -> None:
-    """The features' routes, the health probes, the wallboard page."""
+    """The features' routes, the health probes, the wallboard page, the console."""
     features = (
         roster,
         activity,  # before kpis: /unassigned/{identity}/activity
@@ -168,6 +169,7 @@ def _answer_routes(app: FastAPI, db: AsyncEngine, also_ready: ReadinessCheck | N
 
     app.include_router(health_router(readiness))
     wallboard.install(app)
+    console.install(app)
 
 
 def _document(app: FastAPI) -> None:
