@@ -141,19 +141,32 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "day.sun": ("dimanche", "Sunday"),
     # connections
     "connections.title": ("Connexions", "Connections"),
-    "connections.intro": ("L'adresse à coller dans chaque outil, et si sa route est ouverte.",
-                          "The URL to paste into each provider, and whether its route is on."),
-    "connections.caption": ("Webhooks entrants", "Incoming webhooks"),
-    "connections.provider": ("Outil", "Provider"),
+    "connections.intro": ("Pour chaque outil : l'adresse à coller, ce à quoi s'abonner, et ce que "
+                          "sont devenues ses dernières livraisons.",
+                          "For each provider: the URL to paste, what to subscribe to, and what "
+                          "its last deliveries became."),
+    "connections.base_unset": ("SALESPULSE_PUBLIC_BASE_URL n'est pas réglé : ces adresses sont "
+                               "celles de cette page. Réglez l'adresse publique HTTPS que les "
+                               "outils appellent (voir le guide du README).",
+                               "SALESPULSE_PUBLIC_BASE_URL is not set: these URLs are this "
+                               "page's own. Set the public HTTPS address the providers call "
+                               "(see the README's guide)."),
     "connections.url": ("Adresse à coller", "URL to paste"),
     "connections.state": ("État", "State"),
     "connections.setting": ("Réglage", "Setting"),
     "connections.on": ("ouverte", "on"),
     "connections.off": ("fermée (secret non réglé)", "off (secret not set)"),
-    "connections.later": ("Les dernières réceptions et refus de chaque outil s'afficheront ici "
-                          "avec GET /v1/connections.",
-                          "Each provider's last deliveries and refusals will show here with "
-                          "GET /v1/connections."),
+    "connections.where": ("Où la coller", "Where it goes"),
+    "connections.subscribe": ("S'abonner à", "Subscribe to"),
+    "connections.last_delivery": ("Dernière livraison", "Last delivery"),
+    "connections.never": ("aucune", "none yet"),
+    "connections.last_24h": ("Sur 24 h", "Last 24 h"),
+    "connections.accepted": ("acceptés", "accepted"),
+    "connections.duplicates": ("doublons", "duplicates"),
+    "connections.deadlettered": ("mis de côté", "dead-lettered"),
+    "connections.refused": ("refusés", "refused"),
+    "connections.last_refusal": ("Dernier refus", "Last refusal"),
+    "overview.no_connection": ("aucun outil connecté", "no provider connected"),
     # reps and teams
     "reps.title": ("Équipes et commerciaux", "Teams and reps"),
     "reps.intro": ("Cherchez, créez, modifiez ; un changement d'équipe compte à partir de sa date.",

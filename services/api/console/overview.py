@@ -4,13 +4,13 @@ the read-only settings, and the connections page."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 from fastapi.responses import Response
 
 from services.api.common.database import Db, api_router
 from services.api.common.freshness import data_version
 from services.api.common.params import Now, WindowQuery, resolve
+from services.api.connections.service import connections as connection_status
 from services.api.console import queries
 from services.api.console.views import Viewer
 from services.api.kpis.queries import KpiQueries
@@ -20,13 +20,6 @@ from shared.pacing import WEEKDAYS
 
 router = api_router(prefix="/console", include_in_schema=False)
 HEADLINES = ["calls_total", "meetings_booked", "deals_won", "revenue"]
-PROVIDERS = (  # what each provider is given: its route, and the setting that turns it on
-    ("events", "webhook_secret", "SALESPULSE_WEBHOOK_SECRET"),
-    ("aircall", "aircall_token", "SALESPULSE_AIRCALL_TOKEN"),
-    ("hubspot", "hubspot_client_secret", "SALESPULSE_HUBSPOT_CLIENT_SECRET"),
-    ("twilio", "twilio_auth_token", "SALESPULSE_TWILIO_AUTH_TOKEN"),
-    ("pipedrive", "pipedrive_password", "SALESPULSE_PIPEDRIVE_USER / PASSWORD"),
-)
 
 
 @router.get("")
@@ -50,9 +43,11 @@ async def overview(console: Viewer, db: Db, now: Now) -> Response:
         since = int((time.time() - 86400) * 1000)
         dead = await queries.dead_letters_since(db, settings.deadletter_topic, since)
     age = None if not version.updated_at_ms else int(time.time() - version.updated_at_ms / 1000)
+    found = await connection_status(db, settings, str(console.request.base_url), now)
     return console.render(
         "overview.html", headline=headline, unassigned=len(unassigned), dead=dead,
         as_of=version.as_of if version.updated_at_ms else None, age=age, window=today,
+        connections=[c for c in found.items if c.configured],
     )  # fmt: skip
 
 
@@ -79,12 +74,8 @@ async def settings_page(console: Viewer) -> Response:
 
 
 @router.get("/connections")
-async def connections(console: Viewer) -> Response:
-    """What to paste into each provider (issue 23 adds the last deliveries: /v1/connections)."""
-    settings = console.settings
-    base = settings.public_base_url or f"http://{settings.ingest_host}:{settings.ingest_port}"
-    rows = [
-        (name, f"{base.rstrip('/')}/webhooks/{name}", getattr(settings, field) is not None, env)
-        for name, field, env in PROVIDERS
-    ]
-    return console.render("connections.html", rows=rows, now=datetime.now(UTC))
+async def connections(console: Viewer, db: Db, now: Now) -> Response:
+    """What to paste into each provider, what to subscribe to, and its last deliveries (the
+    same answer as ``GET /v1/connections``)."""
+    found = await connection_status(db, console.settings, str(console.request.base_url), now)
+    return console.render("connections.html", found=found)

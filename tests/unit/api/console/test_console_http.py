@@ -211,3 +211,31 @@ def test_every_text_the_console_shows_is_in_french_and_english() -> None:
     for key, (french, english) in messages.MESSAGES.items():
         assert french, key
         assert english, key
+
+
+async def test_connections_show_what_to_paste_and_the_last_deliveries(
+    console: tuple[httpx.AsyncClient, Settings],
+) -> None:
+    client, settings = console
+    from services.ingest.deliveries import DeliveryLog, write
+
+    deliveries = DeliveryLog()
+    deliveries.delivered("aircall", datetime.now(UTC).timestamp() - 60, 12, 1, 0)
+    deliveries.refused("aircall", datetime.now(UTC).timestamp() - 30, "bad-token", "wrong token")
+    db = client._transport.app.state.db  # type: ignore[attr-defined]
+    await write(db, deliveries)
+    await sign_in(client, READ_KEY)
+    page = await client.get("/console/connections?lang=fr")
+    assert page.status_code == 200
+    aircall = page.text[page.text.index('id="connection-aircall"') :]
+    aircall = aircall[: aircall.index("</section>")]
+    assert f"{settings.public_base_url}/webhooks/aircall" in aircall
+    assert "call.ended" in aircall
+    assert "12 acceptés" in aircall
+    assert "1 refusés" in aircall
+    assert "bad-token: wrong token" in aircall
+    assert 'id="base-unset"' not in page.text  # PUBLIC_BASE_URL is set
+    overview = await client.get("/console?lang=en")
+    health = overview.text[overview.text.index('id="connections-health"') :]
+    assert "Aircall" in health[: health.index("</dd>")]
+    assert "1 refused" in health[: health.index("</dd>")]
