@@ -17,8 +17,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationInfo,
     field_validator,
+    model_serializer,
 )
 
 from shared.api_model import ApiModel
@@ -92,6 +94,16 @@ class IdentityOut(BaseModel):
         "rep's email; null when given in the roster",
     )
     learned_at: datetime | None = None
+
+    @model_serializer(mode="wrap")
+    def _given_ones_plain(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """An identity given in the roster reads as it was given: ``{provider, external_id}``
+        (a PUT of what a GET answered is the same rep)."""
+        data: dict[str, Any] = handler(self)
+        if self.learned_from is None:
+            data.pop("learned_from", None)
+            data.pop("learned_at", None)
+        return data
 
 
 REP_EXAMPLE: dict[str, Any] = {
