@@ -20,8 +20,9 @@ def with_demo_secrets(settings: Settings) -> tuple[Settings, str | None]:
     token = secrets.token_urlsafe(16)
     demo = {
         "webhook_secret": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
-        "api_keys": f"demo-{secrets.token_urlsafe(12)}:read+admin,"
-        f"wall-{secrets.token_urlsafe(9)}:read",
+        # named: the console says who is signed in, and corrections who made them
+        "api_keys": f"admin@demo-{secrets.token_urlsafe(12)}:read+admin,"
+        f"wallboard@wall-{secrets.token_urlsafe(9)}:read",
         "twilio_auth_token": f"demo-twilio-{token}",
         "aircall_token": f"demo-aircall-{token}",
         "hubspot_client_secret": f"demo-hubspot-{token}",

@@ -32,6 +32,8 @@ class ConnectionOut(BaseModel):
 
 
 class ConnectionsOut(BaseModel):
-    base_url: str = Field(description="PUBLIC_BASE_URL, or this request's own when it is unset")
+    base_url: str = Field(
+        description="PUBLIC_BASE_URL, or the ingest's own address when it is unset"
+    )
     public_base_url_set: bool
     items: list[ConnectionOut]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.api.connections.guides import GUIDES
@@ -19,7 +20,9 @@ HOUR = 3600
 async def connections(
     conn: AsyncConnection, settings: Settings, request_base: str, now: datetime
 ) -> ConnectionsOut:
-    base = (settings.public_base_url or request_base).rstrip("/")
+    # without PUBLIC_BASE_URL: the ingest's own address as configured (webhooks go there,
+    # not to the API this request reached; its host is the API's when it listens everywhere)
+    base = (settings.public_base_url or _ingest_base(settings, request_base)).rstrip("/")
     configured = set(build_adapters(settings))
     # the hours that overlap the last 24 h (the current one included)
     since = (int(now.timestamp()) - DAY) // HOUR * HOUR + HOUR
@@ -48,6 +51,13 @@ async def connections(
     return ConnectionsOut(
         base_url=base, public_base_url_set=bool(settings.public_base_url), items=items
     )
+
+
+def _ingest_base(settings: Settings, request_base: str) -> str:
+    host = settings.ingest_host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 (a comparison, not a bind)
+        host = httpx.URL(request_base).host
+    return f"http://{host}:{settings.ingest_port}"
 
 
 def _at(epoch: int | None) -> datetime | None:

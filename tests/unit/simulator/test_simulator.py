@@ -61,6 +61,8 @@ def test_dev_mode_turns_every_provider_on_and_the_simulator_uses_them(
     settings, admin_key = with_demo_secrets(bare)
     assert admin_key is not None
     assert admin_key.startswith("demo-")
+    # named: the console says who signed in, the audit of corrections who made them
+    assert [k.name for k in settings.parsed_api_keys()] == ["admin", "wallboard"]
     assert simulator_secrets(settings).providers() == PROVIDERS
     with pytest.raises(ValueError, match="no secret"):
         Simulator("http://x", simulator_secrets(bare))

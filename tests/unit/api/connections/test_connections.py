@@ -105,3 +105,14 @@ async def test_tallies_kept_while_the_database_is_away_are_written_when_it_is_ba
     await db.dispose()
     assert tallies == {"aircall": {"accepted": 5, "duplicates": 1, "deadlettered": 1, "refused": 0}}
     assert not log.failing
+
+
+async def test_without_a_public_address_the_url_to_paste_is_the_ingests_own(
+    make_settings: Callable[..., Settings], database: AsyncEngine
+) -> None:
+    settings = make_settings(public_base_url=None, ingest_host="127.0.0.1", ingest_port=8001)
+    async with httpx.AsyncClient() as client, served(create_api(settings, database)) as api:
+        body = (await client.get(f"{api}/v1/connections", headers=READ)).json()
+    assert body["public_base_url_set"] is False
+    found = {c["provider"]: c["url"] for c in body["items"]}
+    assert found["aircall"] == "http://127.0.0.1:8001/webhooks/aircall"  # not the API's port
