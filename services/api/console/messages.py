@@ -447,6 +447,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "wall.preview": ("Aperçu", "Preview"),
     "wall.preview_needs_key": ("Saisissez une clé de lecture pour voir l'aperçu.",
                                "Type a read key to see the preview."),
+    # event types, as the activity tables name them
+    "event.call.placed": ("Appel passé", "Call placed"),
+    "event.call.received": ("Appel reçu", "Call received"),
+    "event.call.missed": ("Appel manqué", "Call missed"),
+    "event.deal.updated": ("Affaire", "Deal"),
+    "event.lead.created": ("Lead créé", "Lead created"),
+    "event.meeting.booked": ("RDV pris", "Meeting booked"),
+    "event.meeting.held": ("RDV tenu", "Meeting held"),
+    "event.email.sent": ("E-mail envoyé", "Email sent"),
+    "event.conversation.logged": ("Échange noté", "Conversation logged"),
+    "event.proposal.sent": ("Devis envoyé", "Proposal sent"),
+    "event.proposal.accepted": ("Devis accepté", "Proposal accepted"),
+    "event.customer.churned": ("Client perdu", "Customer churned"),
+    "event.survey.answered": ("Enquête répondue", "Survey answered"),
+    "event.complaint.logged": ("Réclamation", "Complaint logged"),
 }  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from services.api.console import messages
 from services.api.console.session import COOKIE, Session, Signer, secret_of
 from shared.db.engine import create_engine
 from shared.db.migrate import migrate
+from shared.events import EVENT_TYPES
 from shared.settings import KeyScope, Settings
 from tests.api_support import ADMIN, floor
 from tests.conftest import ADMIN_KEY, READ_KEY
@@ -211,6 +212,8 @@ def test_every_text_the_console_shows_is_in_french_and_english() -> None:
     for key, (french, english) in messages.MESSAGES.items():
         assert french, key
         assert english, key
+    # the activity tables name every event type in words
+    assert [t for t in EVENT_TYPES if f"event.{t}" not in messages.MESSAGES] == []
 
 
 async def test_connections_show_what_to_paste_and_the_last_deliveries(
