@@ -94,7 +94,7 @@ GUIDES: dict[str, Guide] = {
         ),
     ),
     "standard": Guide(
-        "Standard Webhooks (canonical events)",
+        "Standard Webhooks",
         "any",
         {
             "en": "your own integration: POST canonical events, signed with the whsec_ secret",
