@@ -14,15 +14,11 @@ from enum import StrEnum
 import httpx
 
 from services.backfill.sources import AircallCalls, HubSpotDeals
-from services.history.checkpoints import Checkpoints
-from services.history.command import IMPORT_PUBLISH_TIMEOUT_S
-from services.history.loader import DEFAULT_BATCH, HistoryLoader, ProgressCallback, Source, Summary
+from services.history.command import load_history
+from services.history.loader import DEFAULT_BATCH, ProgressCallback, Source, Summary
 from services.ingest.providers.hubspot import HubSpotAdapter
 from services.providers_api import aircall, hubspot
 from services.providers_api.http import Retry
-from shared.bus import build_bus
-from shared.db.engine import create_engine
-from shared.db.migrate import require_current
 from shared.settings import Settings
 
 # A backfill can wait longer than a webhook's enrichment: Aircall's budget refills each minute.
@@ -80,22 +76,10 @@ async def run_backfill(
     """Backfill ``provider`` from ``since`` through the bus of ``settings``; raises
     ``NotConfigured``, or the provider's error (``ProviderError``) with the checkpoint kept."""
     client = api_client(settings, provider)
-    db = create_engine(settings.database_url)
-    timeout = max(settings.publish_timeout_seconds, IMPORT_PUBLISH_TIMEOUT_S)
-    bus_settings = settings.model_copy(update={"publish_timeout_seconds": timeout})
-    bus = build_bus(bus_settings, client_id="salespulse-backfill", db=db)
     try:
-        await require_current(db)
-        await bus.start()
-        await bus.ensure_topics([settings.activity_topic, settings.deadletter_topic])
-        loader = HistoryLoader(
-            bus, settings.activity_topic, Checkpoints(db), rates=settings.rates,
-            batch_size=batch_size,
+        return await load_history(
+            settings, source(settings, provider, client, since, retry), "salespulse-backfill",
+            restart=restart, batch_size=batch_size, progress=progress,
         )  # fmt: skip
-        return await loader.load(
-            source(settings, provider, client, since, retry), restart=restart, progress=progress
-        )
     finally:
         await client.aclose()
-        await bus.stop()
-        await db.dispose()

@@ -19,7 +19,13 @@ from rich.progress import (
 
 from services.history.checkpoints import Checkpoints
 from services.history.files import FileSource
-from services.history.loader import DEFAULT_BATCH, HistoryLoader, ProgressCallback, Summary
+from services.history.loader import (
+    DEFAULT_BATCH,
+    HistoryLoader,
+    ProgressCallback,
+    Source,
+    Summary,
+)
 from services.history.loader import Progress as Done
 from shared.bus import build_bus
 from shared.db.engine import create_engine
@@ -40,10 +46,27 @@ async def run_import(
     """Import ``path`` through the bus of ``settings`` (Kafka, else the database's log);
     ``FileSource`` raises ``UnreadableInput`` for a file that is no import at all."""
     source = FileSource(path, settings.tz)
+    return await load_history(
+        settings, source, "salespulse-import", restart=restart, batch_size=batch_size,
+        progress=progress,
+    )  # fmt: skip
+
+
+async def load_history(
+    settings: Settings,
+    source: Source,
+    client_id: str,
+    *,
+    restart: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+    progress: ProgressCallback | None = None,
+) -> Summary:
+    """Load ``source`` through the bus of ``settings`` (Kafka, else the database's log), from
+    its checkpoint in the database: what ``import`` and ``backfill`` both run."""
     db = create_engine(settings.database_url)
     timeout = max(settings.publish_timeout_seconds, IMPORT_PUBLISH_TIMEOUT_S)
     bus_settings = settings.model_copy(update={"publish_timeout_seconds": timeout})
-    bus = build_bus(bus_settings, client_id="salespulse-import", db=db)
+    bus = build_bus(bus_settings, client_id=client_id, db=db)
     try:
         await require_current(db)
         await bus.start()
