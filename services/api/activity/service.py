@@ -27,13 +27,13 @@ from services.api.activity.schemas import ActivityItem, ActivityOut, CountsIn, D
 from services.api.common.pages import decode_cursor, encode_cursor
 from services.api.kpis.queries import KpiQueries
 from services.api.kpis.schemas import MetricValue
-from shared.catalogue import BASE_COUNTERS, Linear, Metric
+from shared.activity_mask import bits_of
+from shared.catalogue import Linear, Metric
 from shared.problems import NotFound, Problem, Unprocessable
 from shared.windows import Window
 
 TOP: Position = (2**62, b"\xff" * 17, 2**62)  # above every row: the first page
 BATCH = 500  # rows read at a time
-BITS = {name: 1 << i for i, name in enumerate(BASE_COUNTERS)}  # as the record's ``mask``
 NOTES = {
     "expired": {
         "en": "Activity older than the retention (ACTIVITY_RETENTION_DAYS) is no longer kept: "
@@ -48,13 +48,6 @@ NOTES = {
         "listée : les éléments expliquent la valeur à partir de detail_from.",
     },
 }
-
-
-def bits_of(metric: Metric) -> int:
-    found = 0
-    for counter in metric.needs:
-        found |= BITS[counter]
-    return found
 
 
 def applied(form: Linear | None, counters: dict[str, int]) -> int:
@@ -149,7 +142,7 @@ class Drilldown:
 
     async def _events(self, asked: Asked, spans: list[tuple[int, int]], below: Position) -> Any:
         """Each event's rows, in scan order, batch after batch."""
-        bits = bits_of(asked.metric)
+        bits = bits_of(asked.metric.needs)
         pending: list[Row] = []
         while True:
             batch = await self._queries.rows(asked.whose, spans, bits, below, BATCH)

@@ -18,10 +18,9 @@ import orjson
 from services.kpi.domain.engine import Corrected, Entry, Fact
 from services.kpi.domain.state import Counters, Subjects
 from shared import events as ev
-from shared.catalogue import BASE_COUNTERS
+from shared.activity_mask import mask
 from shared.events import event_key
 
-BIT = {name: 1 << i for i, name in enumerate(BASE_COUNTERS)}
 COLUMNS = ("event_key", "event_id", "source", "type", "time", "actor", "call_id", "deal_id",
            "scope", "subject", "team_id", "at", "counters", "mask", "correction")  # fmt: skip
 
@@ -48,15 +47,6 @@ def subjects_of_row(scope: str, subject: str, team_id: str | None) -> Subjects:
     if scope == "rep":
         return (("rep", subject), ("team", team_id)) if team_id else (("rep", subject),)
     return (("unassigned", subject),)
-
-
-def mask(counters: dict[str, int]) -> int:
-    """Bit i set when counter i of ``BASE_COUNTERS`` is non-zero."""
-    bits = 0
-    for name, value in counters.items():
-        if value:
-            bits |= BIT[name]
-    return bits
 
 
 Row = tuple[Any, ...]  # an ``activity`` row, its values in the order of ``COLUMNS``
