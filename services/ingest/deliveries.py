@@ -18,12 +18,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db.chunks import chunks
-from shared.db.models import ConnectionDeliveries, ConnectionStatus, table
+from shared.db.models import CONNECTION_COUNTS, ConnectionDeliveries, ConnectionStatus, table
 
 log = logging.getLogger(__name__)
 _deliveries, _status = table(ConnectionDeliveries), table(ConnectionStatus)
 HOUR = 3600
-COUNTS = ("accepted", "duplicates", "deadlettered", "refused")
+COUNTS = CONNECTION_COUNTS
 REASON_CHARS = 300
 
 

@@ -279,6 +279,9 @@ class ConnectionDeliveries(SQLModel, table=True):
     refused: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
 
 
+CONNECTION_COUNTS = ("accepted", "duplicates", "deadlettered", "refused")  # its counters
+
+
 class ConnectionStatus(SQLModel, table=True):
     """A provider's last delivery and last refusal (its reason: never a secret nor a body)."""
 

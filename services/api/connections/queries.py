@@ -7,10 +7,10 @@ from typing import NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.db.models import ConnectionDeliveries, ConnectionStatus, table
+from shared.db.models import CONNECTION_COUNTS, ConnectionDeliveries, ConnectionStatus, table
 
 _deliveries, _status = table(ConnectionDeliveries), table(ConnectionStatus)
-COUNTS = ("accepted", "duplicates", "deadlettered", "refused")
+COUNTS = CONNECTION_COUNTS
 
 
 class Status(NamedTuple):
