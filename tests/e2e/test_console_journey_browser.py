@@ -88,6 +88,7 @@ async def reloaded_until(page: Page, selector: str, text: str, seconds: float = 
     background)."""
 
     async def shows() -> bool:
+        await page.wait_for_load_state()  # a navigation under way is not reloaded mid-way
         await page.reload()
         found = page.locator(selector)
         return await found.count() > 0 and (await found.first.inner_text()).strip() == text
@@ -198,7 +199,8 @@ async def test_onboarding_a_40_rep_floor_in_the_console(tmp_path: Path) -> None:
             await page.check("#alert-form input[name=channels][value=crm]")
             await page.click("#alert-form button[type=submit]")
             assert await page.locator(".flash").inner_text() == "Alerte enregistrée."
-            await page.click("form[action='/console/alerts/gagne/test'] button")
+            async with page.expect_navigation():  # the form posts, then redirects
+                await page.click("form[action='/console/alerts/gagne/test'] button")
             await reloaded_until(
                 page, "#deliveries-table tr[data-status] td:nth-child(5)", "remise"
             )
